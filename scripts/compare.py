@@ -1,0 +1,13 @@
+"""Snakemake adapter for rule compare (logic: cgtransfer.compare)."""
+from cgtransfer.compare import compare_state
+from cgtransfer.io import log_to, write_csv, write_json
+
+w, p, inp, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output
+with log_to(snakemake.log[0]):
+    metrics, rdfs = compare_state(inp.reference_rdf, inp.reference_summary, inp.reference_thermo, inp.nvt_topology,
+                                  inp.nvt_trajectory, inp.nvt_summary, inp.npt_summary or None, inp.force_errors,
+                                  p.rdf["nbins"], p.rdf["rmax_A"], w.model, w.state, p.state["temperature_K"],
+                                  p.state["pressure_bar"])
+    print(metrics)
+    write_csv(out.rdf, rdfs)
+    write_json(out.metrics, metrics)

@@ -1,0 +1,13 @@
+"""Snakemake adapter for rule map_to_cg (logic: cgtransfer.mapping)."""
+from cgtransfer import mapping
+from cgtransfer.io import log_to, write_csv, write_json, write_npz
+
+inp, out, rdf = snakemake.input, snakemake.output, snakemake.params.rdf
+with log_to(snakemake.log[0]):
+    cg = mapping.map_trajectory(inp.topology, inp.trajectory, inp.forces, snakemake.params.mapping)
+    table = mapping.reference_rdfs(cg, rdf["nbins"], rdf["rmax_A"])
+    summary = mapping.summarize_mapped(cg, table, rdf["onset_threshold"])
+    print(summary)
+    write_npz(out.dataset, **cg)
+    write_csv(out.rdf, table)
+    write_json(out.summary, summary)

@@ -1,0 +1,12 @@
+"""Snakemake adapter for rule summarize (logic: cgtransfer.summarize)."""
+from pathlib import Path
+
+from cgtransfer.io import log_to
+from cgtransfer.summarize import summarize
+
+out = snakemake.output
+with log_to(snakemake.log[0]):
+    rdf_paths = dict(zip(map(tuple, snakemake.params.pairs), snakemake.input.rdfs))
+    Path(out.rdf_dir).mkdir(parents=True, exist_ok=True)
+    table = summarize(snakemake.input.metrics, rdf_paths, snakemake.params.models, dict(out.items()))
+    print(table.to_string())

@@ -1,0 +1,187 @@
+"""Stage cg_md: one CG model at one state point, in one ensemble, with OpenMM (model as a PythonForce).
+
+* NVT in the reference's mean box: the structural test (RDFs) and the CG pressure at the reference density
+  (a frequency-0 MonteCarloBarostat's computeCurrentPressure).
+* NPT with a MonteCarloBarostat at the state's pressure: the thermodynamic test (density). A force-matched
+  model carries no information about the volume dependence of the PMF and is expected to drift here; the
+  drift is measured and reported, not hidden.
+
+Starts from the mapped reference frame whose volume is closest to the mean (scaled onto the mean box for NVT).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import openmm
+import openmm.unit as u
+from openmm import app
+
+from . import units
+from .io import atomic_path, write_csv, write_json
+from .potential import HippynnPotential, make_force
+from .rdf import min_pair_distance
+from .reference import steps_for
+from .reporters import SimulationDiverged, ThermoReporter
+
+
+def start_frame(data: dict, ensemble: str):
+    """(positions Å, box edges Å) to start from: the frame closest to the mean volume; for NVT scaled onto the
+    mean box (affine, by at most the frame's volume fluctuation)."""
+    boxes = data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64)
+    volumes = boxes.prod(axis=1)
+    i = int(np.argmin(np.abs(volumes - volumes.mean())))
+    pos = data["positions"][i].astype(np.float64)
+    if ensemble == "nvt":
+        mean_box = boxes.mean(axis=0)
+        return pos * (mean_box / boxes[i]), mean_box
+    return pos, boxes[i]
+
+
+def cg_topology(data: dict, box_A) -> app.Topology:
+    top = app.Topology()
+    chain = top.addChain()
+    residues = {}
+    for name, res in zip(data["bead_names"], data["residue_index"]):
+        if res not in residues:
+            residues[res] = top.addResidue("CG", chain)
+        top.addAtom(str(name), None, residues[res])
+    edge_nm = units.angstrom_to_nm(np.asarray(box_A))
+    top.setPeriodicBoxVectors(((edge_nm[0], 0, 0), (0, edge_nm[1], 0), (0, 0, edge_nm[2])) * u.nanometer)
+    return top
+
+
+def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
+    """Mean and its standard error from ``n_blocks`` contiguous blocks."""
+    x = np.asarray(x, dtype=float)
+    if len(x) < n_blocks:
+        return float(np.mean(x)), float("nan")
+    blocks = np.array([b.mean() for b in np.array_split(x, n_blocks)])
+    return float(x.mean()), float(blocks.std(ddof=1) / np.sqrt(n_blocks))
+
+
+def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
+              cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
+              device: str = "cpu", seed: int = 1) -> dict:
+    if ensemble not in ("nvt", "npt"):
+        raise ValueError(f"unknown ensemble {ensemble!r}")
+    if ensemble == "npt" and pressure_bar is None:
+        raise ValueError(f"{label}: NPT needs a state with a pressure")
+    with np.load(dataset_npz) as d:
+        data = {k: d[k] for k in d.files}
+    positions_A, box_A = start_frame(data, ensemble)
+    n = positions_A.shape[0]
+    potential = HippynnPotential(checkpoint_dir, data["species"][0], device=device, pair_skin_A=cfg["pair_skin_A"])
+    hard_cut = potential.evaluator.info["network"]["dist_hard_max"]
+    if hard_cut + cfg["pair_skin_A"] >= 0.5 * float(np.min(box_A)):
+        raise ValueError(f"{label}: dist_hard_max + pair_skin_A = {hard_cut + cfg['pair_skin_A']} Å must be below "
+                         f"half the box edge ({0.5 * np.min(box_A):.2f} Å)")
+
+    system = openmm.System()
+    for m in data["masses"]:
+        system.addParticle(float(m) * u.amu)
+    edge_nm = units.angstrom_to_nm(box_A)
+    box = (openmm.Vec3(edge_nm[0], 0, 0), openmm.Vec3(0, edge_nm[1], 0), openmm.Vec3(0, 0, edge_nm[2])) * u.nanometer
+    system.setDefaultPeriodicBoxVectors(*box)
+    system.addForce(make_force(potential))
+    system.addForce(openmm.CMMotionRemover())
+    barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
+                                         cfg["barostat_frequency"] if ensemble == "npt" else 0)
+    system.addForce(barostat)
+    dt_fs = cfg["timestep_fs"]
+    integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, cfg["friction_per_ps"] / u.picosecond,
+                                                 dt_fs * u.femtosecond)
+    integrator.setRandomNumberSeed(seed)
+    platform = openmm.Platform.getPlatformByName("CPU")
+    topology = cg_topology(data, box_A)
+    simulation = app.Simulation(topology, system, integrator, platform, {"Threads": "1"})
+    simulation.context.setPositions(units.angstrom_to_nm(positions_A) * u.nanometer)
+    simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
+
+    def min_distance(sim, state):
+        pos = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
+        edges = units.nm_to_angstrom(np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer)))
+        return min_pair_distance(pos, edges)
+
+    extra = {"min_pair_distance_A": min_distance}
+    if ensemble == "nvt":
+        extra["pressure_bar"] = lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)
+    interval = steps_for(cfg["report_interval_ps"], dt_fs)
+    n_equil = steps_for(cfg["equilibration_ps"], dt_fs)
+    n_prod = steps_for(cfg["production_ps"], dt_fs)
+    n_prod -= n_prod % interval
+    t_limit = cfg["max_temperature_factor"] * temperature_K
+    t0 = time.perf_counter()
+    simulation.reporters.append(ThermoReporter(interval, system, f"{label} (equilibration)", max_temperature_K=t_limit))
+    _run(simulation, n_equil, f"{label} (equilibration)", interval)
+    simulation.reporters.clear()
+    simulation.currentStep = 0
+    simulation.context.setTime(0.0)
+    t_prod = time.perf_counter()
+    with atomic_path(out_trajectory, suffix=".dcd") as tmp_dcd:
+        dcd = app.DCDReporter(str(tmp_dcd), interval, enforcePeriodicBox=True)
+        thermo = ThermoReporter(interval, system, label, extra=extra, max_temperature_K=t_limit,
+                                include_positions=True)
+        simulation.reporters.extend([dcd, thermo])
+        _run(simulation, n_prod, label, interval)
+        simulation.reporters.clear()
+        dcd._out.close()
+    wall_prod = time.perf_counter() - t_prod
+    frame = thermo.frame()
+    write_csv(out_thermo, frame)
+    final = simulation.context.getState(getPositions=True, enforcePeriodicBox=True)
+    topology.setPeriodicBoxVectors(final.getPeriodicBoxVectors())
+    with atomic_path(out_topology) as tmp_pdb:
+        with open(tmp_pdb, "w") as fh:
+            app.PDBFile.writeFile(topology, final.getPositions(), fh)
+
+    t_mean, t_err = block_average(frame["temperature_K"])
+    rho_mean, rho_err = block_average(frame["density_g_cm3"])
+    quarter = max(1, len(frame) // 4)
+    summary = {
+        "label": label,
+        "ensemble": ensemble,
+        "temperature_target_K": temperature_K,
+        "pressure_target_bar": pressure_bar,
+        "timestep_fs": dt_fs,
+        "friction_per_ps": cfg["friction_per_ps"],
+        "production_steps": int(n_prod),
+        "n_frames": int(len(frame)),
+        "mean_temperature_K": t_mean,
+        "mean_temperature_stderr_K": t_err,
+        "temperature_deviation_pct": 100.0 * (t_mean - temperature_K) / temperature_K,
+        "mean_density_g_cm3": rho_mean,
+        "mean_density_stderr_g_cm3": rho_err,
+        "density_first_quarter_g_cm3": float(frame["density_g_cm3"][:quarter].mean()),
+        "density_last_quarter_g_cm3": float(frame["density_g_cm3"][-quarter:].mean()),
+        "min_pair_distance_A": float(frame["min_pair_distance_A"].min()),
+        "ms_per_step": 1000.0 * wall_prod / max(1, n_prod),
+        "ns_per_day": (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0),
+        "model_calls": potential.n_calls,
+        "wall_s": time.perf_counter() - t0,
+    }
+    if ensemble == "nvt":
+        p_mean, p_err = block_average(frame["pressure_bar"])
+        summary["mean_pressure_bar"] = p_mean
+        summary["mean_pressure_stderr_bar"] = p_err
+    write_json(out_summary, summary)
+    print(f"{label}: {summary}", flush=True)
+    return summary
+
+
+def _run(simulation: app.Simulation, n_steps: int, label: str, chunk: int) -> None:
+    """Step in chunks; any failure (a NaN caught by OpenMM or by the model wrapper) names the step."""
+    done = 0
+    while done < n_steps:
+        k = min(chunk, n_steps - done)
+        try:
+            simulation.step(k)
+        except SimulationDiverged:
+            raise
+        except Exception as exc:  # OpenMMException, or the model wrapper's error passed through OpenMM
+            raise SimulationDiverged(
+                f"{label}: diverged between step {simulation.currentStep} and {simulation.currentStep + k} "
+                f"(t ≈ {simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond):.2f} ps): {exc}"
+            ) from exc
+        done += k

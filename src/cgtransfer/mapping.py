@@ -1,0 +1,156 @@
+"""Stage map_to_cg: all-atom frames → CG beads (MDAnalysis), in the model's units (Å, kcal/mol/Å).
+
+A mapping is data: per residue name, bead name → atom names. Bead position = centre of mass of its atoms
+(molecules made whole across the periodic box first), bead force = sum of its atoms' forces, bead mass = sum of
+its atoms' masses. Summing forces over a whole molecule is exact even with constraints (constraint forces are
+internal); for several beads per molecule a constrained bond must not cross a bead boundary, which is checked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import MDAnalysis as mda
+from MDAnalysis import transformations
+
+from . import rdf as rdfmod
+from . import units
+
+
+def bead_definitions(universe: mda.Universe, mapping: dict[str, dict[str, list[str]]]):
+    """Per bead: atom indices, bead name, residue index; bead order is residue by residue."""
+    bead_names_all = []
+    for beads in mapping.values():
+        for name in beads:
+            if name not in bead_names_all:
+                bead_names_all.append(name)
+    beads = []
+    for res in universe.residues:
+        if res.resname not in mapping:
+            raise ValueError(f"residue {res.resname} (resid {res.resid}) has no entry in the CG mapping")
+        for bead_name, atom_names in mapping[res.resname].items():
+            atoms = res.atoms[np.isin(res.atoms.names, atom_names)]
+            if len(atoms) != len(atom_names):
+                missing = sorted(set(atom_names) - set(atoms.names))
+                raise ValueError(f"mapping of residue {res.resname}, bead {bead_name}: atoms {missing} not found")
+            beads.append((atoms.indices, bead_name, res.resindex))
+    atom_bead = np.full(universe.atoms.n_atoms, -1)
+    for i, (idx, name, _) in enumerate(beads):
+        if np.any(atom_bead[idx] >= 0):
+            raise ValueError(f"bead {name}: an atom is assigned to two beads")
+        atom_bead[idx] = i
+    if np.any(atom_bead < 0):
+        unmapped = universe.atoms[atom_bead < 0]
+        raise ValueError(f"atoms not assigned to any bead (forces would be lost): {unmapped.names[:5]} ...")
+    return beads, atom_bead, bead_names_all
+
+
+def check_constraints_inside_beads(universe: mda.Universe, atom_bead: np.ndarray) -> None:
+    """HBonds constraints (bonds to hydrogen) must not cross a bead boundary."""
+    if not hasattr(universe, "bonds"):
+        return
+    for bond in universe.bonds:
+        a, b = bond.atoms
+        if "H" in (a.element, b.element) and atom_bead[a.index] != atom_bead[b.index]:
+            raise ValueError(f"constrained bond {a.resname}:{a.name}-{b.name} crosses a bead boundary")
+
+
+def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
+    """Return the CG arrays for hippynn: species, positions (Å), cells (Å), forces (kcal/mol/Å), float32."""
+    universe = mda.Universe(str(topology_pdb), str(trajectory))
+    with np.load(forces_npz) as data:
+        forces_kj = data["forces_kj_mol_nm"]
+        time_ps = data["time_ps"]
+    if len(forces_kj) != universe.trajectory.n_frames:
+        raise ValueError(f"{trajectory} has {universe.trajectory.n_frames} frames but {forces_npz} has {len(forces_kj)}")
+    beads, atom_bead, bead_types = bead_definitions(universe, mapping)
+    check_constraints_inside_beads(universe, atom_bead)
+    n_beads = len(beads)
+    universe.trajectory.add_transformations(transformations.unwrap(universe.atoms))
+
+    # one AtomGroup per (bead name, position within the residue's bead list): its COM per residue is one bead each
+    groups = {}
+    for i, (idx, name, resindex) in enumerate(beads):
+        key = (name, sum(1 for b in beads[:i] if b[2] == resindex and b[1] == name))
+        groups.setdefault(key, ([], []))
+        groups[key][0].extend(idx)
+        groups[key][1].append(i)
+    group_atoms = {k: (universe.atoms[np.asarray(v[0])], np.asarray(v[1])) for k, v in groups.items()}
+
+    n_frames = universe.trajectory.n_frames
+    positions = np.empty((n_frames, n_beads, 3), dtype=np.float64)
+    boxes = np.empty((n_frames, 3), dtype=np.float64)
+    for f, ts in enumerate(universe.trajectory):
+        for ag, bead_index in group_atoms.values():
+            positions[f, bead_index] = ag.center_of_mass(compound="residues")
+        boxes[f] = ts.dimensions[:3]
+        if np.any(np.abs(ts.dimensions[3:] - 90.0) > 1e-3):
+            raise ValueError("only orthorhombic boxes are supported")
+    positions -= np.floor(positions / boxes[:, None, :]) * boxes[:, None, :]
+
+    forces_model = units.force_openmm_to_model(forces_kj.astype(np.float64))
+    bead_forces = np.zeros((n_frames, n_beads, 3))
+    np.add.at(bead_forces, (slice(None), atom_bead), forces_model)
+    masses = np.zeros(n_beads)
+    np.add.at(masses, atom_bead, universe.atoms.masses)
+    names = np.array([b[1] for b in beads])
+    species = np.array([bead_types.index(n) + 1 for n in names], dtype=np.int64)
+    cells = np.zeros((n_frames, 3, 3))
+    cells[:, [0, 1, 2], [0, 1, 2]] = boxes
+    return {
+        "species": np.broadcast_to(species, (n_frames, n_beads)).copy(),
+        "positions": positions.astype(np.float32),
+        "cells": cells.astype(np.float32),
+        "forces": bead_forces.astype(np.float32),
+        "masses": masses.astype(np.float32),
+        "bead_names": names,
+        "bead_types": np.array(bead_types),
+        "residue_index": np.array([b[2] for b in beads], dtype=np.int64),
+        "time_ps": np.asarray(time_ps, dtype=np.float64),
+    }
+
+
+def reference_rdfs(cg: dict, nbins: int, rmax_A: float):
+    """RDF of every bead-type pair on the whole mapped trajectory and on its two halves (the noise floor)."""
+    import pandas as pd
+
+    box = cg["cells"][:, [0, 1, 2], [0, 1, 2]]
+    if rmax_A > 0.5 * box.min() + 1e-6:
+        raise ValueError(f"rdf rmax_A {rmax_A} exceeds half the smallest box edge {0.5 * box.min():.2f} Å")
+    u = rdfmod.bead_universe(cg["positions"], box, cg["bead_names"], cg["residue_index"])
+    n = len(cg["positions"])
+    tables = []
+    types = list(cg["bead_types"])
+    for i, a in enumerate(types):
+        for b in types[i:]:
+            r, g = rdfmod.bead_rdf(u, a, b, nbins, rmax_A)
+            _, g1 = rdfmod.bead_rdf(u, a, b, nbins, rmax_A, stop=n // 2)
+            _, g2 = rdfmod.bead_rdf(u, a, b, nbins, rmax_A, start=n // 2)
+            tables.append(pd.DataFrame({"pair": f"{a}-{b}", "r_A": r, "g": g, "g_first_half": g1, "g_second_half": g2}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def summarize_mapped(cg: dict, rdf_table, onset_threshold: float) -> dict:
+    box = cg["cells"][:, [0, 1, 2], [0, 1, 2]]
+    volume_nm3 = np.prod(box, axis=1) / units.ANGSTROM_PER_NM**3
+    min_d = min(rdfmod.min_pair_distance(p, b) for p, b in zip(cg["positions"], box))
+    out = {
+        "n_frames": int(len(cg["positions"])),
+        "n_beads": int(cg["positions"].shape[1]),
+        "bead_types": list(map(str, cg["bead_types"])),
+        "mean_box_A": box.mean(axis=0).tolist(),
+        "mean_density_g_cm3": float(units.density_g_cm3(float(cg["masses"].sum()), volume_nm3).mean()),
+        "mean_abs_force_kcal_mol_A": float(np.abs(cg["forces"]).mean()),
+        "rms_force_kcal_mol_A": float(np.sqrt(np.mean(cg["forces"].astype(np.float64) ** 2))),
+        "min_pair_distance_A": float(min_d),
+        "rdf": {},
+    }
+    for pair, t in rdf_table.groupby("pair", sort=False):
+        r, g = t["r_A"].to_numpy(), t["g"].to_numpy()
+        peak_r, peak_g = rdfmod.first_peak(r, g)
+        out["rdf"][pair] = {
+            "onset_A": rdfmod.rdf_onset(r, g, onset_threshold),
+            "first_peak_r_A": peak_r,
+            "first_peak_g": peak_g,
+            "noise_floor_mae": rdfmod.rdf_mae(t["g_first_half"], t["g_second_half"]),
+        }
+    return out

@@ -1,0 +1,72 @@
+"""A trained hippynn CG model as an OpenMM force: the callable given to ``openmm.PythonForce``.
+
+OpenMM hands over a State (nm); the model works in Å and kcal/mol; `units` converts both ways. The object is
+picklable (OpenMM serialises the callable): it pickles only the checkpoint path and settings and reloads the
+model lazily in the process that evaluates it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import openmm
+import openmm.unit as u
+
+from . import units
+
+
+class NonFiniteModelOutput(RuntimeError):
+    """The model returned NaN/inf, or was handed non-finite coordinates."""
+
+
+class HippynnPotential:
+    def __init__(self, checkpoint_dir, species, device: str = "cpu", pair_skin_A: float = 1.0):
+        self.checkpoint_dir = str(checkpoint_dir)
+        self.species = np.asarray(species, dtype=np.int64).reshape(1, -1)
+        self.device = device
+        self.pair_skin_A = float(pair_skin_A)
+        self.n_calls = 0
+        self._evaluator = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_evaluator"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    @property
+    def evaluator(self):
+        if self._evaluator is None:
+            from .training import ModelEvaluator
+
+            self._evaluator = ModelEvaluator(self.checkpoint_dir, device=self.device, pair_skin_A=self.pair_skin_A)
+        return self._evaluator
+
+    def energy_forces_model_units(self, positions_A: np.ndarray, box_A: np.ndarray):
+        """positions (N, 3) Å, box edges (3,) Å → energy kcal/mol, forces (N, 3) kcal/mol/Å."""
+        if not np.all(np.isfinite(positions_A)):
+            raise NonFiniteModelOutput("non-finite bead coordinates handed to the CG model")
+        wrapped = positions_A - np.floor(positions_A / box_A) * box_A
+        cell = np.diag(box_A).reshape(1, 3, 3)
+        energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell)
+        self.n_calls += 1
+        if not (np.isfinite(energy[0]) and np.all(np.isfinite(forces))):
+            raise NonFiniteModelOutput(f"CG model returned a non-finite energy ({energy[0]}) or force")
+        return float(energy[0]), forces[0]
+
+    def __call__(self, state: openmm.State):
+        positions_A = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
+        vectors = np.asarray(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer))
+        if np.any(np.abs(vectors - np.diag(np.diag(vectors))) > 1e-9):
+            raise ValueError("the CG model supports orthorhombic boxes only")
+        box_A = units.nm_to_angstrom(np.diag(vectors))
+        energy, forces = self.energy_forces_model_units(positions_A, box_A)
+        return float(units.kcal_to_kj(energy)), units.force_model_to_openmm(forces).astype(np.float64)
+
+
+def make_force(potential: HippynnPotential) -> openmm.PythonForce:
+    force = openmm.PythonForce(potential)
+    force.setUsesPeriodicBoundaryConditions(True)
+    force.setName("HIP-NN-TS CG model")
+    return force

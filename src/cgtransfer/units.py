@@ -1,0 +1,65 @@
+"""The one place that owns units.
+
+OpenMM works in nm, ps, kJ/mol, amu, K, bar. The CG model and its datasets work in Å and kcal/mol (as the
+hippynn coarse-graining example and LAMMPS ``units real``), so a trained model interoperates with hippynn's
+own tools. Every conversion in the package goes through these constants and functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import openmm.unit as u
+
+#: Å per nm
+ANGSTROM_PER_NM = (1.0 * u.nanometer).value_in_unit(u.angstrom)
+#: kcal/mol per kJ/mol
+KCAL_PER_KJ = (1.0 * u.kilojoule).value_in_unit(u.kilocalorie)
+#: (kcal/mol/Å) per (kJ/mol/nm)
+KCAL_A_PER_KJ_NM = KCAL_PER_KJ / ANGSTROM_PER_NM
+#: g/cm³ per (amu/nm³)
+G_CM3_PER_AMU_NM3 = (1.0 * u.amu / u.nanometer**3 / u.AVOGADRO_CONSTANT_NA).value_in_unit(
+    u.gram / u.centimeter**3
+)
+#: Boltzmann constant in kJ/mol/K
+KB_KJ_MOL_K = (u.BOLTZMANN_CONSTANT_kB * u.AVOGADRO_CONSTANT_NA).value_in_unit(u.kilojoule_per_mole / u.kelvin)
+
+
+def nm_to_angstrom(x):
+    return np.asarray(x) * ANGSTROM_PER_NM
+
+
+def angstrom_to_nm(x):
+    return np.asarray(x) / ANGSTROM_PER_NM
+
+
+def kj_to_kcal(x):
+    return np.asarray(x) * KCAL_PER_KJ
+
+
+def kcal_to_kj(x):
+    return np.asarray(x) / KCAL_PER_KJ
+
+
+def force_openmm_to_model(f_kj_mol_nm):
+    """kJ/mol/nm (OpenMM) → kcal/mol/Å (model)."""
+    return np.asarray(f_kj_mol_nm) * KCAL_A_PER_KJ_NM
+
+
+def force_model_to_openmm(f_kcal_mol_a):
+    """kcal/mol/Å (model) → kJ/mol/nm (OpenMM)."""
+    return np.asarray(f_kcal_mol_a) / KCAL_A_PER_KJ_NM
+
+
+def density_g_cm3(total_mass_amu: float, volume_nm3):
+    """Mass density in g/cm³ from a mass in amu and a volume in nm³."""
+    return total_mass_amu / np.asarray(volume_nm3) * G_CM3_PER_AMU_NM3
+
+
+def volume_nm3_for_density(total_mass_amu: float, density: float) -> float:
+    """Volume (nm³) holding ``total_mass_amu`` at ``density`` g/cm³."""
+    return total_mass_amu * G_CM3_PER_AMU_NM3 / density
+
+
+def quantity(value, unit_name: str):
+    """Attach an OpenMM unit by name: quantity(300, 'kelvin')."""
+    return value * getattr(u, unit_name)

@@ -1,0 +1,63 @@
+rule compare:
+    input:
+        reference_rdf=rules.map_to_cg.output.rdf,
+        reference_summary=rules.map_to_cg.output.summary,
+        reference_thermo=rules.reference_md.output.thermo,
+        nvt_topology=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/nvt/topology.pdb",
+        nvt_trajectory=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/nvt/trajectory.dcd",
+        nvt_summary=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/nvt/summary.json",
+        npt_summary=npt_summary,
+        force_errors=rules.force_errors.output[0],
+    output:
+        metrics=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/metrics.json",
+        rdf=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/rdf.csv",
+    params:
+        state=state_point,
+        rdf=config["rdf"],
+    log:
+        f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare/{{system}}/{{model}}/{{state}}.tsv"
+    script:
+        "../../scripts/compare.py"
+
+
+rule summarize:
+    input:
+        metrics=lambda w: compare_outputs(w.system, "metrics.json"),
+        rdfs=lambda w: compare_outputs(w.system, "rdf.csv"),
+    output:
+        metrics=f"{RESULTS}/{{system}}/summary/metrics.csv",
+        force_r2=f"{RESULTS}/{{system}}/summary/force_r2.csv",
+        rdf_mae=f"{RESULTS}/{{system}}/summary/rdf_mae.csv",
+        density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
+        heatmaps=report(
+            f"{RESULTS}/{{system}}/summary/transferability.png",
+            caption="../report/transferability.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "model x state matrices"},
+        ),
+        density_figure=report(
+            f"{RESULTS}/{{system}}/summary/density_vs_temperature.png",
+            caption="../report/density.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "density vs temperature"},
+        ),
+        rdf_dir=report(
+            directory(f"{RESULTS}/{{system}}/summary/rdf"),
+            patterns=["rdf_{state}.png"],
+            caption="../report/rdf.rst",
+            category="RDFs",
+            labels={"figure": "RDF overlay"},
+        ),
+    params:
+        models=lambda w: STUDY.models(w.system),
+        pairs=lambda w: [
+            (m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)
+        ],
+    log:
+        f"{RESULTS}/logs/summarize/{{system}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summarize/{{system}}.tsv"
+    script:
+        "../../scripts/summarize.py"

@@ -1,0 +1,23 @@
+rule cg_md:
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        dataset=rules.map_to_cg.output.dataset,
+    output:
+        topology=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/trajectory.dcd",
+        thermo=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/thermo.csv",
+        summary=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/summary.json",
+    params:
+        state=state_point,
+        cg_md=config["cg_md"],
+        seed=config["seed"],
+    threads: config["cg_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    log:
+        f"{RESULTS}/logs/cg_md/{{system}}/{{model}}/{{state}}/{{ensemble}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/cg_md/{{system}}/{{model}}/{{state}}/{{ensemble}}.tsv"
+    script:
+        "../../scripts/cg_md.py"

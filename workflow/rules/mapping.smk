@@ -1,0 +1,20 @@
+rule map_to_cg:
+    input:
+        topology=rules.reference_md.output.topology,
+        trajectory=rules.reference_md.output.trajectory,
+        forces=rules.reference_md.output.forces,
+    output:
+        dataset=f"{RESULTS}/{{system}}/cg_data/{{state}}/dataset.npz",
+        rdf=f"{RESULTS}/{{system}}/cg_data/{{state}}/rdf.csv",
+        summary=f"{RESULTS}/{{system}}/cg_data/{{state}}/summary.json",
+    params:
+        mapping=lambda w: STUDY.system(w.system)["mapping"],
+        rdf=config["rdf"],
+    resources:
+        mem_mb=4000,
+    log:
+        f"{RESULTS}/logs/map_to_cg/{{system}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/map_to_cg/{{system}}/{{state}}.tsv"
+    script:
+        "../../scripts/map_to_cg.py"

@@ -1,0 +1,40 @@
+rule build_box:
+    input:
+        template=system_file("template_pdb"),
+    output:
+        f"{RESULTS}/{{system}}/box/packed.pdb",
+    params:
+        n_molecules=lambda w: STUDY.system(w.system)["n_molecules"],
+        density=lambda w: STUDY.system(w.system)["initial_density_g_cm3"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/build_box/{{system}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/build_box/{{system}}.tsv"
+    script:
+        "../../scripts/build_box.py"
+
+
+rule reference_md:
+    input:
+        box=rules.build_box.output[0],
+        forcefield=system_file("forcefield"),
+    output:
+        topology=f"{RESULTS}/{{system}}/reference/{{state}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/reference/{{state}}/trajectory.dcd",
+        forces=f"{RESULTS}/{{system}}/reference/{{state}}/forces.npz",
+        thermo=f"{RESULTS}/{{system}}/reference/{{state}}/thermo.csv",
+    params:
+        state=state_point,
+        md=config["reference_md"],
+        seed=config["seed"],
+    threads: config["reference_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    log:
+        f"{RESULTS}/logs/reference_md/{{system}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/reference_md/{{system}}/{{state}}.tsv"
+    script:
+        "../../scripts/reference_md.py"
