@@ -65,7 +65,10 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
     beads, atom_bead, bead_types = bead_definitions(universe, mapping)
     check_constraints_inside_beads(universe, atom_bead)
     n_beads = len(beads)
-    universe.trajectory.add_transformations(transformations.unwrap(universe.atoms))
+    if hasattr(universe, "bonds") and len(universe.bonds) > 0:
+        universe.trajectory.add_transformations(transformations.unwrap(universe.atoms))
+    elif any(len(res.atoms) > 1 for res in universe.residues):
+        raise ValueError(f"{topology_pdb} has no bonds (CONECT records): molecules cannot be made whole")
 
     # one AtomGroup per (bead name, position within the residue's bead list): its COM per residue is one bead each
     groups = {}

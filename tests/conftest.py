@@ -1,0 +1,107 @@
+"""Shared fixtures: a real (small) Lennard-Jones argon fluid simulated with OpenMM, mapped one atom → one bead,
+and a tiny HIP-NN-TS model trained on it for a couple of epochs. Session-scoped: built once per test run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import openmm
+import openmm.unit as u
+import pytest
+from openmm import app
+
+import cgtransfer  # noqa: F401  (sets hippynn's environment before hippynn is imported)
+
+REPO = Path(__file__).resolve().parents[1]
+ARGON_SIGMA_NM = 0.3405
+ARGON_EPSILON_KJ = 0.99774  # 120 K · k_B
+
+
+def argon_topology(n: int, edge_nm: float) -> app.Topology:
+    top = app.Topology()
+    chain = top.addChain()
+    for _ in range(n):
+        res = top.addResidue("AR", chain)
+        top.addAtom("AR", app.element.argon, res)
+    top.setPeriodicBoxVectors(((edge_nm, 0, 0), (0, edge_nm, 0), (0, 0, edge_nm)) * u.nanometer)
+    return top
+
+
+def argon_system(n: int, edge_nm: float, cutoff_nm: float = 0.8) -> openmm.System:
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge_nm if i == j else 0 for j in range(3))) for i in range(3)))
+    nb = openmm.NonbondedForce()
+    nb.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
+    nb.setCutoffDistance(cutoff_nm)
+    for _ in range(n):
+        system.addParticle(39.948)
+        nb.addParticle(0.0, ARGON_SIGMA_NM, ARGON_EPSILON_KJ)
+    system.addForce(nb)
+    return system
+
+
+@pytest.fixture(scope="session")
+def argon_run(tmp_path_factory):
+    """A 0.2 ps-spaced 30-frame NVT trajectory of 108 LJ argon atoms at 120 K, 1.4 g/cm³ (liquid), with
+    the reference pipeline's own reporters: DCD + PDB + forces.npz."""
+    from cgtransfer.reporters import ForceReporter
+
+    d = tmp_path_factory.mktemp("argon")
+    n, rho = 108, 1.4
+    edge = (n * 39.948 / rho * 1.66053906660e-3) ** (1 / 3)
+    rng = np.random.default_rng(0)
+    grid = np.array([(i, j, k) for i in range(5) for j in range(5) for k in range(5)])[:n]
+    pos = (grid + 0.5) * edge / 5 + rng.normal(0, 0.005, (n, 3))
+    top = argon_topology(n, edge)
+    system = argon_system(n, edge)
+    integrator = openmm.LangevinMiddleIntegrator(120 * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
+    integrator.setRandomNumberSeed(1)
+    sim = app.Simulation(top, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    sim.context.setPositions(pos * u.nanometer)
+    sim.minimizeEnergy()
+    sim.context.setVelocitiesToTemperature(120 * u.kelvin, 1)
+    sim.step(400)
+    forces = ForceReporter(40)
+    sim.reporters.append(app.DCDReporter(str(d / "trajectory.dcd"), 40, enforcePeriodicBox=False))
+    sim.reporters.append(forces)
+    sim.step(40 * 30)
+    del sim.reporters[0]
+    state = sim.context.getState(getPositions=True)
+    with open(d / "topology.pdb", "w") as fh:
+        app.PDBFile.writeFile(top, state.getPositions(), fh)
+    arrays = forces.arrays()
+    np.savez(d / "forces.npz", **arrays, time_ps=0.2 * np.arange(1, 31), temperature_K=120.0)
+    return {"dir": d, "edge_nm": edge, "n": n, "system": system, "topology": top}
+
+
+@pytest.fixture(scope="session")
+def argon_cg(argon_run, tmp_path_factory):
+    """Identity mapping of the argon run, the mapped dataset and its summary on disk."""
+    from cgtransfer import mapping
+    from cgtransfer.io import write_json, write_npz
+
+    d = argon_run["dir"]
+    cg = mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", d / "forces.npz", {"AR": {"AR": ["AR"]}})
+    table = mapping.reference_rdfs(cg, 50, 8.0)
+    write_npz(d / "dataset.npz", **cg)
+    write_json(d / "summary.json", mapping.summarize_mapped(cg, table, 1e-3))
+    return {"cg": cg, "dataset": d / "dataset.npz", "summary": d / "summary.json", "rdf": table}
+
+
+TINY_NETWORK = dict(n_features=8, n_sensitivities=6, dist_soft_min=2.5, dist_soft_max=6.0, dist_hard_max=7.0,
+                    n_interaction_layers=1, n_atom_layers=1, sensitivity_type="inverse", resnet=True)
+TINY_TRAINING = dict(device="cpu", threads=1, valid_fraction=0.1, test_fraction=0.1, learning_rate=1e-3,
+                     batch_size=2, max_batch_size=4, eval_batch_size=4, plateau_patience=2,
+                     termination_patience=4, max_epochs=2, fraction_train_eval=0.2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(argon_cg, tmp_path_factory):
+    from cgtransfer.training import train_model
+
+    out = tmp_path_factory.mktemp("model") / "checkpoint"
+    train_model([argon_cg["dataset"]], [argon_cg["summary"]], ["T120"], TINY_NETWORK,
+                {"width_A": 0.15, "force_fraction_at_onset": 0.05}, TINY_TRAINING, out, device="cpu")
+    return out

@@ -1,0 +1,92 @@
+"""Bad input is rejected before any job starts, with a message naming the key or row and the file."""
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from cgtransfer.config import ConfigError, load_study
+
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def study(cfg, tmp_path, sheet=None):
+    cfg = copy.deepcopy(cfg)
+    if sheet is not None:
+        (tmp_path / "states.tsv").write_text(sheet)
+        cfg["state_points"] = str(tmp_path / "states.tsv")
+    return load_study(cfg, REPO)
+
+
+def test_default_and_test_configs_are_valid():
+    s = load_study(DEFAULT, REPO)
+    assert [p.state for p in s.states_of("methanol")] == ["T248", "T298", "T328"]
+    assert max(p.temperature_K for p in s.states) - min(p.temperature_K for p in s.states) >= 80
+    assert all(p.pressure_bar == 1.0 for p in s.states)
+    assert s.ensembles("methanol", "T298") == ["nvt", "npt"]
+    load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["reference_md"].__setitem__("timestep_fs", "two"), r"key 'reference_md\.timestep_fs': 'two' is not of type 'number'"),
+    (lambda c: c["model"].pop("n_features"), r"key 'model': 'n_features' is a required property"),
+    (lambda c: c["cg_md"].__setitem__("thermostat", "nose"), r"key 'cg_md': Additional properties are not allowed \('thermostat'"),
+    (lambda c: c["systems"]["methanol"].__setitem__("n_molecules", 0), r"key 'systems\.methanol\.n_molecules'"),
+    (lambda c: c["training"].__setitem__("test_fraction", 1.5), r"key 'training\.test_fraction'"),
+])
+def test_schema_errors_name_the_key(edit, message):
+    cfg = copy.deepcopy(DEFAULT)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=message):
+        load_study(cfg, REPO)
+
+
+def test_missing_forcefield_file_is_named():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["forcefield"] = "resources/methanol/nope.xml"
+    with pytest.raises(ConfigError, match=r"systems\.methanol\.forcefield': file '.*nope\.xml' not found"):
+        load_study(cfg, REPO)
+
+
+@pytest.mark.parametrize("row, message", [
+    ("methanol\tT298\t298\t1.0\t0.78", "found both"),
+    ("methanol\tT298\t298\t\t", "found neither"),
+    ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5 is less than or equal to the minimum of 0"),
+])
+def test_state_point_errors_name_row_and_file(tmp_path, row, message):
+    sheet = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n" + row + "\n"
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"m": ["T298"]}
+    with pytest.raises(ConfigError, match=message) as err:
+        study(cfg, tmp_path, sheet)
+    assert "states.tsv, row 1 (system 'methanol', state 'T298')" in str(err.value)
+
+
+def test_model_with_unknown_state_is_rejected():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"]["hot"] = ["T400"]
+    with pytest.raises(ConfigError, match=r"systems\.methanol\.models\.hot': state\(s\) \['T400'\]"):
+        load_study(cfg, REPO)
+
+
+def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
+    """Through the real CLI: a bad state sheet stops the workflow at parse time; no results are written."""
+    cfg = copy.deepcopy(DEFAULT)
+    (tmp_path / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
+                                         "methanol\tT248\t248\t1.0\t\nmethanol\tT298\t298\t1.0\t0.79\n"
+                                         "methanol\tT328\t328\t1.0\t\n")
+    cfg["state_points"] = str(tmp_path / "states.tsv")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                           "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "row 2 (system 'methanol', state 'T298')" in proc.stderr + proc.stdout
+    assert "found both" in proc.stderr + proc.stdout
+    assert not (tmp_path / "results").exists()

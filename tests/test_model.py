@@ -1,0 +1,85 @@
+"""The CG model's energy and forces: finite differences and the prior's design values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import cgtransfer  # noqa: F401
+from cgtransfer import model as cgmodel
+
+NETWORK = dict(n_features=8, n_sensitivities=6, dist_soft_min=2.5, dist_soft_max=5.0, dist_hard_max=6.0,
+               n_interaction_layers=1, n_atom_layers=2, sensitivity_type="inverse", resnet=True)
+PRIOR = dict(onset=3.0, strength=2.0, width=0.15, fraction=0.05)
+
+
+def graph_module(n_types=2, prior=PRIOR, zero_network=False):
+    from hippynn.graphs import GraphModule
+
+    torch.manual_seed(0)
+    nodes = cgmodel.build_graph(n_types, NETWORK, prior)
+    if zero_network:
+        for p in nodes["henergy"].torch_module.parameters():
+            p.data.zero_()
+    gm = GraphModule([nodes["species"], nodes["positions"], nodes["cells"]], [nodes["energy"], nodes["forces"]])
+    return gm.double()
+
+
+def evaluate(gm, species, pos, box):
+    s = torch.as_tensor(species[None], dtype=torch.int64)
+    x = torch.as_tensor(pos[None], dtype=torch.float64)
+    c = torch.as_tensor(np.diag(box)[None], dtype=torch.float64)
+    e, f = gm(s, x, c)
+    return float(e.detach().reshape(-1)[0]), f.detach().numpy()[0]
+
+
+def random_liquid(n, box, min_dist, seed=0):
+    rng = np.random.default_rng(seed)
+    pos = []
+    while len(pos) < n:
+        p = rng.uniform(0, box, 3)
+        d = np.array(pos) - p if pos else np.zeros((0, 3))
+        d -= box * np.round(d / box)
+        if not pos or np.min(np.linalg.norm(d, axis=1)) > min_dist:
+            pos.append(p)
+    return np.array(pos)
+
+
+def test_forces_are_minus_energy_gradient_with_prior_and_pbc():
+    """Central finite differences of E (network + prior, periodic, two bead types) equal the model forces."""
+    gm = graph_module()
+    box = np.array([13.0, 13.5, 14.0])
+    pos = random_liquid(14, box, 2.7)
+    species = np.array([1, 2] * 7)
+    e0, forces = evaluate(gm, species, pos, box)
+    assert np.isfinite(e0) and np.abs(forces).max() > 1e-3
+    h = 1e-5
+    rng = np.random.default_rng(1)
+    for i in rng.choice(len(pos), 5, replace=False):
+        for k in range(3):
+            plus, minus = pos.copy(), pos.copy()
+            plus[i, k] += h
+            minus[i, k] -= h
+            fd = -(evaluate(gm, species, plus, box)[0] - evaluate(gm, species, minus, box)[0]) / (2 * h)
+            assert forces[i, k] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+
+
+def test_prior_force_equals_design_values():
+    """With the network zeroed, the force between two beads is the prior's: p·s at the onset, s at onset − d,
+    each pair counted once although hippynn's pair list holds it twice."""
+    gm = graph_module(n_types=1, zero_network=True)
+    box = np.array([30.0, 30.0, 30.0])
+    for r, expected in ((PRIOR["onset"], PRIOR["fraction"] * PRIOR["strength"]),
+                        (PRIOR["onset"] - PRIOR["width"], PRIOR["strength"])):
+        pos = np.array([[10.0, 10.0, 10.0], [10.0 + r, 10.0, 10.0]])
+        e, f = evaluate(gm, np.array([1, 1]), pos, box)
+        assert f[1, 0] == pytest.approx(expected, rel=1e-9)
+        assert f[0, 0] == pytest.approx(-expected, rel=1e-9)
+        a = math.log(1 / PRIOR["fraction"]) / PRIOR["width"]
+        assert e == pytest.approx(expected / a, rel=1e-9)  # E = |F|/a for an exponential
+
+
+def test_prior_validates_its_parameters():
+    with pytest.raises(ValueError):
+        cgmodel.ExponentialRepulsion(3.0, 1.0, 0.15, 1.5)
