@@ -1,10 +1,11 @@
 """Snakemake adapter for rule cg_md (logic: cgtransfer.cg_md)."""
-import torch
+from cgtransfer.compute import configure
 
-from cgtransfer.cg_md import run_cg_md
-from cgtransfer.io import log_to
+configure(snakemake.threads, snakemake.params.cg_md["device"])  # before hippynn is imported
 
-torch.set_num_threads(snakemake.threads)
+from cgtransfer.cg_md import run_cg_md  # noqa: E402
+from cgtransfer.io import log_to  # noqa: E402
+
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):
     run_cg_md(snakemake.input.checkpoint, snakemake.input.dataset, p.state["temperature_K"], p.state["pressure_bar"],

@@ -1,10 +1,11 @@
 """Snakemake adapter for rule train (logic: cgtransfer.training)."""
-import torch
+from cgtransfer.compute import configure
 
-from cgtransfer.io import log_to
-from cgtransfer.training import train_and_report
+configure(snakemake.threads, snakemake.params.training["device"])  # before hippynn is imported
 
-torch.set_num_threads(snakemake.threads)
+from cgtransfer.io import log_to  # noqa: E402
+from cgtransfer.training import train_and_report  # noqa: E402
+
 p, out = snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):
     train_and_report(snakemake.input.datasets, snakemake.input.summaries, p.states, p.network, p.prior, p.training,

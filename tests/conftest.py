@@ -12,7 +12,9 @@ import openmm.unit as u
 import pytest
 from openmm import app
 
-import cgtransfer  # noqa: F401  (sets hippynn's environment before hippynn is imported)
+from cgtransfer.compute import configure
+
+configure(1, "cpu")  # the workflow's CPU path (pytorch kernels, one thread), set before hippynn is imported
 
 REPO = Path(__file__).resolve().parents[1]
 ARGON_SIGMA_NM = 0.3405

@@ -30,6 +30,8 @@ def test_default_and_test_configs_are_valid():
     assert all(p.pressure_bar == 1.0 for p in s.states)
     assert s.ensembles("methanol", "T298") == ["nvt", "npt"]
     load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)
+    paper = load_study(yaml.safe_load((REPO / "config/paper.yaml").read_text()), REPO)
+    assert paper.ensembles("methanol", "T300_rho0830") == ["nvt"]
 
 
 @pytest.mark.parametrize("edit, message", [

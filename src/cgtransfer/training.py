@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import model as cgmodel
+from .compute import resolve_device
 from .io import read_json, write_json
 
 DB_KEYS = ("species", "positions", "cells", "forces")
@@ -44,12 +45,6 @@ def prior_parameters(datasets: list[dict], summaries: list[dict], prior_cfg: dic
     onset = min(p["onset_A"] for s in summaries for p in s["rdf"].values())
     strength = float(np.mean([np.abs(d["forces"]).mean() for d in datasets]))
     return {"onset": onset, "strength": strength, "width": prior_cfg["width_A"], "fraction": prior_cfg["force_fraction_at_onset"]}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def train_model(dataset_paths: list, summary_paths: list, state_names: list[str], network: dict, prior_cfg: dict,

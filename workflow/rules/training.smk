@@ -44,6 +44,7 @@ rule force_errors:
     params:
         training=config["training"],
         in_training=lambda w: w.state in training_states(w),
+    threads: 1
     log:
         f"{RESULTS}/logs/force_errors/{{system}}/{{model}}/{{state}}.log",
     benchmark:

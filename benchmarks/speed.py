@@ -1,0 +1,174 @@
+"""Side-by-side speed benchmark on the default system (256 OPLS-AA methanol / 256 CG beads).
+
+Measures in one run, on this machine: all-atom reference MD ns/day (OPLS geometric LJ, as used; and plain
+Lorentz-Berthelot NonbondedForce for comparison), CG MD ns/day and ms/step with the default-size HIP-NN-TS model
+as an OpenMM PythonForce (NVT, and NPT with a MonteCarloBarostat), and training milliseconds per frame.
+Writes JSON with medians over repeated segments; the ratios are the numbers to compare across machines.
+
+    python benchmarks/speed.py [--config config/config.yaml] [--out benchmarks/results/speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import openmm
+import openmm.unit as u
+import torch
+import yaml
+from openmm import app
+
+import cgtransfer
+from cgtransfer import mapping, units
+from cgtransfer.box import build_box
+from cgtransfer.cg_md import cg_topology
+from cgtransfer.config import load_study
+from cgtransfer.forcefields import cpu_platform, create_system
+from cgtransfer.io import write_json, write_npz
+from cgtransfer.potential import HippynnPotential, make_force
+from cgtransfer.reporters import ForceReporter
+from cgtransfer.training import ModelEvaluator, train_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed_segments(step, n_steps, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        step(n_steps)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def ns_per_day(seconds, n_steps, dt_fs):
+    return n_steps * dt_fs * 1e-6 / (seconds / 86400.0)
+
+
+def aa_simulation(box_pdb, xml, md, threads, geometric=True):
+    pdb = app.PDBFile(str(box_pdb))
+    if geometric:
+        system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
+                               md["ewald_error_tolerance"], True)
+    else:  # the same charges and LJ parameters in one NonbondedForce (Lorentz-Berthelot): speed reference only
+        system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
+                               md["ewald_error_tolerance"], True)
+        lj = next(f for f in system.getForces() if f.getName() == "LennardJones")
+        nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
+        types = [lj.getParticleParameters(i)[0] for i in range(lj.getNumParticles())]
+        acoef = lj.getTabulatedFunction(0).getFunctionParameters()[2]
+        bcoef = lj.getTabulatedFunction(1).getFunctionParameters()[2]
+        n_types = int(round(len(acoef) ** 0.5))
+        for i in range(nb.getNumParticles()):
+            q, _, _ = nb.getParticleParameters(i)
+            t = int(types[i])
+            a, b = acoef[t + n_types * t], bcoef[t + n_types * t]
+            sigma, eps = ((a / b) ** (1 / 6), b * b / (4 * a)) if a > 0 else (0.1, 0.0)
+            nb.setParticleParameters(i, q, sigma, eps)
+        nb.setUseDispersionCorrection(True)
+        for i in reversed(range(system.getNumForces())):
+            if system.getForce(i).getName().startswith("LennardJones"):
+                system.removeForce(i)
+    system.addForce(openmm.MonteCarloBarostat(1 * u.bar, 298 * u.kelvin, md["barostat_frequency"]))
+    integrator = openmm.LangevinMiddleIntegrator(298 * u.kelvin, 1 / u.picosecond, md["timestep_fs"] * u.femtosecond)
+    plat, props = cpu_platform(threads)
+    sim = app.Simulation(pdb.topology, system, integrator, plat, props)
+    sim.context.setPositions(pdb.positions)
+    sim.minimizeEnergy(maxIterations=200)
+    sim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
+    return sim, pdb
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
+    ap.add_argument("--out", default=str(REPO / "benchmarks/results/speed.json"))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    study = load_study(cfg, REPO)
+    system_name = study.systems()[0]
+    sysc = study.system(system_name)
+    md, cgc, net = cfg["reference_md"], cfg["cg_md"], cfg["model"]
+    torch.set_num_threads(args.threads)
+    result = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,
+              "torch": torch.__version__, "openmm": openmm.__version__, "cgtransfer": cgtransfer.__version__,
+              "system": system_name, "n_molecules": sysc["n_molecules"], "repeats": args.repeats}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        build_box(study.path(system_name, "template_pdb"), sysc["n_molecules"], sysc["initial_density_g_cm3"],
+                  tmp / "box.pdb")
+        n_aa = 250
+        for geometric in (True, False):
+            sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads, geometric)
+            sim.step(100)
+            secs = timed_segments(sim.step, n_aa, args.repeats)
+            key = "aa_geometric" if geometric else "aa_lorentz_berthelot"
+            result[key] = {"timestep_fs": md["timestep_fs"], "steps": n_aa, "median_s": secs,
+                           "ns_per_day": ns_per_day(secs, n_aa, md["timestep_fs"]),
+                           "ms_per_step": 1000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms()}
+        # frames for training / a start configuration: 20 frames of the geometric reference
+        sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads, True)
+        sim.step(1000)
+        forces = ForceReporter(50)
+        sim.reporters += [app.DCDReporter(str(tmp / "t.dcd"), 50), forces]
+        sim.step(1000)
+        sim.reporters.clear()
+        with open(tmp / "top.pdb", "w") as fh:
+            app.PDBFile.writeFile(pdb.topology, sim.context.getState(getPositions=True).getPositions(), fh)
+        np.savez(tmp / "f.npz", **forces.arrays(), time_ps=np.arange(20) * 0.1)
+        cg = mapping.map_trajectory(tmp / "top.pdb", tmp / "t.dcd", tmp / "f.npz", sysc["mapping"])
+        table = mapping.reference_rdfs(cg, cfg["rdf"]["nbins"], cfg["rdf"]["rmax_A"])
+        write_npz(tmp / "d.npz", **cg)
+        write_json(tmp / "s.json", mapping.summarize_mapped(cg, table, cfg["rdf"]["onset_threshold"]))
+        train = dict(cfg["training"], max_epochs=args.repeats + 1, termination_patience=100, device="cpu")
+        rec = train_model([tmp / "d.npz"], [tmp / "s.json"], ["bench"], net, cfg["prior"], train, tmp / "model")
+        result["training"] = {"ms_per_frame": rec["ms_per_training_frame_epoch"], "epochs": rec["epochs"],
+                              "train_frames": rec["train_frames"], "batch_size": train["batch_size"],
+                              "network": net, "note": "median epoch wall time / training frames (includes the "
+                              "validation pass of the epoch)"}
+        data = {k: cg[k] for k in cg}
+        n_cg = 100
+        for ensemble in ("nvt", "npt"):
+            potential = HippynnPotential(tmp / "model", data["species"][0], device="cpu",
+                                         pair_skin_A=cgc["pair_skin_A"])
+            system = openmm.System()
+            for m in data["masses"]:
+                system.addParticle(float(m))
+            edge = units.angstrom_to_nm(np.diag(data["cells"][-1]))
+            system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
+            system.addForce(make_force(potential))
+            if ensemble == "npt":
+                system.addForce(openmm.MonteCarloBarostat(1 * u.bar, 298 * u.kelvin, cgc["barostat_frequency"]))
+            integ = openmm.LangevinMiddleIntegrator(298 * u.kelvin, cgc["friction_per_ps"] / u.picosecond,
+                                                    cgc["timestep_fs"] * u.femtosecond)
+            csim = app.Simulation(cg_topology(data, np.diag(data["cells"][-1])), system, integ,
+                                  openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+            csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
+            csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
+            csim.step(20)
+            secs = timed_segments(csim.step, n_cg, args.repeats)
+            result[f"cg_{ensemble}"] = {"timestep_fs": cgc["timestep_fs"], "steps": n_cg, "median_s": secs,
+                                        "ns_per_day": ns_per_day(secs, n_cg, cgc["timestep_fs"]),
+                                        "ms_per_step": 1000 * secs / n_cg, "n_beads": int(data["positions"].shape[1])}
+    aa, cgn = result["aa_geometric"], result["cg_nvt"]
+    result["ratios"] = {
+        "cg_nvt_over_aa_ns_per_day": cgn["ns_per_day"] / aa["ns_per_day"],
+        "cg_nvt_over_aa_ms_per_step": cgn["ms_per_step"] / aa["ms_per_step"],
+        "cg_npt_over_cg_nvt_ms_per_step": result["cg_npt"]["ms_per_step"] / cgn["ms_per_step"],
+        "aa_geometric_over_lorentz_berthelot_ms_per_step": aa["ms_per_step"] / result["aa_lorentz_berthelot"]["ms_per_step"],
+    }
+    write_json(args.out, result)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

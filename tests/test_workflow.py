@@ -1,0 +1,89 @@
+"""End to end: the whole Snakemake workflow on .test/config (125 methanol, 2 NPT states, short runs, tiny
+network), checked on its science outputs. Takes a few minutes on 2 cores."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+                           "--configfile", str(REPO / ".test/config/config.yaml"), "--cores", "2",
+                           "--show-failed-logs"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    return work / "results" / "methanol"
+
+
+def finite_numbers(obj):
+    if isinstance(obj, dict):
+        return all(finite_numbers(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(finite_numbers(v) for v in obj)
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return math.isfinite(obj)
+    return True
+
+
+def test_summary_tables_and_figures(workflow_run):
+    s = workflow_run / "summary"
+    for name in ("metrics.csv", "force_r2.csv", "rdf_mae.csv", "density_error.csv", "transferability.png",
+                 "density_vs_temperature.png", "rdf/rdf_T273.png", "rdf/rdf_T313.png"):
+        assert (s / name).stat().st_size > 0, name
+    table = pd.read_csv(s / "metrics.csv")
+    assert len(table) == 4 and set(table["model"]) == {"cold", "both"} and set(table["state"]) == {"T273", "T313"}
+    numeric = table.select_dtypes("number")
+    assert np.isfinite(numeric.to_numpy()).all()
+    rdf_mae = pd.read_csv(s / "rdf_mae.csv").set_index("model")
+    assert list(rdf_mae.index) == ["both", "cold", "reference noise floor"]
+
+
+def test_reference_physics(workflow_run):
+    for state, temp in (("T273", 273.0), ("T313", 313.0)):
+        thermo = pd.read_csv(workflow_run / f"reference/{state}/thermo.csv")
+        assert thermo["temperature_K"].mean() == pytest.approx(temp, rel=0.05)
+        # liquid methanol (OPLS-AA): 0.75-0.81 g/cm3 between 273 and 313 K; a short run of 125 molecules
+        assert 0.70 < thermo["density_g_cm3"].mean() < 0.86
+        forces = np.load(workflow_run / f"reference/{state}/forces.npz")["forces_kj_mol_nm"]
+        assert forces.shape == (len(thermo), 750, 3) and np.isfinite(forces).all()
+        data = np.load(workflow_run / f"cg_data/{state}/dataset.npz")
+        assert data["positions"].shape == (len(thermo), 125, 3) and data["positions"].dtype == np.float32
+        assert abs(data["masses"][0] - 32.042) < 0.01
+        # whole molecules summed: total force on the box is zero up to PME/cutoff noise
+        assert np.abs(data["forces"].sum(axis=1)).max() < 0.05 * np.abs(data["forces"]).sum(axis=1).max()
+    ref_cold = pd.read_csv(workflow_run / "reference/T273/thermo.csv")["density_g_cm3"].mean()
+    ref_hot = pd.read_csv(workflow_run / "reference/T313/thermo.csv")["density_g_cm3"].mean()
+    assert ref_cold > ref_hot  # thermal expansion
+
+
+def test_models_and_cg_simulations(workflow_run):
+    for model in ("cold", "both"):
+        m = json.loads((workflow_run / f"models/{model}/metrics.json").read_text())
+        assert finite_numbers(m)
+        assert m["test"]["force_rmse_kcal_mol_A"] > 0 and m["test"]["force_r2"] < 1.0
+        assert (workflow_run / f"models/{model}/force_parity.png").stat().st_size > 0
+        for state, temp in (("T273", 273.0), ("T313", 313.0)):
+            metrics = json.loads((workflow_run / f"compare/{model}/{state}/metrics.json").read_text())
+            assert finite_numbers(metrics)
+            for ens in ("nvt", "npt"):
+                summary = json.loads((workflow_run / f"cg_md/{model}/{state}/{ens}/summary.json").read_text())
+                # 125 beads, 10 frames: the mean kinetic temperature has a ~3 % standard error
+                assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.12)
+            assert 0.0 < metrics["rdf_mae"] < 1.0
+            assert metrics["rdf_noise_floor_mae"] > 0.0
+            assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
+            assert 0.2 < metrics["density_cg_g_cm3"] < 1.5
+            assert metrics["min_pair_distance_reference_A"] > 2.0
+            assert metrics["force_state_in_training"] == (model == "both" or state == "T273")
