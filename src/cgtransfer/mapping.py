@@ -70,20 +70,19 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
     elif any(len(res.atoms) > 1 for res in universe.residues):
         raise ValueError(f"{topology_pdb} has no bonds (CONECT records): molecules cannot be made whole")
 
-    # one AtomGroup per (bead name, position within the residue's bead list): its COM per residue is one bead each
-    groups = {}
+    # one AtomGroup per (residue name, bead name): its centre of mass per residue gives one bead per residue
+    groups: dict[tuple, tuple[list, list]] = {}
     for i, (idx, name, resindex) in enumerate(beads):
-        key = (name, sum(1 for b in beads[:i] if b[2] == resindex and b[1] == name))
-        groups.setdefault(key, ([], []))
-        groups[key][0].extend(idx)
-        groups[key][1].append(i)
-    group_atoms = {k: (universe.atoms[np.asarray(v[0])], np.asarray(v[1])) for k, v in groups.items()}
+        atoms, bead_index = groups.setdefault((universe.residues[resindex].resname, name), ([], []))
+        atoms.extend(idx)
+        bead_index.append(i)
+    group_atoms = [(universe.atoms[np.asarray(a)], np.asarray(b)) for a, b in groups.values()]
 
     n_frames = universe.trajectory.n_frames
     positions = np.empty((n_frames, n_beads, 3), dtype=np.float64)
     boxes = np.empty((n_frames, 3), dtype=np.float64)
     for f, ts in enumerate(universe.trajectory):
-        for ag, bead_index in group_atoms.values():
+        for ag, bead_index in group_atoms:
             positions[f, bead_index] = ag.center_of_mass(compound="residues")
         boxes[f] = ts.dimensions[:3]
         if np.any(np.abs(ts.dimensions[3:] - 90.0) > 1e-3):
