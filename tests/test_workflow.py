@@ -79,8 +79,8 @@ def test_models_and_cg_simulations(workflow_run):
             assert finite_numbers(metrics)
             for ens in ("nvt", "npt"):
                 summary = json.loads((workflow_run / f"cg_md/{model}/{state}/{ens}/summary.json").read_text())
-                # 125 beads, 10 frames: the mean kinetic temperature has a ~3 % standard error
-                assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.12)
+                # 125 beads, 20 frames 0.1 ps apart (friction 5/ps): the mean kinetic T has a ~1.6 % std. error
+                assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.08)
             assert 0.0 < metrics["rdf_mae"] < 1.0
             assert metrics["rdf_noise_floor_mae"] > 0.0
             assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
