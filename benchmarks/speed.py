@@ -18,23 +18,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import openmm
-import openmm.unit as u
-import torch
-import yaml
-from openmm import app
+from cgtransfer.compute import configure
 
-import cgtransfer
-from cgtransfer import mapping, units
-from cgtransfer.box import build_box
-from cgtransfer.cg_md import cg_topology
-from cgtransfer.config import load_study
-from cgtransfer.forcefields import cpu_platform, create_system
-from cgtransfer.io import write_json, write_npz
-from cgtransfer.potential import HippynnPotential, make_force
-from cgtransfer.reporters import ForceReporter
-from cgtransfer.training import ModelEvaluator, train_model
+configure(1, "cpu")  # as the workflow's train and cg_md jobs: one thread, pytorch kernels (before hippynn loads)
+
+import numpy as np  # noqa: E402
+import openmm  # noqa: E402
+import openmm.unit as u  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from openmm import app  # noqa: E402
+
+import cgtransfer  # noqa: E402
+from cgtransfer import mapping, units  # noqa: E402
+from cgtransfer.box import build_box  # noqa: E402
+from cgtransfer.cg_md import cg_topology  # noqa: E402
+from cgtransfer.config import load_study  # noqa: E402
+from cgtransfer.forcefields import cpu_platform, create_system  # noqa: E402
+from cgtransfer.io import write_json, write_npz  # noqa: E402
+from cgtransfer.potential import HippynnPotential, make_force  # noqa: E402
+from cgtransfer.reporters import ForceReporter  # noqa: E402
+from cgtransfer.training import train_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,15 +95,15 @@ def main():
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/speed.json"))
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="OpenMM CPU threads for the all-atom runs")
     args = ap.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
     study = load_study(cfg, REPO)
     system_name = study.systems()[0]
     sysc = study.system(system_name)
     md, cgc, net = cfg["reference_md"], cfg["cg_md"], cfg["model"]
-    torch.set_num_threads(args.threads)
-    result = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,
+    result = {"machine": platform.platform(), "processor": platform.processor(), "aa_threads": args.threads,
+              "cg_and_training_threads": 1, "hippynn_kernels": "pytorch",
               "torch": torch.__version__, "openmm": openmm.__version__, "cgtransfer": cgtransfer.__version__,
               "system": system_name, "n_molecules": sysc["n_molecules"], "repeats": args.repeats}
     with tempfile.TemporaryDirectory() as tmp:
