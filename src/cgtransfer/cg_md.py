@@ -95,7 +95,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     integrator.setRandomNumberSeed(seed)
     platform = openmm.Platform.getPlatformByName("CPU")
     topology = cg_topology(data, box_A)
-    simulation = app.Simulation(topology, system, integrator, platform, {"Threads": "1"})
+    simulation = app.Simulation(topology, system, integrator, platform, {"Threads": str(int(threads))})
     simulation.context.setPositions(units.angstrom_to_nm(positions_A) * u.nanometer)
     simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
 

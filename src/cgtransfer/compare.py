@@ -64,6 +64,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     main = metrics["rdf"][pairs[0]]
     metrics["rdf_mae"] = float(np.mean([m["mae"] for m in metrics["rdf"].values()]))
     metrics["rdf_noise_floor_mae"] = float(np.mean([m["noise_floor_mae"] for m in metrics["rdf"].values()]))
+    metrics["rdf_js_divergence_r2g"] = float(np.mean([m["js_divergence_r2g"] for m in metrics["rdf"].values()]))
     metrics["first_peak_r_A_cg"], metrics["first_peak_g_cg"] = main["first_peak_r_A_cg"], main["first_peak_g_cg"]
     metrics["first_peak_r_A_ref"], metrics["first_peak_g_ref"] = main["first_peak_r_A_ref"], main["first_peak_g_ref"]
 

@@ -58,8 +58,3 @@ def density_g_cm3(total_mass_amu: float, volume_nm3):
 def volume_nm3_for_density(total_mass_amu: float, density: float) -> float:
     """Volume (nm³) holding ``total_mass_amu`` at ``density`` g/cm³."""
     return total_mass_amu * G_CM3_PER_AMU_NM3 / density
-
-
-def quantity(value, unit_name: str):
-    """Attach an OpenMM unit by name: quantity(300, 'kelvin')."""
-    return value * getattr(u, unit_name)
