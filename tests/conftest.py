@@ -3,7 +3,6 @@ and a tiny HIP-NN-TS model trained on it for a couple of epochs. Session-scoped:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,6 @@
 """Bad input is rejected before any job starts, with a message naming the key or row and the file."""
 
 import copy
-import shutil
 import subprocess
 import sys
 from pathlib import Path

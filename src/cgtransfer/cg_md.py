@@ -23,7 +23,7 @@ from .io import atomic_path, write_csv, write_json
 from .potential import HippynnPotential, make_force
 from .rdf import min_pair_distance
 from .reference import steps_for
-from .reporters import SimulationDiverged, ThermoReporter
+from .reporters import ThermoReporter, step_checked
 
 
 def start_frame(data: dict, ensemble: str):
@@ -71,7 +71,6 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     with np.load(dataset_npz) as d:
         data = {k: d[k] for k in d.files}
     positions_A, box_A = start_frame(data, ensemble)
-    n = positions_A.shape[0]
     potential = HippynnPotential(checkpoint_dir, data["species"][0], device=device, pair_skin_A=cfg["pair_skin_A"])
     hard_cut = potential.evaluator.info["network"]["dist_hard_max"]
     if hard_cut + cfg["pair_skin_A"] >= 0.5 * float(np.min(box_A)):
@@ -114,7 +113,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     t_limit = cfg["max_temperature_factor"] * temperature_K
     t0 = time.perf_counter()
     simulation.reporters.append(ThermoReporter(interval, system, f"{label} (equilibration)", max_temperature_K=t_limit))
-    _run(simulation, n_equil, f"{label} (equilibration)", interval)
+    step_checked(simulation, n_equil, f"{label} (equilibration)", interval)
     simulation.reporters.clear()
     simulation.currentStep = 0
     simulation.context.setTime(0.0)
@@ -124,7 +123,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         thermo = ThermoReporter(interval, system, label, extra=extra, max_temperature_K=t_limit,
                                 include_positions=True)
         simulation.reporters.extend([dcd, thermo])
-        _run(simulation, n_prod, label, interval)
+        step_checked(simulation, n_prod, label, interval)
         simulation.reporters.clear()
         dcd._out.close()
     wall_prod = time.perf_counter() - t_prod
@@ -169,19 +168,3 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     print(f"{label}: {summary}", flush=True)
     return summary
 
-
-def _run(simulation: app.Simulation, n_steps: int, label: str, chunk: int) -> None:
-    """Step in chunks; any failure (a NaN caught by OpenMM or by the model wrapper) names the step."""
-    done = 0
-    while done < n_steps:
-        k = min(chunk, n_steps - done)
-        try:
-            simulation.step(k)
-        except SimulationDiverged:
-            raise
-        except Exception as exc:  # OpenMMException, or the model wrapper's error passed through OpenMM
-            raise SimulationDiverged(
-                f"{label}: diverged between step {simulation.currentStep} and {simulation.currentStep + k} "
-                f"(t ≈ {simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond):.2f} ps): {exc}"
-            ) from exc
-        done += k

@@ -6,9 +6,7 @@ target) and a thermo CSV (time, T, potential energy, volume, density).
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import openmm
@@ -18,7 +16,7 @@ from openmm import app
 from . import units
 from .forcefields import cpu_platform, create_system
 from .io import atomic_path, write_csv, write_npz
-from .reporters import ForceReporter, SimulationDiverged, ThermoReporter, total_mass_amu
+from .reporters import ForceReporter, ThermoReporter, step_checked, total_mass_amu
 
 
 def steps_for(ps: float, timestep_fs: float) -> int:
@@ -81,7 +79,7 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     n_prod -= n_prod % interval
     equil_thermo = ThermoReporter(interval, system, f"{label} (equilibration)")
     simulation.reporters.append(equil_thermo)
-    _step_checked(simulation, n_equil, f"{label} (equilibration)")
+    step_checked(simulation, n_equil, f"{label} (equilibration)", chunk=500)
     simulation.reporters.clear()
     print(f"{label}: equilibrated {md['equilibration_ps']} ps, last density "
           f"{equil_thermo.rows[-1]['density_g_cm3'] if equil_thermo.rows else float('nan'):.4f} g/cm3", flush=True)
@@ -94,7 +92,7 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
         forces = ForceReporter(interval)
         thermo = ThermoReporter(interval, system, label)
         simulation.reporters.extend([dcd, forces, thermo])
-        _step_checked(simulation, n_prod, label)
+        step_checked(simulation, n_prod, label, chunk=500)
         simulation.reporters.clear()
         dcd._out.close()
     wall_prod = time.perf_counter() - t_prod
@@ -120,14 +118,3 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     print(f"{label}: {summary}", flush=True)
     return summary
 
-
-def _step_checked(simulation: app.Simulation, n_steps: int, label: str, chunk: int = 500) -> None:
-    """simulation.step with NaN detection that names the simulation and the step."""
-    done = 0
-    while done < n_steps:
-        k = min(chunk, n_steps - done)
-        try:
-            simulation.step(k)
-        except openmm.OpenMMException as exc:
-            raise SimulationDiverged(f"{label}: OpenMM failed near step {simulation.currentStep}: {exc}") from exc
-        done += k

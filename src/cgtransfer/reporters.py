@@ -108,3 +108,22 @@ class ThermoReporter:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
+
+
+def step_checked(simulation, n_steps: int, label: str, chunk: int) -> None:
+    """simulation.step in chunks; a failure (a NaN caught by OpenMM, or an error raised by a Python force)
+    becomes SimulationDiverged naming the simulation and the steps."""
+    done = 0
+    while done < n_steps:
+        k = min(chunk, n_steps - done)
+        try:
+            simulation.step(k)
+        except SimulationDiverged:
+            raise
+        except Exception as exc:
+            t_ps = simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond)
+            raise SimulationDiverged(
+                f"{label}: diverged between step {simulation.currentStep} and {simulation.currentStep + k} "
+                f"(t ≈ {t_ps:.2f} ps): {exc}"
+            ) from exc
+        done += k

@@ -162,7 +162,7 @@ class ModelEvaluator:
         graph.eval()
         cgmodel.set_pair_skin(graph, pair_skin_A)
         self.graph = graph
-        energy = [_find_parent(graph.nodes_to_compute[0], "energy")]
+        energy = [graph.nodes_to_compute[0].find_unique_relative(lambda n: n.name == "energy")]
         self.predictor = Predictor.from_graph(graph, additional_outputs=energy, model_device=self.device,
                                               return_device=torch.device("cpu"))
 
@@ -182,18 +182,6 @@ class ModelEvaluator:
             energies.append(e)
             forces.append(F)
         return np.concatenate(energies), np.concatenate(forces)
-
-
-def _find_parent(node, name: str):
-    """Breadth-first search up the graph from ``node`` for the node called ``name``."""
-    queue, seen = [node], set()
-    while queue:
-        n = queue.pop(0)
-        if n.name == name:
-            return n
-        seen.add(id(n))
-        queue.extend(p for p in n.parents if id(p) not in seen)
-    raise KeyError(f"no node named {name!r} in the model graph")
 
 
 def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> dict:
