@@ -8,6 +8,7 @@ with log_to(snakemake.log[0]):
                                   inp.nvt_trajectory, inp.nvt_summary, inp.npt_summary or None, inp.force_errors,
                                   p.rdf["nbins"], p.rdf["rmax_A"], w.model, w.state, p.state["temperature_K"],
                                   p.state["pressure_bar"])
+    metrics = {"model": w.model, "kind": p.kind, **metrics}
     print(metrics)
     write_csv(out.rdf, rdfs)
     write_json(out.metrics, metrics)

@@ -1,4 +1,4 @@
-"""Snakemake adapter for rule train (logic: cgtransfer.training)."""
+"""Snakemake adapter for rule train (logic: cgtransfer.training; the model kinds in cgtransfer.models)."""
 from cgtransfer.compute import configure
 
 configure(snakemake.threads, snakemake.params.training["device"])  # before hippynn is imported
@@ -8,6 +8,6 @@ from cgtransfer.training import train_and_report  # noqa: E402
 
 p, out = snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):
-    train_and_report(snakemake.input.datasets, snakemake.input.summaries, p.states, p.network, p.prior, p.training,
-                     out.checkpoint, out.metrics, out.curve, out.parity,
+    train_and_report(p.kind, snakemake.input.datasets, snakemake.input.summaries, p.states, p.settings, p.prior,
+                     p.training, out.checkpoint, out.metrics, out.curve, out.parity,
                      label=f"{snakemake.wildcards.system}/{snakemake.wildcards.model}", seed=p.seed)

@@ -103,6 +103,7 @@ def tiny_model(argon_cg, tmp_path_factory):
     from cgtransfer.training import train_model
 
     out = tmp_path_factory.mktemp("model") / "checkpoint"
-    train_model([argon_cg["dataset"]], [argon_cg["summary"]], ["T120"], TINY_NETWORK,
-                {"width_A": 0.15, "force_fraction_at_onset": 0.05}, TINY_TRAINING, out, device="cpu")
+    train_model("hipnn", [argon_cg["dataset"]], [argon_cg["summary"]], ["T120"],
+                {"network": TINY_NETWORK, "training": TINY_TRAINING}, {"width_A": 0.15, "force_fraction_at_onset": 0.05},
+                TINY_TRAINING, out, label="argon/tiny")
     return out

@@ -35,7 +35,12 @@ def test_default_and_test_configs_are_valid():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["reference_md"].__setitem__("timestep_fs", "two"), r"key 'reference_md\.timestep_fs': 'two' is not of type 'number'"),
-    (lambda c: c["model"].pop("n_features"), r"key 'model': 'n_features' is a required property"),
+    (lambda c: c["hipnn"].pop("n_features"), r"key 'hipnn': 'n_features' is a required property"),
+    (lambda c: c["systems"]["methanol"]["models"]["hipnn_all"].__setitem__("kind", "gnn"),
+     r"key 'systems\.methanol\.models\.hipnn_all\.kind': 'gnn' is not one of \['hipnn', 'mscg'\]"),
+    (lambda c: c["systems"]["methanol"]["models"]["mscg_all"].pop("states"),
+     r"key 'systems\.methanol\.models\.mscg_all': 'states' is a required property"),
+    (lambda c: c["mscg"].__setitem__("regularization", []), r"key 'mscg\.regularization': \[\] should be non-empty"),
     (lambda c: c["cg_md"].__setitem__("thermostat", "nose"), r"key 'cg_md': Additional properties are not allowed \('thermostat'"),
     (lambda c: c["systems"]["methanol"].__setitem__("n_molecules", 0), r"key 'systems\.methanol\.n_molecules'"),
     (lambda c: c["training"].__setitem__("test_fraction", 1.5), r"key 'training\.test_fraction'"),
@@ -62,7 +67,7 @@ def test_missing_forcefield_file_is_named():
 def test_state_point_errors_name_row_and_file(tmp_path, row, message):
     sheet = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n" + row + "\n"
     cfg = copy.deepcopy(DEFAULT)
-    cfg["systems"]["methanol"]["models"] = {"m": ["T298"]}
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": ["T298"]}}
     with pytest.raises(ConfigError, match=message) as err:
         study(cfg, tmp_path, sheet)
     assert "states.tsv, row 1 (system 'methanol', state 'T298')" in str(err.value)
@@ -70,8 +75,23 @@ def test_state_point_errors_name_row_and_file(tmp_path, row, message):
 
 def test_model_with_unknown_state_is_rejected():
     cfg = copy.deepcopy(DEFAULT)
-    cfg["systems"]["methanol"]["models"]["hot"] = ["T400"]
-    with pytest.raises(ConfigError, match=r"systems\.methanol\.models\.hot': state\(s\) \['T400'\]"):
+    cfg["systems"]["methanol"]["models"]["hot"] = {"kind": "mscg", "states": ["T400"]}
+    with pytest.raises(ConfigError, match=r"systems\.methanol\.models\.hot\.states': state\(s\) \['T400'\]"):
+        load_study(cfg, REPO)
+
+
+def test_model_kinds_and_duplicate_training_state():
+    s = load_study(DEFAULT, REPO)
+    assert s.models_of_kind("methanol", "mscg") == ["mscg_middle", "mscg_all"]
+    assert s.models_of_kind("methanol", "hipnn") == ["hipnn_middle", "hipnn_all"]
+    # every training set of the default has both kinds
+    sets = {}
+    for name in s.models("methanol"):
+        sets.setdefault(tuple(s.model("methanol", name)["states"]), set()).add(s.model("methanol", name)["kind"])
+    assert all(kinds == {"hipnn", "mscg"} for kinds in sets.values())
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"]["mscg_all"]["states"] = ["T298", "T298"]
+    with pytest.raises(ConfigError, match=r"models\.mscg_all\.states': a state is listed twice"):
         load_study(cfg, REPO)
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
+MODELS = {"hipnn_cold": "hipnn", "mscg_cold": "mscg", "hipnn_both": "hipnn", "mscg_both": "mscg"}
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +45,15 @@ def test_summary_tables_and_figures(workflow_run):
                  "density_vs_temperature.png", "rdf/rdf_T273.png", "rdf/rdf_T313.png"):
         assert (s / name).stat().st_size > 0, name
     table = pd.read_csv(s / "metrics.csv")
-    assert len(table) == 4 and set(table["model"]) == {"cold", "both"} and set(table["state"]) == {"T273", "T313"}
-    numeric = table.select_dtypes("number")
+    assert len(table) == 8 and set(table["model"]) == set(MODELS) and set(table["state"]) == {"T273", "T313"}
+    assert dict(zip(table["model"], table["kind"])) == MODELS
+    numeric = table.select_dtypes("number").drop(columns=["model_calls"], errors="ignore")
     assert np.isfinite(numeric.to_numpy()).all()
     rdf_mae = pd.read_csv(s / "rdf_mae.csv").set_index("model")
-    assert list(rdf_mae.index) == ["both", "cold", "reference noise floor"]
+    assert list(rdf_mae.index) == sorted(MODELS) + ["reference noise floor"]
+    assert rdf_mae.loc["mscg_cold", "kind"] == "mscg" and rdf_mae.loc["hipnn_both", "kind"] == "hipnn"
+    for name in ("force_r2.csv", "density_error.csv"):
+        assert set(pd.read_csv(s / name)["kind"]) == {"hipnn", "mscg"}
 
 
 def test_reference_physics(workflow_run):
@@ -69,10 +75,12 @@ def test_reference_physics(workflow_run):
 
 
 def test_models_and_cg_simulations(workflow_run):
-    for model in ("cold", "both"):
+    for model, kind in MODELS.items():
         m = json.loads((workflow_run / f"models/{model}/metrics.json").read_text())
-        assert finite_numbers(m)
+        assert finite_numbers(m) and m["kind"] == kind
         assert m["test"]["force_rmse_kcal_mol_A"] > 0 and m["test"]["force_r2"] < 1.0
+        # force matching beats predicting zero force on held-out frames, for both kinds
+        assert m["test"]["force_r2"] > 0.05
         assert (workflow_run / f"models/{model}/force_parity.png").stat().st_size > 0
         for state, temp in (("T273", 273.0), ("T313", 313.0)):
             metrics = json.loads((workflow_run / f"compare/{model}/{state}/metrics.json").read_text())
@@ -86,4 +94,23 @@ def test_models_and_cg_simulations(workflow_run):
             assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
             assert 0.2 < metrics["density_cg_g_cm3"] < 1.5
             assert metrics["min_pair_distance_reference_A"] > 2.0
-            assert metrics["force_state_in_training"] == (model == "both" or state == "T273")
+            assert metrics["force_state_in_training"] == (model.endswith("both") or state == "T273")
+
+
+def test_mscg_pair_tables(workflow_run):
+    """The MS-CG files beside the HIP-NN-TS models: the fitted table and its figure; a liquid-like pair
+    potential (zero at the cutoff, a well, a repulsive core) whose force is minus its derivative."""
+    for model in ("mscg_cold", "mscg_both"):
+        table = pd.read_csv(workflow_run / f"models/{model}/pair_table.csv")
+        assert (workflow_run / f"models/{model}/pair_potential.png").stat().st_size > 0
+        t = table[table["pair"] == "MOH-MOH"]
+        r, f, e = t["r_A"].to_numpy(), t["force_kcal_mol_A"].to_numpy(), t["energy_kcal_mol"].to_numpy()
+        assert abs(e[-1]) < 1e-3 and abs(f[-1]) < 1e-2
+        fd = -np.gradient(e, r)
+        inner = slice(5, -5)
+        assert np.abs(fd[inner] - f[inner]).max() < 0.02 * np.abs(f).max()
+        assert f[0] > 1.0 and e[0] > e.min() + 1.0  # repulsive core
+        assert e.min() < 0.0
+        info = json.loads((workflow_run / f"models/{model}/checkpoint/model_info.json").read_text())
+        scanned = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["mscg"]["regularization"]
+        assert info["kind"] == "mscg" and info["regularization"] in [float(x) for x in scanned]

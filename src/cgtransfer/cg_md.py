@@ -20,7 +20,7 @@ from openmm import app
 
 from . import units
 from .io import atomic_path, write_csv, write_json
-from .potential import HippynnPotential, make_force
+from .models import CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
 from .reporters import ThermoReporter, step_checked
@@ -61,6 +61,29 @@ def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
     return float(x.mean()), float(blocks.std(ddof=1) / np.sqrt(n_blocks))
 
 
+def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pressure_bar: float | None,
+                    ensemble: str, cfg: dict, label: str):
+    """The OpenMM System of CG beads for any model kind: particles with the bead masses, the model's forces
+    (``model.add_to_system``), a CMMotionRemover and a MonteCarloBarostat (frequency 0 in NVT: it then only
+    measures the pressure). Returns (system, barostat, model forces)."""
+    md_range = model.md_range_A(cfg)
+    if md_range >= 0.5 * float(np.min(box_A)):
+        raise ValueError(f"{label}: the {model.kind} model's pair range during MD ({md_range:g} Å) must be below "
+                         f"half the box edge ({0.5 * np.min(box_A):.2f} Å)")
+    system = openmm.System()
+    for m in data["masses"]:
+        system.addParticle(float(m) * u.amu)
+    edge_nm = units.angstrom_to_nm(np.asarray(box_A, dtype=float))
+    box = (openmm.Vec3(edge_nm[0], 0, 0), openmm.Vec3(0, edge_nm[1], 0), openmm.Vec3(0, 0, edge_nm[2])) * u.nanometer
+    system.setDefaultPeriodicBoxVectors(*box)
+    forces = model.add_to_system(system, data["species"][0], cfg)
+    system.addForce(openmm.CMMotionRemover())
+    barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
+                                         cfg["barostat_frequency"] if ensemble == "npt" else 0)
+    system.addForce(barostat)
+    return system, barostat, forces
+
+
 def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
               cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
               device: str = "cpu", seed: int = 1) -> dict:
@@ -71,23 +94,9 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     with np.load(dataset_npz) as d:
         data = {k: d[k] for k in d.files}
     positions_A, box_A = start_frame(data, ensemble)
-    potential = HippynnPotential(checkpoint_dir, data["species"][0], device=device, pair_skin_A=cfg["pair_skin_A"])
-    hard_cut = potential.evaluator.info["network"]["dist_hard_max"]
-    if hard_cut + cfg["pair_skin_A"] >= 0.5 * float(np.min(box_A)):
-        raise ValueError(f"{label}: dist_hard_max + pair_skin_A = {hard_cut + cfg['pair_skin_A']} Å must be below "
-                         f"half the box edge ({0.5 * np.min(box_A):.2f} Å)")
-
-    system = openmm.System()
-    for m in data["masses"]:
-        system.addParticle(float(m) * u.amu)
-    edge_nm = units.angstrom_to_nm(box_A)
-    box = (openmm.Vec3(edge_nm[0], 0, 0), openmm.Vec3(0, edge_nm[1], 0), openmm.Vec3(0, 0, edge_nm[2])) * u.nanometer
-    system.setDefaultPeriodicBoxVectors(*box)
-    system.addForce(make_force(potential))
-    system.addForce(openmm.CMMotionRemover())
-    barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
-                                         cfg["barostat_frequency"] if ensemble == "npt" else 0)
-    system.addForce(barostat)
+    model = load_model(checkpoint_dir, device=device)
+    system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
+                                          {**cfg, "device": device}, label)
     dt_fs = cfg["timestep_fs"]
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, cfg["friction_per_ps"] / u.picosecond,
                                                  dt_fs * u.femtosecond)
@@ -157,7 +166,8 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "min_pair_distance_A": float(frame["min_pair_distance_A"].min()),
         "ms_per_step": 1000.0 * wall_prod / max(1, n_prod),
         "ns_per_day": (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0),
-        "model_calls": potential.n_calls,
+        "model_kind": model.kind,
+        "model_calls": getattr(getattr(model, "potential", None), "n_calls", None),
         "wall_s": time.perf_counter() - t0,
     }
     if ensemble == "nvt":

@@ -114,7 +114,15 @@ class Study:
         raise KeyError(f"no state {state!r} for system {system!r}")
 
     def models(self, system: str) -> dict[str, list[str]]:
-        return self.system(system)["models"]
+        """model name → training states."""
+        return {name: m["states"] for name, m in self.system(system)["models"].items()}
+
+    def model(self, system: str, name: str) -> dict:
+        """{kind, states} of one model."""
+        return self.system(system)["models"][name]
+
+    def models_of_kind(self, system: str, kind: str) -> list[str]:
+        return [name for name, m in self.system(system)["models"].items() if m["kind"] == kind]
 
     def ensembles(self, system: str, state: str) -> list[str]:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
@@ -140,10 +148,13 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
         own = {s.state for s in states if s.system == name}
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
-        for model, trained_on in system["models"].items():
+        for model, spec in system["models"].items():
+            trained_on = spec["states"]
+            if len(set(trained_on)) != len(trained_on):
+                raise ConfigError(f"config key 'systems.{name}.models.{model}.states': a state is listed twice")
             missing = [s for s in trained_on if s not in own]
             if missing:
-                raise ConfigError(f"config key 'systems.{name}.models.{model}': state(s) {missing} are not state "
+                raise ConfigError(f"config key 'systems.{name}.models.{model}.states': state(s) {missing} are not state "
                                   f"points of {name!r} in {sheet} (known: {sorted(own)})")
         for resname, beads in system["mapping"].items():
             atoms = [a for names in beads.values() for a in names]
@@ -152,9 +163,12 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
     for s in states:
         if s.system not in config["systems"]:
             raise ConfigError(f"{sheet}: state {s.state!r} names system {s.system!r}, which is not in config key 'systems'")
-    model_cfg = config["model"]
+    model_cfg = config["hipnn"]
     if model_cfg["dist_soft_max"] > model_cfg["dist_hard_max"] or model_cfg["dist_soft_min"] >= model_cfg["dist_soft_max"]:
-        raise ConfigError("config key 'model': need dist_soft_min < dist_soft_max <= dist_hard_max")
+        raise ConfigError("config key 'hipnn': need dist_soft_min < dist_soft_max <= dist_hard_max")
+    mscg = config["mscg"]
+    if mscg["knot_spacing_A"] >= mscg["cutoff_A"]:
+        raise ConfigError("config key 'mscg.knot_spacing_A' must be well below 'mscg.cutoff_A'")
     tr = config["training"]
     if tr["valid_fraction"] + tr["test_fraction"] >= 0.5:
         raise ConfigError("config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5")

@@ -90,3 +90,44 @@ def transferability_heatmaps(panels: dict[str, pd.DataFrame], training: dict[str
     fig.suptitle("model × state (boxed: trained there)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def regularization_curve(curve: list[dict], chosen: float, title: str):
+    """MS-CG: training and validation force RMSE against the regularisation strength; the chosen one marked."""
+    df = pd.DataFrame(curve)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(df["regularization"], df["train_ForceRMSE"], "o-", label="train force RMSE")
+    ax.semilogx(df["regularization"], df["valid_ForceRMSE"], "s--", label="valid force RMSE")
+    ax.axvline(chosen, color="grey", lw=1, ls=":", label=f"chosen λ = {chosen:g}")
+    ax.set_xlabel("regularisation strength λ (second-difference penalty)")
+    ax.set_ylabel("force RMSE (kcal/mol/Å)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def pair_potential(table: pd.DataFrame, r_wall: dict, title: str):
+    """MS-CG: pair potential U(r) and pair force f(r) per bead-type pair; the wall region shaded."""
+    fig, (ax_u, ax_f) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for pair, t in table.groupby("pair", sort=False):
+        fit = t[t["r_A"] >= r_wall[pair]]
+        line, = ax_u.plot(fit["r_A"], fit["energy_kcal_mol"], label=pair)
+        ax_f.plot(fit["r_A"], fit["force_kcal_mol_A"], color=line.get_color(), label=pair)
+        wall = t[t["r_A"] <= r_wall[pair]]
+        ax_u.plot(wall["r_A"], wall["energy_kcal_mol"], ":", color=line.get_color())
+        ax_f.plot(wall["r_A"], wall["force_kcal_mol_A"], ":", color=line.get_color())
+        for ax in (ax_u, ax_f):
+            ax.axvline(r_wall[pair], color=line.get_color(), lw=0.6, ls="--")
+    fit_all = table[~table["inside_wall"]]
+    for ax, col, label in ((ax_u, "energy_kcal_mol", "U(r) (kcal/mol)"), (ax_f, "force_kcal_mol_A", "f(r) (kcal/mol/Å), > 0 repulsive")):
+        lo, hi = fit_all[col].min(), fit_all[col].max()
+        pad = 0.15 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.axhline(0.0, color="grey", lw=0.5)
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel(label)
+    ax_u.legend(fontsize=8)
+    ax_u.set_title(f"{title}: pair potential (dotted: wall)", fontsize=9)
+    ax_f.set_title("pair force", fontsize=9)
+    fig.tight_layout()
+    return fig

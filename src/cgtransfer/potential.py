@@ -38,7 +38,7 @@ class HippynnPotential:
     @property
     def evaluator(self):
         if self._evaluator is None:
-            from .training import ModelEvaluator
+            from .hipnn_model import ModelEvaluator
 
             self._evaluator = ModelEvaluator(self.checkpoint_dir, device=self.device, pair_skin_A=self.pair_skin_A)
         return self._evaluator

@@ -14,6 +14,7 @@ rule compare:
     params:
         state=state_point,
         rdf=config["rdf"],
+        kind=model_kind,
     log:
         f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
     benchmark:
@@ -52,6 +53,7 @@ rule summarize:
         ),
     params:
         models=lambda w: STUDY.models(w.system),
+        kinds=lambda w: {m: STUDY.model(w.system, m)["kind"] for m in STUDY.models(w.system)},
         pairs=lambda w: [
             (m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)
         ],

@@ -24,7 +24,18 @@ def state_point(w):
 
 
 def training_states(w):
-    return STUDY.models(w.system)[w.model]
+    return STUDY.model(w.system, w.model)["states"]
+
+
+def model_kind(w):
+    return STUDY.model(w.system, w.model)["kind"]
+
+
+def kind_settings(w):
+    """Only the config section of the model's kind: editing mscg settings does not retrain HIP-NN-TS."""
+    from cgtransfer.training import kind_settings as settings
+
+    return settings(model_kind(w), config)
 
 
 def training_inputs(kind):
@@ -67,4 +78,8 @@ def all_outputs():
     for system in STUDY.systems():
         out += summary_outputs(system)
         out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.models(system)]
+        out += [
+            f"{RESULTS}/{system}/models/{m}/pair_potential.png"
+            for m in STUDY.models_of_kind(system, "mscg")
+        ]
     return out

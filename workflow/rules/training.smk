@@ -18,8 +18,9 @@ rule train:
             labels={"system": "{system}", "model": "{model}", "figure": "force parity"},
         ),
     params:
+        kind=model_kind,
         states=training_states,
-        network=config["model"],
+        settings=kind_settings,
         prior=config["prior"],
         training=config["training"],
         seed=config["seed"],
@@ -33,6 +34,25 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{system}}/{{model}}.tsv"
     script:
         "../../scripts/train.py"
+
+
+rule pair_table:
+    input:
+        checkpoint=rules.train.output.checkpoint,
+    output:
+        table=f"{RESULTS}/{{system}}/models/{{model}}/pair_table.csv",
+        figure=report(
+            f"{RESULTS}/{{system}}/models/{{model}}/pair_potential.png",
+            caption="../report/pair_potential.rst",
+            category="Training",
+            labels={"system": "{system}", "model": "{model}", "figure": "MS-CG pair potential"},
+        ),
+    log:
+        f"{RESULTS}/logs/pair_table/{{system}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pair_table/{{system}}/{{model}}.tsv"
+    script:
+        "../../scripts/pair_table.py"
 
 
 rule force_errors:

@@ -1,0 +1,150 @@
+"""Model kind ``hipnn``: HIP-NN-TS (hippynn HipnnQuad, l = 2) + a fixed exponential pair repulsion, trained by
+force matching (the graph itself is built in `cgtransfer.model`, whose path is pickled into checkpoints).
+
+Loss = force RMSE + force MAE (no energy target); Adam; batch size raised on plateau; early stopping on the
+validation loss (hippynn PatienceController). In OpenMM it runs as a `PythonForce` (`cgtransfer.potential`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import model as graph
+from .compute import resolve_device
+from .models import CGModel, TrainingData
+
+
+class ModelEvaluator:
+    """A trained hippynn graph, loaded from its directory, evaluated on batches of CG frames (model units)."""
+
+    def __init__(self, checkpoint_dir, device: str = "cpu", pair_skin_A: float = 0.0):
+        from hippynn.experiment.serialization import load_model_from_cwd
+        from hippynn.graphs import Predictor
+        from hippynn.tools import active_directory
+
+        self.device = resolve_device(device)
+        self.info = json.loads((Path(checkpoint_dir) / "model_info.json").read_text())
+        with active_directory(str(checkpoint_dir), create=False):
+            module = load_model_from_cwd(model_device=self.device, weights_only=False)
+        module.eval()
+        graph.set_pair_skin(module, pair_skin_A)
+        self.graph = module
+        energy = [module.nodes_to_compute[0].find_unique_relative(lambda n: n.name == "energy")]
+        self.predictor = Predictor.from_graph(module, additional_outputs=energy, model_device=self.device,
+                                              return_device=torch.device("cpu"))
+
+    def __call__(self, species, positions, cells):
+        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3)."""
+        out = self.predictor(species=torch.as_tensor(species, dtype=torch.int64),
+                             positions=torch.as_tensor(positions, dtype=torch.float32),
+                             cells=torch.as_tensor(cells, dtype=torch.float32))
+        return out["energy"].detach().numpy().reshape(-1), out["forces"].detach().numpy()
+
+
+class HipnnModel(CGModel):
+    kind = "hipnn"
+
+    def __init__(self, directory, info: dict, device: str = "cpu"):
+        super().__init__(directory, info)
+        self.device = device
+        self._evaluator = None
+
+    @property
+    def evaluator(self) -> ModelEvaluator:
+        if self._evaluator is None:
+            self._evaluator = ModelEvaluator(self.directory, device=self.device)
+        return self._evaluator
+
+    @classmethod
+    def load(cls, directory, device: str = "cpu") -> "HipnnModel":
+        return cls(directory, json.loads((Path(directory) / "model_info.json").read_text()), device=device)
+
+    @classmethod
+    def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0):
+        """``settings``: {"network": hipnn config, "training": training config}."""
+        from hippynn.databases import Database
+        from hippynn.experiment import SetupParams, setup_and_train
+        from hippynn.experiment.assembly import assemble_for_training
+        from hippynn.experiment.controllers import PatienceController, RaiseBatchSizeOnPlateau
+        from hippynn.graphs.nodes import loss
+        from hippynn.tools import active_directory
+
+        network, train_cfg = settings["network"], settings["training"]
+        torch.manual_seed(seed)
+        box_min = float(data.arrays["cells"][:, [0, 1, 2], [0, 1, 2]].min())
+        if network["dist_hard_max"] >= 0.5 * box_min:
+            raise ValueError(f"{label}: hipnn dist_hard_max {network['dist_hard_max']} Å must be below half the "
+                             f"smallest box edge ({0.5 * box_min:.2f} Å) for the periodic KD-tree pair finder")
+        nodes = graph.build_graph(len(data.bead_types), network, data.prior, pair_skin_A=0.0)
+        forces = nodes["forces"]
+        rmse = loss.MSELoss.of_node(forces) ** (1 / 2)
+        mae = loss.MAELoss.of_node(forces)
+        rsq = loss.Rsq.of_node(forces)
+        total = rmse + mae
+        validation_losses = {"ForceRMSE": rmse, "ForceMAE": mae, "ForceRsq": rsq, "TotalLoss": total}
+        training_modules, db_info = assemble_for_training(total, validation_losses)
+
+        database = Database(dict(data.arrays), seed=seed, quiet=True, **db_info)
+        for split in ("test", "valid", "train"):
+            database.make_explicit_split(split, torch.as_tensor(data.splits[split]))
+
+        optimizer = torch.optim.Adam(training_modules.model.parameters(), lr=train_cfg["learning_rate"])
+        scheduler = RaiseBatchSizeOnPlateau(optimizer=optimizer, max_batch_size=train_cfg["max_batch_size"],
+                                            patience=train_cfg["plateau_patience"], factor=0.5)
+        controller = PatienceController(optimizer=optimizer, scheduler=scheduler, batch_size=train_cfg["batch_size"],
+                                        eval_batch_size=train_cfg["eval_batch_size"],
+                                        max_epochs=train_cfg["max_epochs"],
+                                        termination_patience=train_cfg["termination_patience"],
+                                        fraction_train_eval=train_cfg["fraction_train_eval"], stopping_key="TotalLoss")
+        torch_device = resolve_device(train_cfg["device"])
+        t0 = time.perf_counter()
+        with active_directory(str(out_dir), create=False):
+            tracker = setup_and_train(training_modules=training_modules, database=database,
+                                      setup_params=SetupParams(controller=controller, device=torch_device))
+        wall = time.perf_counter() - t0
+        n_train = len(data.splits["train"])
+        curve = [{"epoch": i, **{f"{split}_{m}": float(v) for split, vals in e.items() for m, v in vals.items()}}
+                 for i, e in enumerate(tracker.epoch_metric_values)]
+        (out_dir / "training_curve.json").write_text(json.dumps(curve, indent=1))
+        info = {"network": {k: network[k] for k in graph.NETWORK_KEYS}, "prior": data.prior,
+                "interaction_range_A": float(network["dist_hard_max"])}
+        record = {
+            "device": str(torch_device),
+            "wall_s": wall,
+            "epochs": len(tracker.epoch_metric_values),
+            "ms_per_training_frame_epoch": 1000.0 * float(np.median(tracker.epoch_times)) / n_train,
+            "prior": data.prior,
+            "curve": curve,
+        }
+        return info, record
+
+    def predict(self, species, positions, cells):
+        return self.evaluator(species, positions, cells)
+
+    @property
+    def interaction_range_A(self) -> float:
+        return float(self.info["network"]["dist_hard_max"])
+
+    def add_to_system(self, system, species, settings: dict) -> list:
+        from .potential import HippynnPotential, make_force
+
+        potential = HippynnPotential(self.directory, species, device=settings.get("device", "cpu"),
+                                     pair_skin_A=settings["pair_skin_A"])
+        force = make_force(potential)
+        system.addForce(force)
+        self.potential = potential  # the caller reads potential.n_calls
+        return [force]
+
+    def md_range_A(self, settings: dict) -> float:
+        """Pair range during MD: the hard cutoff plus the Verlet skin of the KD-tree pair list."""
+        return self.interaction_range_A + float(settings["pair_skin_A"])
+
+    def curve_figure(self, curve, title):
+        from . import plots
+
+        return plots.training_curve(curve, title)

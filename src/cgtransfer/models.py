@@ -1,0 +1,169 @@
+"""One interface for every kind of CG model: fit, predict forces on frames, add itself to an OpenMM System,
+save/load.
+
+A model lives in a directory (the ``checkpoint/`` output of the train rule) holding ``model_info.json``
+(kind, bead types, training states, units, kind-specific settings) and the kind's own files. Kinds:
+
+* ``hipnn``: HIP-NN-TS (hippynn HipnnQuad) + a fixed exponential pair repulsion (`cgtransfer.hipnn_model`);
+  runs in OpenMM as a `PythonForce`.
+* ``mscg``: the pairwise force-matched baseline (multiscale coarse-graining) on a B-spline basis
+  (`cgtransfer.mscg`); runs natively in OpenMM as tabulated `CustomNonbondedForce`s.
+
+Everything downstream (force errors, CG MD, compare, summarize) goes through `load_model` and the methods of
+`CGModel`; nothing else needs to know the kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MODEL_INFO = "model_info.json"
+UNITS = {"length": "angstrom", "energy": "kcal/mol", "force": "kcal/mol/angstrom"}
+
+
+@dataclass
+class TrainingData:
+    """The mapped frames of a model's training states, concatenated, with the time-block splits.
+
+    ``arrays``: species (F, N) int64, positions (F, N, 3) Å, cells (F, 3, 3) Å, forces (F, N, 3) kcal/mol/Å,
+    float32. ``splits``: frame indices of train / valid / test (contiguous blocks per state, test last).
+    ``summaries``: the map_to_cg summaries (reference RDF onsets, mean |force|) of the training states.
+    """
+
+    arrays: dict
+    splits: dict
+    bead_types: list
+    state_names: list
+    summaries: list
+    prior: dict
+    frame_state: list = field(default_factory=list)
+
+    def frames(self, split: str) -> np.ndarray:
+        return np.asarray(self.splits[split])
+
+
+class CGModel:
+    """Base class of the model kinds. Subclasses set ``kind`` and implement the methods below."""
+
+    kind: str = ""
+
+    def __init__(self, directory, info: dict):
+        self.directory = Path(directory)
+        self.info = info
+
+    # --- fitting (classmethod: writes the model files into ``out_dir`` and returns a training record) ---
+    @classmethod
+    def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory, device: str = "cpu") -> "CGModel":
+        raise NotImplementedError
+
+    # --- inference in model units ---
+    def predict(self, species, positions, cells):
+        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3)."""
+        raise NotImplementedError
+
+    def predict_frames(self, data: dict, frames, batch_size: int = 8):
+        energies, forces = [], []
+        frames = np.asarray(frames)
+        for start in range(0, len(frames), batch_size):
+            f = frames[start:start + batch_size]
+            e, F = self.predict(data["species"][f], data["positions"][f], data["cells"][f])
+            energies.append(e)
+            forces.append(F)
+        return np.concatenate(energies), np.concatenate(forces)
+
+    # --- OpenMM ---
+    def add_to_system(self, system, species, settings: dict) -> list:
+        """Add the model's forces to an OpenMM ``system`` of CG beads (``species`` per particle, 1-based);
+        ``settings`` is the ``cg_md`` config. Returns the forces added."""
+        raise NotImplementedError
+
+    @property
+    def interaction_range_A(self) -> float:
+        """The longest pair distance the model looks at (MD must keep it below half the box edge)."""
+        raise NotImplementedError
+
+    def md_range_A(self, settings: dict) -> float:
+        """Pair range during CG MD with the ``cg_md`` settings (e.g. plus a pair-list skin)."""
+        return self.interaction_range_A
+
+    @property
+    def bead_types(self) -> list[str]:
+        return list(self.info["bead_types"])
+
+    @property
+    def training_states(self) -> list[str]:
+        return list(self.info["training_states"])
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.info.get("warnings", []))
+
+    def curve_figure(self, curve: list[dict], title: str):
+        """The kind's fitting-curve figure (training curve, regularisation scan, ...)."""
+        raise NotImplementedError
+
+
+def _kinds() -> dict[str, type[CGModel]]:
+    from .hipnn_model import HipnnModel
+    from .mscg import MSCGModel
+
+    return {HipnnModel.kind: HipnnModel, MSCGModel.kind: MSCGModel}
+
+
+KINDS = ("hipnn", "mscg")
+
+
+def model_class(kind: str) -> type[CGModel]:
+    kinds = _kinds()
+    if kind not in kinds:
+        raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(kinds)}")
+    return kinds[kind]
+
+
+def read_info(directory) -> dict:
+    path = Path(directory) / MODEL_INFO
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a cgtransfer model directory")
+    return json.loads(path.read_text())
+
+
+def load_model(directory, device: str = "cpu") -> CGModel:
+    """Load any model kind from its directory (the kind is read from model_info.json)."""
+    info = read_info(directory)
+    return model_class(info.get("kind", "hipnn")).load(directory, device=device)
+
+
+def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str, seed: int = 0) -> dict:
+    """Fit a model of ``kind`` into ``out_dir`` atomically (a temporary sibling directory renamed at the end).
+    The kind's ``fit`` writes its files and returns (info, record); model_info.json is written here."""
+    cls = model_class(kind)
+    out_dir = Path(out_dir)
+    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    info, record = cls.fit(data, settings, tmp_dir, label=label, seed=seed)
+    info = {"kind": kind, "bead_types": list(data.bead_types), "training_states": list(data.state_names),
+            "units": UNITS, **info}
+    (tmp_dir / MODEL_INFO).write_text(json.dumps(info, indent=2, default=_json_default))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return {"kind": kind, "warnings": info.get("warnings", []), **record}
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

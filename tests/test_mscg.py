@@ -1,0 +1,164 @@
+"""The MS-CG baseline: known answers from a real OpenMM Lennard-Jones fluid (identity mapping: the forces are
+exactly pairwise, so force matching must recover the LJ pair force), the native OpenMM table against the fitted
+functions, and clear errors for data that cannot determine the model."""
+
+import json
+
+import numpy as np
+import openmm
+import openmm.unit as u
+import pytest
+
+from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM
+from cgtransfer import units
+from cgtransfer.models import TrainingData, load_model
+from cgtransfer.mscg import MSCGFitError, MSCGModel
+from cgtransfer.training import train_model
+
+MSCG = {"cutoff_A": 8.0,  # = the fixture's LJ cutoff
+        "knot_spacing_A": 0.1, "spline_degree": 3,
+        "regularization": [1e-8, 1e-6, 1e-4, 1e-2], "table_spacing_A": 0.005}
+PRIOR = {"width_A": 0.15, "force_fraction_at_onset": 0.05}
+TRAIN = {"device": "cpu", "valid_fraction": 0.1, "test_fraction": 0.1}
+
+
+def lj_force_kcal_A(r_A):
+    """Pair force of the fixture's argon (σ 3.405 Å, ε 0.99774 kJ/mol), kcal/mol/Å, > 0 repulsive."""
+    sigma = ARGON_SIGMA_NM * 10.0
+    eps = units.kj_to_kcal(ARGON_EPSILON_KJ)
+    sr6 = (sigma / r_A) ** 6
+    return 24.0 * eps / r_A * (2.0 * sr6**2 - sr6)
+
+
+@pytest.fixture(scope="module")
+def argon_mscg(argon_cg, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mscg") / "checkpoint"
+    record = train_model("mscg", [argon_cg["dataset"]], [argon_cg["summary"]], ["T120"], {"mscg": MSCG}, PRIOR,
+                         TRAIN, out, label="argon/mscg")
+    return out, record
+
+
+def test_mscg_recovers_the_lennard_jones_pair_force(argon_mscg, argon_cg):
+    out, record = argon_mscg
+    model = load_model(out)
+    assert model.kind == "mscg" and len(model.pairs) == 1
+    pf = model.pairs[0]
+    # the sampled range: from the wall onset (reference RDF onset) to the cutoff
+    r = np.linspace(pf.r_wall, MSCG["cutoff_A"] - 0.05, 400)
+    exact = lj_force_kcal_A(r)
+    err = np.abs(pf.force(r) - exact)
+    print(f"r_w {pf.r_wall:.2f} Å, max |F_LJ| {np.abs(exact).max():.3f}, max error {err.max():.4f} kcal/mol/Å, "
+          f"lambda {record['regularization']}")
+    assert err.max() < 0.01 * np.abs(exact).max()
+    # the well of the pair potential sits at the LJ minimum 2^(1/6) σ with depth ε
+    features = record["pair_features"]["AR-AR"]
+    assert features["well_position_A"] == pytest.approx(2 ** (1 / 6) * ARGON_SIGMA_NM * 10, abs=0.03)
+    # depth relative to U(r_c) = 0 (the LJ energy at the cutoff is ≈ -0.016 ε)
+    sigma = ARGON_SIGMA_NM * 10
+    lj_u = lambda x: 4 * ARGON_EPSILON_KJ * ((sigma / x) ** 12 - (sigma / x) ** 6)  # noqa: E731
+    expected_depth = units.kj_to_kcal(-ARGON_EPSILON_KJ - lj_u(MSCG["cutoff_A"]))
+    assert features["well_depth_kcal_mol"] == pytest.approx(expected_depth, rel=0.02)
+    # held-out forces: pairwise data, pairwise model: near-perfect
+    metrics = json.loads(json.dumps(record))
+    assert metrics["valid_force_rmse_kcal_mol_A"] < 0.02 * np.sqrt(np.mean(argon_cg["cg"]["forces"] ** 2))
+
+
+def test_energy_is_the_integral_of_the_force_and_zero_at_the_cutoff(argon_mscg):
+    pf = load_model(argon_mscg[0]).pairs[0]
+    r = np.linspace(pf.r_wall - 0.3, pf.cutoff - 0.01, 300)  # wall region included
+    h = 1e-5
+    fd = -(pf.energy(r + h) - pf.energy(r - h)) / (2 * h)
+    np.testing.assert_allclose(fd, pf.force(r), rtol=1e-5, atol=1e-6 * np.abs(pf.force(r)).max())
+    assert pf.energy(np.array([pf.cutoff - 1e-9]))[0] == pytest.approx(0.0, abs=1e-8)
+    assert pf.force(np.array([pf.cutoff - 1e-9]))[0] == pytest.approx(0.0, abs=1e-6)
+    inside = np.linspace(pf.r_wall - 0.4, pf.r_wall - 0.01, 20)
+    assert np.all(np.diff(pf.force(inside)) < 0)  # the wall grows monotonically inwards
+    assert pf.force(inside).min() > pf.force_at_wall
+
+
+def test_openmm_table_equals_the_fitted_force_on_a_hand_built_configuration(argon_mscg):
+    """Native OpenMM (CustomNonbondedForce + Continuous1DFunction) against the fitted functions: a periodic box
+    with pairs inside the wall, in the fitted range, across the boundary and beyond the cutoff."""
+    model = load_model(argon_mscg[0])
+    pf = model.pairs[0]
+    box = np.array([20.0, 21.0, 22.0])
+    pos = np.array([[1.0, 1.0, 1.0],
+                     [1.0 + pf.r_wall - 0.12, 1.0, 1.0],      # inside the wall
+                     [1.0, 1.0, 22.0 - 2.6],                  # 3.6 Å through the periodic boundary from bead 0
+                     [10.0, 10.0, 10.0],
+                     [14.3, 10.0, 10.0],                      # 4.3 Å
+                     [10.0, 15.8, 10.5],                      # ~5.8 Å
+                     [10.0, 10.0, 18.0]])                     # far: beyond the cutoff from most
+    species = np.ones(len(pos), dtype=np.int64)
+    system = openmm.System()
+    for _ in pos:
+        system.addParticle(39.948)
+    edge = units.angstrom_to_nm(box)
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
+    forces = model.add_to_system(system, species, {})
+    assert len(forces) == 1 and isinstance(forces[0], openmm.CustomNonbondedForce)
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(units.angstrom_to_nm(pos) * u.nanometer)
+    state = ctx.getState(getEnergy=True, getForces=True)
+    e_mm = units.kj_to_kcal(state.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole))
+    f_mm = units.force_openmm_to_model(state.getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer))
+    e, f = model.predict(species[None], pos[None], np.diag(box)[None])
+    assert abs(f[0, 1, 0]) > 1.0  # the wall pair carries a large force
+    assert float(e_mm) == pytest.approx(e[0], rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(f_mm, f[0], rtol=1e-4, atol=1e-4 * np.abs(f).max())
+
+
+def test_mscg_cg_md_reproduces_the_lennard_jones_structure(argon_mscg, argon_cg, tmp_path):
+    """Identity-mapped LJ: MS-CG is the LJ potential itself, so CG MD at the reference state gives the
+    reference RDF (within the reference's own run-to-run noise), at the target temperature."""
+    from cgtransfer.cg_md import run_cg_md
+    from cgtransfer.compare import cg_rdfs
+    from cgtransfer import rdf as rdfmod
+
+    cfg = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.2,
+               equilibration_ps=2.0, production_ps=30.0, max_temperature_factor=3.0)
+    paths = {k: tmp_path / f"{k}.{ext}" for k, ext in (("top", "pdb"), ("traj", "dcd"), ("thermo", "csv"), ("sum", "json"))}
+    s = run_cg_md(argon_mscg[0], argon_cg["dataset"], 120.0, None, "nvt", cfg, paths["top"], paths["traj"],
+                  paths["thermo"], paths["sum"], label="argon mscg")
+    assert s["model_kind"] == "mscg"
+    assert s["mean_temperature_K"] == pytest.approx(120.0, rel=0.05)
+    assert s["min_pair_distance_A"] > 2.8
+    ref = argon_cg["rdf"]
+    cg = cg_rdfs(paths["top"], paths["traj"], ["AR-AR"], 50, 8.0)
+    mae = rdfmod.rdf_mae(cg["g"].to_numpy(), ref["g"].to_numpy())
+    noise = rdfmod.rdf_mae(ref["g_first_half"], ref["g_second_half"])
+    print(f"RDF MAE {mae:.4f}, reference noise floor {noise:.4f}")
+    assert mae < 2.0 * noise
+    peak_cg = rdfmod.first_peak(cg["r_A"].to_numpy(), cg["g"].to_numpy())
+    peak_ref = rdfmod.first_peak(ref["r_A"].to_numpy(), ref["g"].to_numpy())
+    assert peak_cg[0] == pytest.approx(peak_ref[0], abs=0.17)  # one RDF bin
+
+
+def _two_type_data(argon_cg, lone_type2: bool):
+    cg = argon_cg["cg"]
+    species = cg["species"].astype(np.int64).copy()
+    if lone_type2:
+        species[:, 0] = 2  # one bead of type 2: the pair X-X never occurs
+    arrays = {"species": species, "positions": cg["positions"], "cells": cg["cells"], "forces": cg["forces"]}
+    n = len(species)
+    splits = {"train": np.arange(n - 6), "valid": np.arange(n - 6, n - 3), "test": np.arange(n - 3, n)}
+    summaries = [{"rdf": {p: {"onset_A": 3.0} for p in ("AR-AR", "AR-X", "X-X")}}]
+    prior = {"onset": 3.0, "strength": 2.0, "width": 0.15, "fraction": 0.05}
+    return TrainingData(arrays, splits, ["AR", "X"] if lone_type2 else ["AR"], ["T120"], summaries, prior)
+
+
+def test_unsampled_type_pair_is_a_clear_error(argon_cg, tmp_path):
+    with pytest.raises(MSCGFitError, match=r"argon/two: the training frames never sample bead-type pair X-X"):
+        MSCGModel.fit(_two_type_data(argon_cg, True), {"mscg": MSCG}, tmp_path, label="argon/two")
+
+
+def test_more_coefficients_than_data_is_a_clear_error(argon_cg, tmp_path):
+    fine = dict(MSCG, knot_spacing_A=0.0005)
+    with pytest.raises(MSCGFitError, match=r"argon/fine: the basis has \d+ coefficients but the training block holds"
+                                           r" only \d+ force components"):
+        MSCGModel.fit(_two_type_data(argon_cg, False), {"mscg": fine}, tmp_path, label="argon/fine")
+
+
+def test_cutoff_beyond_half_the_box_is_a_clear_error(argon_cg, tmp_path):
+    with pytest.raises(MSCGFitError, match=r"mscg cutoff_A 12.0 Å must be below half the smallest box edge"):
+        MSCGModel.fit(_two_type_data(argon_cg, False), {"mscg": dict(MSCG, cutoff_A=12.0)}, tmp_path, label="m")
