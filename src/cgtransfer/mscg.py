@@ -426,15 +426,22 @@ class MSCGModel(CGModel):
         return pd.concat(rows, ignore_index=True)
 
     def pair_features(self) -> dict:
-        """Per pair: the potential's well (depth, position), its contact shoulder (where U crosses zero on the
-        repulsive side, and U at the wall onset), the force at the wall onset."""
+        """Per pair: the potential's global well (depth, position), its contact shoulder (the first local
+        minimum beyond the wall, e.g. hydrogen-bonded neighbours, and the barrier after it), where U crosses zero
+        on the repulsive side, U and f at the wall onset."""
         out = {}
         for pf in self.pairs:
             r = np.linspace(pf.r_wall, pf.cutoff, 4000)
             u = pf.energy(r)
             k = int(np.argmin(u))
             repulsive = np.nonzero(u[:k] > 0)[0]
+            local = np.nonzero((u[1:-1] < u[:-2]) & (u[1:-1] <= u[2:]))[0] + 1
+            contact = int(local[0]) if len(local) else k
+            barrier = contact + int(np.argmax(u[contact:k + 1])) if contact < k else contact
             out[pf.pair] = {
+                "contact_minimum_A": float(r[contact]),
+                "contact_minimum_kcal_mol": float(u[contact]),
+                "barrier_after_contact_kcal_mol": float(u[barrier]),
                 "well_depth_kcal_mol": float(u[k]),
                 "well_position_A": float(r[k]),
                 "zero_crossing_A": float(r[repulsive[-1]]) if len(repulsive) else None,
