@@ -1,8 +1,10 @@
 """Side-by-side speed benchmark on the default system (256 OPLS-AA methanol / 256 CG beads).
 
 Measures in one run, on this machine: all-atom reference MD ns/day (OPLS geometric LJ, as used; and plain
-Lorentz-Berthelot NonbondedForce for comparison), CG MD ns/day and ms/step with the default-size HIP-NN-TS model
-as an OpenMM PythonForce (NVT, and NPT with a MonteCarloBarostat), and training milliseconds per frame.
+Lorentz-Berthelot NonbondedForce for comparison), CG MD ns/day and ms/step of both model kinds built exactly as
+the workflow builds them (`cg_md.build_cg_system`): the default-size HIP-NN-TS model as an OpenMM PythonForce
+and the MS-CG tables as native CustomNonbondedForces (NVT, and NPT with a MonteCarloBarostat), HIP-NN-TS training
+milliseconds per frame and the MS-CG fit time.
 Writes JSON with medians over repeated segments; the ratios are the numbers to compare across machines.
 
     python benchmarks/speed.py [--config config/config.yaml] [--out benchmarks/results/speed.json]
@@ -36,9 +38,10 @@ from cgtransfer.cg_md import cg_topology  # noqa: E402
 from cgtransfer.config import load_study  # noqa: E402
 from cgtransfer.forcefields import cpu_platform, create_system  # noqa: E402
 from cgtransfer.io import write_json, write_npz  # noqa: E402
-from cgtransfer.potential import HippynnPotential, make_force  # noqa: E402
+from cgtransfer.cg_md import build_cg_system  # noqa: E402
+from cgtransfer.models import load_model  # noqa: E402
 from cgtransfer.reporters import ForceReporter  # noqa: E402
-from cgtransfer.training import train_model  # noqa: E402
+from cgtransfer.training import kind_settings, train_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +104,7 @@ def main():
     study = load_study(cfg, REPO)
     system_name = study.systems()[0]
     sysc = study.system(system_name)
-    md, cgc, net = cfg["reference_md"], cfg["cg_md"], cfg["model"]
+    md, cgc = cfg["reference_md"], cfg["cg_md"]
     result = {"machine": platform.platform(), "processor": platform.processor(), "aa_threads": args.threads,
               "cg_and_training_threads": 1, "hippynn_kernels": "pytorch",
               "torch": torch.__version__, "openmm": openmm.__version__, "cgtransfer": cgtransfer.__version__,
@@ -134,40 +137,43 @@ def main():
         write_npz(tmp / "d.npz", **cg)
         write_json(tmp / "s.json", mapping.summarize_mapped(cg, table, cfg["rdf"]["onset_threshold"]))
         train = dict(cfg["training"], max_epochs=args.repeats + 1, termination_patience=100, device="cpu")
-        rec = train_model([tmp / "d.npz"], [tmp / "s.json"], ["bench"], net, cfg["prior"], train, tmp / "model")
-        result["training"] = {"ms_per_frame": rec["ms_per_training_frame_epoch"], "epochs": rec["epochs"],
-                              "train_frames": rec["train_frames"], "batch_size": train["batch_size"],
-                              "network": net, "note": "median epoch wall time / training frames (includes the "
-                              "validation pass of the epoch)"}
         data = {k: cg[k] for k in cg}
-        n_cg = 100
-        for ensemble in ("nvt", "npt"):
-            potential = HippynnPotential(tmp / "model", data["species"][0], device="cpu",
-                                         pair_skin_A=cgc["pair_skin_A"])
-            system = openmm.System()
-            for m in data["masses"]:
-                system.addParticle(float(m))
-            edge = units.angstrom_to_nm(np.diag(data["cells"][-1]))
-            system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
-            system.addForce(make_force(potential))
-            if ensemble == "npt":
-                system.addForce(openmm.MonteCarloBarostat(1 * u.bar, 298 * u.kelvin, cgc["barostat_frequency"]))
-            integ = openmm.LangevinMiddleIntegrator(298 * u.kelvin, cgc["friction_per_ps"] / u.picosecond,
-                                                    cgc["timestep_fs"] * u.femtosecond)
-            csim = app.Simulation(cg_topology(data, np.diag(data["cells"][-1])), system, integ,
-                                  openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-            csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
-            csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
-            csim.step(20)
-            secs = timed_segments(csim.step, n_cg, args.repeats)
-            result[f"cg_{ensemble}"] = {"timestep_fs": cgc["timestep_fs"], "steps": n_cg, "median_s": secs,
-                                        "ns_per_day": ns_per_day(secs, n_cg, cgc["timestep_fs"]),
-                                        "ms_per_step": 1000 * secs / n_cg, "n_beads": int(data["positions"].shape[1])}
-    aa, cgn = result["aa_geometric"], result["cg_nvt"]
+        n_cg = {"hipnn": 100, "mscg": 2000}
+        for kind in ("hipnn", "mscg"):
+            settings = kind_settings(kind, cfg)
+            rec = train_model(kind, [tmp / "d.npz"], [tmp / "s.json"], ["bench"], settings, cfg["prior"], train,
+                              tmp / kind, label=f"bench/{kind}")
+            if kind == "hipnn":
+                result["training"] = {"ms_per_frame": rec["ms_per_training_frame_epoch"], "epochs": rec["epochs"],
+                                      "train_frames": rec["train_frames"], "batch_size": train["batch_size"],
+                                      "network": cfg["hipnn"], "note": "median epoch wall time / training frames "
+                                      "(includes the validation pass of the epoch)"}
+            else:
+                result["mscg_fit"] = {"wall_s": rec["wall_s"], "train_frames": rec["train_frames"],
+                                      "n_coefficients": rec["n_coefficients"], "settings": cfg["mscg"]}
+            model = load_model(tmp / kind)
+            box = np.diag(data["cells"][-1]).astype(float)
+            for ensemble in ("nvt", "npt"):
+                system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, dict(cgc, device="cpu"),
+                                               f"bench {kind} {ensemble}")
+                integ = openmm.LangevinMiddleIntegrator(298 * u.kelvin, cgc["friction_per_ps"] / u.picosecond,
+                                                        cgc["timestep_fs"] * u.femtosecond)
+                csim = app.Simulation(cg_topology(data, box), system, integ,
+                                      openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+                csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
+                csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
+                csim.step(20)
+                secs = timed_segments(csim.step, n_cg[kind], args.repeats)
+                result[f"cg_{kind}_{ensemble}"] = {
+                    "timestep_fs": cgc["timestep_fs"], "steps": n_cg[kind], "median_s": secs,
+                    "ns_per_day": ns_per_day(secs, n_cg[kind], cgc["timestep_fs"]),
+                    "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
+    aa = result["aa_geometric"]
     result["ratios"] = {
-        "cg_nvt_over_aa_ns_per_day": cgn["ns_per_day"] / aa["ns_per_day"],
-        "cg_nvt_over_aa_ms_per_step": cgn["ms_per_step"] / aa["ms_per_step"],
-        "cg_npt_over_cg_nvt_ms_per_step": result["cg_npt"]["ms_per_step"] / cgn["ms_per_step"],
+        "cg_hipnn_nvt_over_aa_ns_per_day": result["cg_hipnn_nvt"]["ns_per_day"] / aa["ns_per_day"],
+        "cg_mscg_nvt_over_aa_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"],
+        "cg_mscg_nvt_over_cg_hipnn_nvt_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / result["cg_hipnn_nvt"]["ns_per_day"],
+        "cg_hipnn_npt_over_nvt_ms_per_step": result["cg_hipnn_npt"]["ms_per_step"] / result["cg_hipnn_nvt"]["ms_per_step"],
         "aa_geometric_over_lorentz_berthelot_ms_per_step": aa["ms_per_step"] / result["aa_lorentz_berthelot"]["ms_per_step"],
     }
     write_json(args.out, result)

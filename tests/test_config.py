@@ -95,19 +95,34 @@ def test_model_kinds_and_duplicate_training_state():
         load_study(cfg, REPO)
 
 
-def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
-    """Through the real CLI: a bad state sheet stops the workflow at parse time; no results are written."""
-    cfg = copy.deepcopy(DEFAULT)
+def _bad_sheet(cfg, tmp_path):
     (tmp_path / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
                                          "methanol\tT248\t248\t1.0\t\nmethanol\tT298\t298\t1.0\t0.79\n"
                                          "methanol\tT328\t328\t1.0\t\n")
     cfg["state_points"] = str(tmp_path / "states.tsv")
+    return ["row 2 (system 'methanol', state 'T298')", "found both"]
+
+
+def _unknown_kind(cfg, tmp_path):
+    cfg["state_points"] = str(REPO / cfg["state_points"])
+    cfg["systems"]["methanol"]["models"]["mscg_all"]["kind"] = "pairwise"
+    return ["systems.methanol.models.mscg_all.kind", "'pairwise' is not one of ['hipnn', 'mscg']"]
+
+
+@pytest.mark.parametrize("breaks", [_bad_sheet, _unknown_kind])
+def test_snakemake_refuses_bad_config_before_any_job(tmp_path, breaks):
+    """Through the real CLI: a bad state sheet or an unknown model kind stops the workflow at parse time; no
+    results are written."""
+    cfg = copy.deepcopy(DEFAULT)
+    for key in ("template_pdb", "forcefield"):
+        cfg["systems"]["methanol"][key] = str(REPO / cfg["systems"]["methanol"][key])
+    expected = breaks(cfg, tmp_path)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                            "--configfile", str(tmp_path / "config.yaml"), "--cores", "1"],
                           capture_output=True, text=True)
     assert proc.returncode != 0
-    assert "row 2 (system 'methanol', state 'T298')" in proc.stderr + proc.stdout
-    assert "found both" in proc.stderr + proc.stdout
+    for text in expected:
+        assert text in proc.stderr + proc.stdout
     assert not (tmp_path / "results").exists()

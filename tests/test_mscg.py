@@ -17,7 +17,7 @@ from cgtransfer.training import train_model
 
 MSCG = {"cutoff_A": 8.0,  # = the fixture's LJ cutoff
         "knot_spacing_A": 0.1, "spline_degree": 3,
-        "regularization": [1e-8, 1e-6, 1e-4, 1e-2], "table_spacing_A": 0.005}
+        "regularization": [1e-8, 1e-6, 1e-4, 1e-2], "selection_tolerance": 0.001, "table_spacing_A": 0.005}
 PRIOR = {"width_A": 0.15, "force_fraction_at_onset": 0.05}
 TRAIN = {"device": "cpu", "valid_fraction": 0.1, "test_fraction": 0.1}
 

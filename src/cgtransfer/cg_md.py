@@ -62,7 +62,7 @@ def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
 
 
 def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pressure_bar: float | None,
-                    ensemble: str, cfg: dict, label: str):
+                    ensemble: str, cfg: dict, label: str, seed: int = 1):
     """The OpenMM System of CG beads for any model kind: particles with the bead masses, the model's forces
     (``model.add_to_system``), a CMMotionRemover and a MonteCarloBarostat (frequency 0 in NVT: it then only
     measures the pressure). Returns (system, barostat, model forces)."""
@@ -80,6 +80,7 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     system.addForce(openmm.CMMotionRemover())
     barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
                                          cfg["barostat_frequency"] if ensemble == "npt" else 0)
+    barostat.setRandomNumberSeed(int(seed))  # a rerun repeats the NPT run (OpenMM's default seed is random)
     system.addForce(barostat)
     return system, barostat, forces
 
@@ -96,7 +97,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     positions_A, box_A = start_frame(data, ensemble)
     model = load_model(checkpoint_dir, device=device)
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
-                                          {**cfg, "device": device}, label)
+                                          {**cfg, "device": device}, label, seed=seed)
     dt_fs = cfg["timestep_fs"]
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, cfg["friction_per_ps"] / u.picosecond,
                                                  dt_fs * u.femtosecond)

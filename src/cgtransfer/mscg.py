@@ -20,8 +20,11 @@ r_w (only in frames outside the fitted blocks) would enter with the design row B
 increment moved to the target.
 The fit minimises |A c - F|^2 / n + lambda |D2 c|^2 (D2: second differences of each pair's coefficients, a
 P-spline smoothness penalty, Eilers & Marx 1996), with the normal equations accumulated frame by frame over the
-training block. lambda is the candidate of ``mscg.regularization`` with the lowest force RMSE on the validation
-block (the same contiguous time block HIP-NN-TS early-stops on); the scan is the model's fitting curve.
+training block. lambda is chosen on the validation block (the same contiguous time block HIP-NN-TS early-stops
+on): the largest candidate of ``mscg.regularization`` whose validation force RMSE is within
+``mscg.selection_tolerance`` (relative) of the lowest, i.e. the smoothest fit the held-out data cannot tell from
+the best one (with plenty of data the curve is flat at small lambda and plain argmin would pick the roughest
+fit). The scan is the model's fitting curve.
 Energy U(r) = integral of f from r to r_c (zero at the cutoff): exact for the spline (``BSpline.antiderivative``),
 analytic for the wall.
 
@@ -332,21 +335,27 @@ class MSCGModel(CGModel):
                                 f"only the smoothness penalty determines them")
 
         penalty = basis.penalty()
-        curve = []
-        best = None
-        for lam in cfg["regularization"]:
-            c = solve_regularised(train, penalty, float(lam))
-            row = {"regularization": float(lam), "train_ForceRMSE": train.rmse(c), "valid_ForceRMSE": valid.rmse(c)}
-            curve.append(row)
-            if np.all(np.isfinite(c)) and (best is None or row["valid_ForceRMSE"] < best[1]["valid_ForceRMSE"]):
-                best = (c, row)
-        if best is None:
+        curve, solutions = [], []
+        for lam in sorted(float(x) for x in cfg["regularization"]):
+            c = solve_regularised(train, penalty, lam)
+            if not np.all(np.isfinite(c)):
+                continue
+            curve.append({"regularization": lam, "train_ForceRMSE": train.rmse(c), "valid_ForceRMSE": valid.rmse(c)})
+            solutions.append(c)
+        if not curve:
             raise MSCGFitError(f"{label}: no regularisation strength gave a finite solution")
-        coef, chosen = best
-        lams = [float(x) for x in cfg["regularization"]]
-        if len(lams) > 1 and chosen["regularization"] in (min(lams), max(lams)):
-            warnings.append(f"{label}: the chosen regularisation strength {chosen['regularization']:g} is at the edge "
-                            f"of the scanned range {min(lams):g}..{max(lams):g}")
+        # the smoothest fit the validation block cannot tell from the best one: the largest lambda whose
+        # validation RMSE is within selection_tolerance (relative) of the minimum
+        best_rmse = min(row["valid_ForceRMSE"] for row in curve)
+        k = max(i for i, row in enumerate(curve)
+                if row["valid_ForceRMSE"] <= best_rmse * (1.0 + cfg["selection_tolerance"]))
+        coef, chosen = solutions[k], curve[k]
+        if len(curve) > 1 and k == len(curve) - 1:
+            warnings.append(f"{label}: the chosen regularisation strength {chosen['regularization']:g} is the largest "
+                            f"scanned; a stronger penalty might validate as well")
+        if len(curve) > 1 and k == 0 and curve[1]["valid_ForceRMSE"] > best_rmse * (1.0 + cfg["selection_tolerance"]):
+            warnings.append(f"{label}: the chosen regularisation strength {chosen['regularization']:g} is the smallest "
+                            f"scanned and the validation error still falls towards it")
 
         pair_forces = []
         for a, b, name in pairs:

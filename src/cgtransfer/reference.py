@@ -55,8 +55,9 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     box = (openmm.Vec3(edge, 0, 0), openmm.Vec3(0, edge, 0), openmm.Vec3(0, 0, edge)) * u.nanometer
     system.setDefaultPeriodicBoxVectors(*box)
     if pressure_bar is not None:
-        system.addForce(openmm.MonteCarloBarostat(pressure_bar * u.bar, temperature_K * u.kelvin,
-                                                  md["barostat_frequency"]))
+        barostat = openmm.MonteCarloBarostat(pressure_bar * u.bar, temperature_K * u.kelvin, md["barostat_frequency"])
+        barostat.setRandomNumberSeed(int(seed))  # OpenMM's default seed is random: a rerun would differ
+        system.addForce(barostat)
     dt_fs = md["timestep_fs"]
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, md["friction_per_ps"] / u.picosecond,
                                                  dt_fs * u.femtosecond)
