@@ -38,7 +38,7 @@ from cgtransfer.cg_md import cg_topology  # noqa: E402
 from cgtransfer.config import load_study  # noqa: E402
 from cgtransfer.forcefields import cpu_platform, create_system  # noqa: E402
 from cgtransfer.io import write_json, write_npz  # noqa: E402
-from cgtransfer.cg_md import build_cg_system  # noqa: E402
+from cgtransfer.cg_md import build_cg_system, cg_integrator  # noqa: E402
 from cgtransfer.models import load_model  # noqa: E402
 from cgtransfer.reporters import ForceReporter  # noqa: E402
 from cgtransfer.training import kind_settings, train_model  # noqa: E402
@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/speed.json"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="OpenMM CPU threads for the all-atom runs")
+    ap.add_argument("--mts-inner-steps", type=int, default=5,
+                    help="HIP-NN-TS fast path: prior natively every cg_md.timestep_fs, network every k of them")
     args = ap.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
     study = load_study(cfg, REPO)
@@ -138,7 +140,7 @@ def main():
         write_json(tmp / "s.json", mapping.summarize_mapped(cg, table, cfg["rdf"]["onset_threshold"]))
         train = dict(cfg["training"], max_epochs=args.repeats + 1, termination_patience=100, device="cpu")
         data = {k: cg[k] for k in cg}
-        n_cg = {"hipnn": 100, "mscg": 2000}
+        n_cg = {"hipnn": 60, "mscg": 2000}
         for kind in ("hipnn", "mscg"):
             settings = kind_settings(kind, cfg)
             rec = train_model(kind, [tmp / "d.npz"], [tmp / "s.json"], ["bench"], settings, cfg["prior"], train,
@@ -153,26 +155,32 @@ def main():
                                       "n_coefficients": rec["n_coefficients"], "settings": cfg["mscg"]}
             model = load_model(tmp / kind)
             box = np.diag(data["cells"][-1]).astype(float)
-            for ensemble in ("nvt", "npt"):
-                system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, dict(cgc, device="cpu"),
-                                               f"bench {kind} {ensemble}")
-                integ = openmm.LangevinMiddleIntegrator(298 * u.kelvin, cgc["friction_per_ps"] / u.picosecond,
-                                                        cgc["timestep_fs"] * u.femtosecond)
-                csim = app.Simulation(cg_topology(data, box), system, integ,
-                                      openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-                csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
-                csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
-                csim.step(20)
-                secs = timed_segments(csim.step, n_cg[kind], args.repeats)
-                result[f"cg_{kind}_{ensemble}"] = {
-                    "timestep_fs": cgc["timestep_fs"], "steps": n_cg[kind], "median_s": secs,
-                    "ns_per_day": ns_per_day(secs, n_cg[kind], cgc["timestep_fs"]),
-                    "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
+            variants = {"mscg": {"": {}},
+                        "hipnn": {"": dict(prior_in_openmm=False, mts_inner_steps=1),
+                                  "_fast": dict(prior_in_openmm=True, mts_inner_steps=args.mts_inner_steps)}}[kind]
+            for suffix, overrides in variants.items():
+                for ensemble in ("nvt", "npt"):
+                    c = dict(cgc, device="cpu", **overrides)
+                    system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, c, f"bench {kind} {ensemble}")
+                    integ, dt_fs = cg_integrator(system, 298.0, c)
+                    csim = app.Simulation(cg_topology(data, box), system, integ,
+                                          openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+                    csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
+                    csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
+                    csim.step(20)
+                    secs = timed_segments(csim.step, n_cg[kind], args.repeats)
+                    result[f"cg_{kind}{suffix}_{ensemble}"] = {
+                        "integrator": type(integ).__name__, "timestep_fs": dt_fs, "inner_timestep_fs": c["timestep_fs"],
+                        "prior_in_openmm": bool(c.get("prior_in_openmm", False)), "steps": n_cg[kind],
+                        "median_s": secs, "ns_per_day": ns_per_day(secs, n_cg[kind], dt_fs),
+                        "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
     aa = result["aa_geometric"]
     result["ratios"] = {
         "cg_hipnn_nvt_over_aa_ns_per_day": result["cg_hipnn_nvt"]["ns_per_day"] / aa["ns_per_day"],
+        "cg_hipnn_fast_nvt_over_aa_ns_per_day": result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"],
+        "cg_hipnn_fast_over_plain_nvt_ns_per_day": result["cg_hipnn_fast_nvt"]["ns_per_day"] / result["cg_hipnn_nvt"]["ns_per_day"],
         "cg_mscg_nvt_over_aa_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"],
-        "cg_mscg_nvt_over_cg_hipnn_nvt_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / result["cg_hipnn_nvt"]["ns_per_day"],
+        "cg_mscg_nvt_over_cg_hipnn_fast_nvt_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / result["cg_hipnn_fast_nvt"]["ns_per_day"],
         "cg_hipnn_npt_over_nvt_ms_per_step": result["cg_hipnn_npt"]["ms_per_step"] / result["cg_hipnn_nvt"]["ms_per_step"],
         "aa_geometric_over_lorentz_berthelot_ms_per_step": aa["ms_per_step"] / result["aa_lorentz_berthelot"]["ms_per_step"],
     }

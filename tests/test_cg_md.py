@@ -97,3 +97,69 @@ def test_diverging_cg_md_stops_naming_model_state_and_step(tiny_model, argon_cg,
                   tmp_path / "t.csv", tmp_path / "t.json", label="cg_md model tiny, state T120 (NVT)")
     print(err.value)
     assert not (tmp_path / "t.dcd").exists() and not (tmp_path / "t.json").exists()  # nothing half-written
+
+
+def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):
+    """The MD fast path splits the model: the exponential prior as a native OpenMM CustomNonbondedForce and the
+    network alone in the PythonForce. Their sum must be the trained model exactly (energy and forces)."""
+    from cgtransfer.models import load_model
+
+    data = argon_cg["cg"]
+    model = load_model(tiny_model)
+    e_full, f_full = model.predict(data["species"][:1], data["positions"][:1], data["cells"][:1])
+    for native in (False, True):
+        system = openmm.System()
+        for m in data["masses"]:
+            system.addParticle(float(m))
+        edge = units.angstrom_to_nm(np.diag(data["cells"][0]))
+        system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
+        forces = model.add_to_system(system, data["species"][0], {"pair_skin_A": 0.0, "prior_in_openmm": native})
+        assert len(forces) == (2 if native else 1)
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        ctx.setPositions(units.angstrom_to_nm(data["positions"][0].astype(np.float64)) * u.nanometer)
+        e, f = energy_forces(ctx)
+        assert e == pytest.approx(4.184 * e_full[0], rel=1e-5)
+        np.testing.assert_allclose(f, 41.84 * f_full[0], rtol=1e-4, atol=1e-4 * np.abs(f).max())
+        if native:  # the prior alone: the network's group left out
+            prior_only = ctx.getState(getEnergy=True, groups={0}).getPotentialEnergy().value_in_unit(u.kilojoule_per_mole)
+            assert prior_only > 0.0 and prior_only != pytest.approx(e, rel=1e-3)
+
+
+def test_mts_fast_path_keeps_the_structure_of_a_1fs_run(tiny_model, argon_cg, tmp_path):
+    """The fast path (prior native every 2-fs inner step, network every 5th: 10-fs outer step, BAOAB-RESPA) must
+    sample the same liquid as a 1-fs LangevinMiddle run of the same model: RDF within the 1-fs run's own noise
+    (MAE between its two halves, x2 for two independent runs), mean potential energy within 3 standard errors,
+    and the temperature (MTSLangevin reports full-step velocities: no half-step bias) at the target."""
+    import pandas as pd
+
+    from cgtransfer.compare import cg_rdfs
+    from cgtransfer import rdf as rdfmod
+
+    runs = {}
+    for name, extra in (("ref_1fs", dict(timestep_fs=1.0)),
+                        ("mts_10fs", dict(timestep_fs=2.0, prior_in_openmm=True, mts_inner_steps=5))):
+        cfg = dict(CG, equilibration_ps=0.5, production_ps=6.0, report_interval_ps=0.1, **extra)
+        out = {k: tmp_path / f"{name}.{ext}" for k, ext in (("top", "pdb"), ("traj", "dcd"), ("thermo", "csv"), ("sum", "json"))}
+        s = run_cg_md(tiny_model, argon_cg["dataset"], 120.0, None, "nvt", cfg, out["top"], out["traj"], out["thermo"],
+                      out["sum"], label=name, seed=3)
+        runs[name] = (s, pd.read_csv(out["thermo"]), cg_rdfs(out["top"], out["traj"], ["AR-AR"], 50, 8.0))
+    (s_ref, th_ref, g_ref), (s_mts, th_mts, g_mts) = runs["ref_1fs"], runs["mts_10fs"]
+    assert s_mts["integrator"] == "MTSLangevinIntegrator" and s_mts["timestep_fs"] == 10.0
+    assert s_ref["integrator"] == "LangevinMiddleIntegrator"
+    half = len(th_ref) // 2
+    import MDAnalysis as mda
+
+    mae = rdfmod.rdf_mae(g_mts["g"].to_numpy(), g_ref["g"].to_numpy())
+    # the 1-fs run's own noise: its first half against its second half
+    from cgtransfer.rdf import bead_rdf
+    u_ref = mda.Universe(str(tmp_path / "ref_1fs.pdb"), str(tmp_path / "ref_1fs.dcd"))
+    _, ga = bead_rdf(u_ref, "AR", "AR", 50, 8.0, stop=half)
+    _, gb = bead_rdf(u_ref, "AR", "AR", 50, 8.0, start=half)
+    noise = rdfmod.rdf_mae(ga, gb)
+    print(f"RDF MAE MTS vs 1 fs {mae:.4f}, 1-fs noise {noise:.4f}; T {s_mts['mean_temperature_K']:.1f} vs "
+          f"{s_ref['mean_temperature_K']:.1f}; U {th_mts['potential_energy_kJ_mol'].mean():.1f} vs "
+          f"{th_ref['potential_energy_kJ_mol'].mean():.1f}")
+    assert mae < 2.0 * noise
+    u_err = np.hypot(*(th["potential_energy_kJ_mol"].std() / np.sqrt(len(th) / 10) for th in (th_ref, th_mts)))
+    assert abs(th_mts["potential_energy_kJ_mol"].mean() - th_ref["potential_energy_kJ_mol"].mean()) < 3 * u_err
+    assert s_mts["mean_temperature_K"] == pytest.approx(120.0, rel=0.05)

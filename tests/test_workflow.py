@@ -102,8 +102,8 @@ def test_models_and_cg_simulations(workflow_run):
 
 
 def test_mscg_pair_tables(workflow_run):
-    """The MS-CG files beside the HIP-NN-TS models: the fitted table and its figure; a liquid-like pair
-    potential (zero at the cutoff, a well, a repulsive core) whose force is minus its derivative."""
+    """The MS-CG files beside the HIP-NN-TS models: the fitted table and its figure; a pair potential zero at the
+    cutoff with a repulsive core and a contact shoulder, whose force is minus its derivative."""
     for model in ("mscg_cold", "mscg_both"):
         table = pd.read_csv(workflow_run / f"models/{model}/pair_table.csv")
         assert (workflow_run / f"models/{model}/pair_potential.png").stat().st_size > 0
@@ -114,7 +114,11 @@ def test_mscg_pair_tables(workflow_run):
         inner = slice(5, -5)
         assert np.abs(fd[inner] - f[inner]).max() < 0.02 * np.abs(f).max()
         assert f[0] > 1.0 and e[0] > e.min() + 1.0  # repulsive core
-        assert e.min() < 0.0
+        # the contact shoulder of 1-site methanol: a local minimum at the hydrogen-bonded neighbours' distance
+        # (the RDF's first peak, 3.35-3.45 A) behind a barrier
+        features = json.loads((workflow_run / f"models/{model}/metrics.json").read_text())["pair_features"]["MOH-MOH"]
+        assert 3.2 < features["contact_minimum_A"] < 3.8
+        assert features["barrier_after_contact_kcal_mol"] > features["contact_minimum_kcal_mol"]
         info = json.loads((workflow_run / f"models/{model}/checkpoint/model_info.json").read_text())
         scanned = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["mscg"]["regularization"]
         assert info["kind"] == "mscg" and info["regularization"] in [float(x) for x in scanned]

@@ -85,6 +85,29 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     return system, barostat, forces
 
 
+def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
+    """The Langevin integrator of a CG run and its (outer) step in fs.
+
+    ``cfg["timestep_fs"]`` is the step of the fast forces. When the System has forces in a slow group (the
+    HIP-NN-TS network with ``prior_in_openmm``) and ``cfg["mts_inner_steps"]`` = k > 1, the network is evaluated
+    once per outer step of k × timestep_fs and the fast forces k times (``MTSLangevinIntegrator``, r-RESPA);
+    otherwise a ``LangevinMiddleIntegrator`` at timestep_fs."""
+    from .hipnn_model import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP
+
+    k = int(cfg.get("mts_inner_steps", 1))
+    groups = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
+    friction = cfg["friction_per_ps"] / u.picosecond
+    if k > 1 and NETWORK_FORCE_GROUP in groups:
+        if groups - {PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP}:
+            raise ValueError(f"unexpected force groups {sorted(groups)} for multiple time stepping")
+        dt_fs = k * cfg["timestep_fs"]
+        integrator = openmm.MTSLangevinIntegrator(temperature_K * u.kelvin, friction, dt_fs * u.femtosecond,
+                                                  [(PRIOR_FORCE_GROUP, k), (NETWORK_FORCE_GROUP, 1)])
+        return integrator, dt_fs
+    dt_fs = cfg["timestep_fs"]
+    return openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, friction, dt_fs * u.femtosecond), dt_fs
+
+
 def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
               cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
               device: str = "cpu", seed: int = 1) -> dict:
@@ -98,9 +121,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     model = load_model(checkpoint_dir, device=device)
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
                                           {**cfg, "device": device}, label, seed=seed)
-    dt_fs = cfg["timestep_fs"]
-    integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, cfg["friction_per_ps"] / u.picosecond,
-                                                 dt_fs * u.femtosecond)
+    integrator, dt_fs = cg_integrator(system, temperature_K, cfg)
     integrator.setRandomNumberSeed(seed)
     platform = openmm.Platform.getPlatformByName("CPU")
     topology = cg_topology(data, box_A)
@@ -154,6 +175,8 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "temperature_target_K": temperature_K,
         "pressure_target_bar": pressure_bar,
         "timestep_fs": dt_fs,
+        "integrator": type(integrator).__name__,
+        "inner_timestep_fs": cfg["timestep_fs"],
         "friction_per_ps": cfg["friction_per_ps"],
         "production_steps": int(n_prod),
         "n_frames": int(len(frame)),

@@ -20,30 +20,54 @@ from .models import CGModel, TrainingData
 
 
 class ModelEvaluator:
-    """A trained hippynn graph, loaded from its directory, evaluated on batches of CG frames (model units)."""
+    """A trained hippynn graph, loaded from its directory, evaluated on batches of CG frames (model units).
 
-    def __init__(self, checkpoint_dir, device: str = "cpu", pair_skin_A: float = 0.0):
+    The evaluation path is lean, as MD calls it every step: one ``GraphModule`` of (species, positions, cells)
+    → (energy, forces) called directly (no Predictor bookkeeping), parameters frozen so autograd builds only the
+    gradient with respect to the positions. ``include_prior=False`` evaluates the network alone (energy of the
+    HEnergy head and its own gradient), for MD that applies the prior natively in OpenMM.
+    """
+
+    def __init__(self, checkpoint_dir, device: str = "cpu", pair_skin_A: float = 0.0, include_prior: bool = True):
         from hippynn.experiment.serialization import load_model_from_cwd
-        from hippynn.graphs import Predictor
+        from hippynn.graphs import GraphModule
+        from hippynn.graphs.nodes.physics import GradientNode
         from hippynn.tools import active_directory
 
         self.device = resolve_device(device)
         self.info = json.loads((Path(checkpoint_dir) / "model_info.json").read_text())
         with active_directory(str(checkpoint_dir), create=False):
-            module = load_model_from_cwd(model_device=self.device, weights_only=False)
+            loaded = load_model_from_cwd(model_device=self.device, weights_only=False)
+        anchor = loaded.nodes_to_compute[0]
+
+        def node(name):
+            return anchor.find_unique_relative(lambda n: n.name == name)
+
+        inputs = [node("species"), node("positions"), node("cells")]
+        if include_prior:
+            outputs = [node("energy"), node("forces")]
+        else:
+            henergy = node("HEnergy")
+            outputs = [henergy.mol_energy, GradientNode("network_forces", (henergy.mol_energy, inputs[1]), sign=-1)]
+        module = GraphModule(inputs, outputs).to(self.device)
         module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
         graph.set_pair_skin(module, pair_skin_A)
-        self.graph = module
-        energy = [module.nodes_to_compute[0].find_unique_relative(lambda n: n.name == "energy")]
-        self.predictor = Predictor.from_graph(module, additional_outputs=energy, model_device=self.device,
-                                              return_device=torch.device("cpu"))
+        self.graph = self.module = module
+        self.include_prior = include_prior
 
     def __call__(self, species, positions, cells):
         """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3)."""
-        out = self.predictor(species=torch.as_tensor(species, dtype=torch.int64),
-                             positions=torch.as_tensor(positions, dtype=torch.float32),
-                             cells=torch.as_tensor(cells, dtype=torch.float32))
-        return out["energy"].detach().numpy().reshape(-1), out["forces"].detach().numpy()
+        dev = self.device
+        energy, forces = self.module(torch.as_tensor(species, dtype=torch.int64, device=dev),
+                                     torch.as_tensor(positions, dtype=torch.float32, device=dev),
+                                     torch.as_tensor(cells, dtype=torch.float32, device=dev))
+        return energy.detach().cpu().numpy().reshape(-1), forces.detach().cpu().numpy()
+
+
+#: force groups of the MD fast path: the native prior (inner, every MTS substep) and the network (outer)
+PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
 
 
 class HipnnModel(CGModel):
@@ -131,14 +155,25 @@ class HipnnModel(CGModel):
         return float(self.info["network"]["dist_hard_max"])
 
     def add_to_system(self, system, species, settings: dict) -> list:
-        from .potential import HippynnPotential, make_force
+        """The network as an OpenMM ``PythonForce``. With ``settings["prior_in_openmm"]`` the exponential prior
+        is a native ``CustomNonbondedForce`` (force group 0) and the PythonForce evaluates the network alone
+        (force group 1), so an MTS integrator can call the network less often than the stiff prior."""
+        from .potential import HippynnPotential, make_force, prior_force
 
+        native_prior = bool(settings.get("prior_in_openmm", False))
         potential = HippynnPotential(self.directory, species, device=settings.get("device", "cpu"),
-                                     pair_skin_A=settings["pair_skin_A"])
-        force = make_force(potential)
-        system.addForce(force)
+                                     pair_skin_A=settings["pair_skin_A"], include_prior=not native_prior)
+        network = make_force(potential)
+        forces = [network]
+        if native_prior:
+            network.setForceGroup(NETWORK_FORCE_GROUP)
+            prior = prior_force(self.info["prior"], self.interaction_range_A, system.getNumParticles())
+            prior.setForceGroup(PRIOR_FORCE_GROUP)
+            system.addForce(prior)
+            forces.append(prior)
+        system.addForce(network)
         self.potential = potential  # the caller reads potential.n_calls
-        return [force]
+        return forces
 
     def md_range_A(self, settings: dict) -> float:
         """Pair range during MD: the hard cutoff plus the Verlet skin of the KD-tree pair list."""

@@ -7,6 +7,8 @@ model lazily in the process that evaluates it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import openmm
 import openmm.unit as u
@@ -19,11 +21,13 @@ class NonFiniteModelOutput(RuntimeError):
 
 
 class HippynnPotential:
-    def __init__(self, checkpoint_dir, species, device: str = "cpu", pair_skin_A: float = 1.0):
+    def __init__(self, checkpoint_dir, species, device: str = "cpu", pair_skin_A: float = 1.0,
+                 include_prior: bool = True):
         self.checkpoint_dir = str(checkpoint_dir)
         self.species = np.asarray(species, dtype=np.int64).reshape(1, -1)
         self.device = device
         self.pair_skin_A = float(pair_skin_A)
+        self.include_prior = bool(include_prior)
         self.n_calls = 0
         self._evaluator = None
 
@@ -40,7 +44,8 @@ class HippynnPotential:
         if self._evaluator is None:
             from .hipnn_model import ModelEvaluator
 
-            self._evaluator = ModelEvaluator(self.checkpoint_dir, device=self.device, pair_skin_A=self.pair_skin_A)
+            self._evaluator = ModelEvaluator(self.checkpoint_dir, device=self.device, pair_skin_A=self.pair_skin_A,
+                                             include_prior=getattr(self, "include_prior", True))
         return self._evaluator
 
     def energy_forces_model_units(self, positions_A: np.ndarray, box_A: np.ndarray):
@@ -56,8 +61,9 @@ class HippynnPotential:
         return float(energy[0]), forces[0]
 
     def __call__(self, state: openmm.State):
-        positions_A = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
-        vectors = np.asarray(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer))
+        # ._value: the arrays behind OpenMM's Quantities are in nm already (no unit arithmetic per step)
+        positions_A = units.nm_to_angstrom(state.getPositions(asNumpy=True)._value)
+        vectors = np.asarray(state.getPeriodicBoxVectors(asNumpy=True)._value)
         if np.any(np.abs(vectors - np.diag(np.diag(vectors))) > 1e-9):
             raise ValueError("the CG model supports orthorhombic boxes only")
         box_A = units.nm_to_angstrom(np.diag(vectors))
@@ -68,5 +74,23 @@ class HippynnPotential:
 def make_force(potential: HippynnPotential) -> openmm.PythonForce:
     force = openmm.PythonForce(potential)
     force.setUsesPeriodicBoundaryConditions(True)
-    force.setName("HIP-NN-TS CG model")
+    force.setName("HIP-NN-TS CG model" if potential.include_prior else "HIP-NN-TS network (prior native)")
+    return force
+
+
+def prior_force(prior: dict, cutoff_A: float, n_particles: int) -> openmm.CustomNonbondedForce:
+    """The model's exponential pair repulsion (`cgtransfer.model.prior_pair_energy`) as a native OpenMM force:
+    E(r) = (p s / a) exp(a (t - r)), a = ln(1/p)/d, every bead pair once, within the network's cutoff."""
+    a_per_A = math.log(1.0 / prior["fraction"]) / prior["width"]
+    amplitude_kj = float(units.kcal_to_kj(prior["fraction"] * prior["strength"] / a_per_A))
+    a_per_nm = a_per_A * units.ANGSTROM_PER_NM
+    onset_nm = float(units.angstrom_to_nm(prior["onset"]))
+    force = openmm.CustomNonbondedForce(f"{amplitude_kj!r} * exp({a_per_nm!r} * ({onset_nm!r} - r))")
+    force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+    force.setCutoffDistance(float(units.angstrom_to_nm(cutoff_A)))
+    force.setUseSwitchingFunction(False)
+    force.setUseLongRangeCorrection(False)
+    for _ in range(n_particles):
+        force.addParticle([])
+    force.setName("HIP-NN-TS prior (exponential repulsion)")
     return force
