@@ -1,7 +1,8 @@
 """Side-by-side speed benchmark on the default system (256 OPLS-AA methanol / 256 CG beads).
 
-Measures in one run, on this machine: all-atom reference MD ns/day (OPLS geometric LJ, as used; and plain
-Lorentz-Berthelot NonbondedForce for comparison), CG MD ns/day and ms/step of both model kinds built exactly as
+Measures in one run, on this machine: all-atom reference MD ns/day in three formulations side by side (OPLS
+geometric LJ as the workflow builds it, per-particle products; the same as OpenMM's acoef/bcoef type tables; and a
+plain Lorentz-Berthelot NonbondedForce as the speed reference), CG MD ns/day and ms/step of both model kinds built exactly as
 the workflow builds them (`cg_md.build_cg_system`): the default-size HIP-NN-TS model as an OpenMM PythonForce
 and the MS-CG tables as native CustomNonbondedForces (NVT, and NPT with a MonteCarloBarostat), HIP-NN-TS training
 milliseconds per frame and the MS-CG fit time.
@@ -59,14 +60,14 @@ def ns_per_day(seconds, n_steps, dt_fs):
     return n_steps * dt_fs * 1e-6 / (seconds / 86400.0)
 
 
-def aa_simulation(box_pdb, xml, md, threads, geometric=True):
+def aa_simulation(box_pdb, xml, md, threads, geometric=True, separable_lj=True):
     pdb = app.PDBFile(str(box_pdb))
     if geometric:
         system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
-                               md["ewald_error_tolerance"], True)
+                               md["ewald_error_tolerance"], True, separable_lj=separable_lj)
     else:  # the same charges and LJ parameters in one NonbondedForce (Lorentz-Berthelot): speed reference only
         system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
-                               md["ewald_error_tolerance"], True)
+                               md["ewald_error_tolerance"], True, separable_lj=False)
         lj = next(f for f in system.getForces() if f.getName() == "LennardJones")
         nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
         types = [lj.getParticleParameters(i)[0] for i in range(lj.getNumParticles())]
@@ -116,11 +117,13 @@ def main():
         build_box(study.path(system_name, "template_pdb"), sysc["n_molecules"], sysc["initial_density_g_cm3"],
                   tmp / "box.pdb")
         n_aa = 250
-        for geometric in (True, False):
-            sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads, geometric)
+        formulations = {"aa_geometric": (True, True), "aa_geometric_type_table": (True, False),
+                        "aa_lorentz_berthelot": (False, False)}
+        for key, (geometric, separable) in formulations.items():
+            sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads,
+                                     geometric, separable)
             sim.step(100)
             secs = timed_segments(sim.step, n_aa, args.repeats)
-            key = "aa_geometric" if geometric else "aa_lorentz_berthelot"
             result[key] = {"timestep_fs": md["timestep_fs"], "steps": n_aa, "median_s": secs,
                            "ns_per_day": ns_per_day(secs, n_aa, md["timestep_fs"]),
                            "ms_per_step": 1000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms()}
@@ -183,6 +186,7 @@ def main():
         "cg_mscg_nvt_over_cg_hipnn_fast_nvt_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / result["cg_hipnn_fast_nvt"]["ns_per_day"],
         "cg_hipnn_npt_over_nvt_ms_per_step": result["cg_hipnn_npt"]["ms_per_step"] / result["cg_hipnn_nvt"]["ms_per_step"],
         "aa_geometric_over_lorentz_berthelot_ms_per_step": aa["ms_per_step"] / result["aa_lorentz_berthelot"]["ms_per_step"],
+        "aa_type_table_over_separable_ms_per_step": result["aa_geometric_type_table"]["ms_per_step"] / aa["ms_per_step"],
     }
     write_json(args.out, result)
     print(json.dumps(result, indent=1))

@@ -103,3 +103,39 @@ def test_pme_system_has_dispersion_correction_and_hbond_constraints():
     nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
     assert nb.getNonbondedMethod() == openmm.NonbondedForce.PME
     assert system.getNumConstraints() == 2 * 4  # 3 C-H + 1 O-H per molecule
+
+
+def test_separable_lj_is_the_type_table_exactly():
+    """The fast per-particle product form (a1*a2/r^6 - b1*b2)/r^6 that replaces OpenMM's acoef/bcoef type tables
+    gives the same energy and forces on a periodic box of methanol (geometric mixing is separable); a table that
+    is not separable (an NBFix-like pair) is left alone."""
+    from cgtransfer.box import build_box
+    from cgtransfer.forcefields import create_system, separable_lennard_jones
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build_box(PDB, 40, 0.76, Path(tmp) / "box.pdb")
+        pdb = app.PDBFile(str(Path(tmp) / "box.pdb"))
+    states = {}
+    for separable in (False, True):
+        system = create_system(XML, pdb.topology, 0.6, "HBonds", 5e-4, True, separable_lj=separable)
+        lj = [f for f in system.getForces() if f.getName() == "LennardJones"]
+        assert len(lj) == 1 and (lj[0].getNumTabulatedFunctions() == 0) == separable
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        ctx.setPositions(pdb.positions)
+        state = ctx.getState(getEnergy=True, getForces=True)
+        states[separable] = (state.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole),
+                             state.getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer))
+    assert states[True][0] == pytest.approx(states[False][0], rel=1e-8)  # double rounding of sqrt(a_ii) a_jj
+    np.testing.assert_allclose(states[True][1], states[False][1], rtol=1e-6, atol=1e-7 * np.abs(states[False][1]).max())
+    # break separability: one unlike pair no longer geometric
+    system = create_system(XML, pdb.topology, 0.6, "HBonds", 5e-4, True, separable_lj=False)
+    lj = next(f for f in system.getForces() if f.getName() == "LennardJones")
+    nx, ny, values = lj.getTabulatedFunction(0).getFunctionParameters()
+    values = list(values)
+    values[1] *= 1.5
+    values[nx] *= 1.5
+    lj.getTabulatedFunction(0).setFunctionParameters(nx, ny, values)
+    assert separable_lennard_jones(system) is False
+    assert next(f for f in system.getForces() if f.getName() == "LennardJones").getNumTabulatedFunctions() == 2

@@ -10,10 +10,15 @@ CONSTRAINTS = {"none": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds, "HA
 
 
 def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0, constraints: str = "HBonds",
-                  ewald_error_tolerance: float = 5e-4, dispersion_correction: bool = True) -> openmm.System:
-    """PME electrostatics, LJ cut at ``cutoff_nm`` with the long-range dispersion correction."""
+                  ewald_error_tolerance: float = 5e-4, dispersion_correction: bool = True,
+                  separable_lj: bool = True) -> openmm.System:
+    """PME electrostatics, LJ cut at ``cutoff_nm`` with the long-range dispersion correction.
+
+    ``separable_lj``: when the XML's ``LennardJonesForce`` type tables are exactly geometric (OPLS), rewrite them
+    as per-particle products (`separable_lennard_jones`): the same energies, and on some CPUs several times
+    faster than OpenMM's ``Discrete2DFunction`` tables."""
     forcefield = app.ForceField(str(forcefield_xml))
-    return forcefield.createSystem(
+    system = forcefield.createSystem(
         topology,
         nonbondedMethod=app.PME,
         nonbondedCutoff=cutoff_nm * u.nanometer,
@@ -22,6 +27,58 @@ def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0
         ewaldErrorTolerance=ewald_error_tolerance,
         useDispersionCorrection=dispersion_correction,
     )
+    if separable_lj:
+        separable_lennard_jones(system)
+    return system
+
+
+def separable_lennard_jones(system: openmm.System, rtol: float = 1e-6) -> bool:
+    """Replace the ``LennardJones`` CustomNonbondedForce that OpenMM's ForceField builds from a
+    ``<LennardJonesForce>`` (type tables acoef(t1,t2)/r^12 - bcoef(t1,t2)/r^6) by the per-particle product form
+    (a1*a2/r^6 - b1*b2)/r^6 with a_t = sqrt(acoef(t,t)), b_t = sqrt(bcoef(t,t)) — exact when every pair is
+    geometric (4 eps_ij sigma_ij^12 = a_i a_j with eps_ij = sqrt(eps_i eps_j), sigma_ij = sqrt(sigma_i sigma_j)).
+    Exclusions, cutoff, switching, long-range correction, force group and the separate 1-4 force are kept.
+    Returns False (and changes nothing) when the tables are not separable, e.g. a real NBFix."""
+    import numpy as np
+
+    for index in range(system.getNumForces()):
+        force = system.getForce(index)
+        if isinstance(force, openmm.CustomNonbondedForce) and force.getName() == "LennardJones":
+            break
+    else:
+        return False
+    names = [force.getTabulatedFunctionName(i) for i in range(force.getNumTabulatedFunctions())]
+    if (force.getEnergyFunction().replace(" ", "").rstrip(";") != "acoef(type1,type2)/r^12-bcoef(type1,type2)/r^6"
+            or sorted(names) != ["acoef", "bcoef"] or force.getNumInteractionGroups() or force.getNumGlobalParameters()):
+        return False
+    tables = {}
+    for i, name in enumerate(names):
+        nx, ny, values = force.getTabulatedFunction(i).getFunctionParameters()
+        tables[name] = np.asarray(values, dtype=float).reshape(ny, nx)
+    acoef, bcoef = tables["acoef"], tables["bcoef"]
+    a = np.sqrt(np.clip(np.diag(acoef), 0, None))
+    b = np.sqrt(np.clip(np.diag(bcoef), 0, None))
+    for table, v in ((acoef, a), (bcoef, b)):
+        if not np.allclose(table, np.outer(v, v), rtol=rtol, atol=rtol * max(table.max(), 1e-30)):
+            return False
+    product = openmm.CustomNonbondedForce("(a1*a2/r^6 - b1*b2)/r^6")
+    product.addPerParticleParameter("a")
+    product.addPerParticleParameter("b")
+    for i in range(force.getNumParticles()):
+        t = int(round(force.getParticleParameters(i)[0]))
+        product.addParticle([float(a[t]), float(b[t])])
+    for i in range(force.getNumExclusions()):
+        product.addExclusion(*force.getExclusionParticles(i))
+    product.setNonbondedMethod(force.getNonbondedMethod())
+    product.setCutoffDistance(force.getCutoffDistance())
+    product.setUseSwitchingFunction(force.getUseSwitchingFunction())
+    product.setSwitchingDistance(force.getSwitchingDistance())
+    product.setUseLongRangeCorrection(force.getUseLongRangeCorrection())
+    product.setForceGroup(force.getForceGroup())
+    product.setName("LennardJones")
+    system.removeForce(index)
+    system.addForce(product)
+    return True
 
 
 def cpu_platform(threads: int | None = None, name: str = "CPU"):

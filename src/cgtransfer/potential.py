@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import openmm
-import openmm.unit as u
 
 from . import units
 
