@@ -94,6 +94,19 @@ def aa_simulation(box_pdb, xml, md, threads, geometric=True, separable_lj=True):
     return sim, pdb
 
 
+def tile_frame(data: dict, reps) -> dict:
+    """The last frame of a CG dataset replicated periodically reps = (nx, ny, nz) times."""
+    box = np.diag(data["cells"][-1]).astype(float)
+    shifts = np.array([(i, j, k) for i in range(reps[0]) for j in range(reps[1]) for k in range(reps[2])]) * box
+    n_copies = len(shifts)
+    pos = (data["positions"][-1][None, :, :] + shifts[:, None, :]).reshape(1, -1, 3)
+    n_res = int(data["residue_index"].max()) + 1
+    cells = np.diag(box * np.array(reps))[None]
+    return {"positions": pos, "cells": cells, "species": np.tile(data["species"][-1:], (1, n_copies)),
+            "masses": np.tile(data["masses"], n_copies), "bead_names": np.tile(data["bead_names"], n_copies),
+            "residue_index": np.concatenate([data["residue_index"] + c * n_res for c in range(n_copies)])}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
@@ -177,6 +190,23 @@ def main():
                         "prior_in_openmm": bool(c.get("prior_in_openmm", False)), "steps": n_cg[kind],
                         "median_s": secs, "ns_per_day": ns_per_day(secs, n_cg[kind], dt_fs),
                         "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
+            # CG step time against system size: the frame tiled periodically (256, 1024, 4096 beads)
+            for reps in ((1, 1, 1), (2, 2, 1), (4, 2, 2)):
+                tiled = tile_frame(data, reps)
+                tbox = box * np.array(reps)
+                overrides = variants["_fast" if kind == "hipnn" else ""]
+                c = dict(cgc, device="cpu", **overrides)
+                system, _, _ = build_cg_system(model, tiled, tbox, 298.0, 1.0, "nvt", c, f"bench {kind} scaling")
+                integ, dt_fs = cg_integrator(system, 298.0, c)
+                ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+                ctx.setPositions(units.angstrom_to_nm(tiled["positions"][-1].astype(float)) * u.nanometer)
+                ctx.setVelocitiesToTemperature(298 * u.kelvin, 1)
+                integ.step(3)
+                n = max(3, n_cg[kind] // (reps[0] * reps[1] * reps[2]))
+                secs = timed_segments(integ.step, n, args.repeats)
+                result.setdefault(f"cg_{kind}_scaling_nvt", []).append({
+                    "n_beads": int(tiled["positions"].shape[1]), "timestep_fs": dt_fs, "steps": n,
+                    "ms_per_step": 1000 * secs / n, "ns_per_day": ns_per_day(secs, n, dt_fs)})
     aa = result["aa_geometric"]
     result["ratios"] = {
         "cg_hipnn_nvt_over_aa_ns_per_day": result["cg_hipnn_nvt"]["ns_per_day"] / aa["ns_per_day"],

@@ -163,3 +163,20 @@ def test_mts_fast_path_keeps_the_structure_of_a_1fs_run(tiny_model, argon_cg, tm
     u_err = np.hypot(*(th["potential_energy_kJ_mol"].std() / np.sqrt(len(th) / 10) for th in (th_ref, th_mts)))
     assert abs(th_mts["potential_energy_kJ_mol"].mean() - th_ref["potential_energy_kJ_mol"].mean()) < 3 * u_err
     assert s_mts["mean_temperature_K"] == pytest.approx(120.0, rel=0.05)
+
+
+def test_barostat_acts_at_the_same_simulated_interval_with_mts(tiny_model, argon_cg):
+    """barostat_frequency counts steps of timestep_fs: with a 5x longer MTS outer step the barostat must attempt
+    moves every 25/5 = 5 outer steps, or an NPT run relaxes its volume 5x slower per picosecond."""
+    from cgtransfer.cg_md import build_cg_system, cg_integrator
+    from cgtransfer.models import load_model
+
+    data = argon_cg["cg"]
+    model = load_model(tiny_model)
+    box = np.diag(data["cells"][0]).astype(float)
+    for k, expected_freq, expected_dt in ((1, 25, 2.0), (5, 5, 10.0)):
+        cfg = dict(CG, timestep_fs=2.0, prior_in_openmm=True, mts_inner_steps=k)
+        system, barostat, _ = build_cg_system(model, data, box, 120.0, 1.0, "npt", cfg, "argon")
+        integrator, dt = cg_integrator(system, 120.0, cfg)
+        assert barostat.getFrequency() == expected_freq and dt == expected_dt
+        assert isinstance(integrator, openmm.MTSLangevinIntegrator if k > 1 else openmm.LangevinMiddleIntegrator)

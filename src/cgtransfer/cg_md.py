@@ -78,11 +78,24 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     system.setDefaultPeriodicBoxVectors(*box)
     forces = model.add_to_system(system, data["species"][0], cfg)
     system.addForce(openmm.CMMotionRemover())
+    # barostat_frequency counts steps of timestep_fs: with multiple time stepping the simulation step is k times
+    # longer, so the barostat attempts a move every barostat_frequency / k outer steps (the same simulated time)
+    frequency = max(1, round(cfg["barostat_frequency"] / outer_step_factor(system, cfg)))
     barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
-                                         cfg["barostat_frequency"] if ensemble == "npt" else 0)
+                                         frequency if ensemble == "npt" else 0)
     barostat.setRandomNumberSeed(int(seed))  # a rerun repeats the NPT run (OpenMM's default seed is random)
     system.addForce(barostat)
     return system, barostat, forces
+
+
+def outer_step_factor(system: openmm.System, cfg: dict) -> int:
+    """k when the run will use multiple time stepping (a network force in the slow group and
+    ``cfg["mts_inner_steps"]`` = k > 1), else 1."""
+    from .hipnn_model import NETWORK_FORCE_GROUP
+
+    k = int(cfg.get("mts_inner_steps", 1))
+    groups = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
+    return k if k > 1 and NETWORK_FORCE_GROUP in groups else 1
 
 
 def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
@@ -94,10 +107,10 @@ def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
     otherwise a ``LangevinMiddleIntegrator`` at timestep_fs."""
     from .hipnn_model import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP
 
-    k = int(cfg.get("mts_inner_steps", 1))
+    k = outer_step_factor(system, cfg)
     groups = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
     friction = cfg["friction_per_ps"] / u.picosecond
-    if k > 1 and NETWORK_FORCE_GROUP in groups:
+    if k > 1:
         if groups - {PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP}:
             raise ValueError(f"unexpected force groups {sorted(groups)} for multiple time stepping")
         dt_fs = k * cfg["timestep_fs"]
@@ -176,6 +189,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "pressure_target_bar": pressure_bar,
         "timestep_fs": dt_fs,
         "integrator": type(integrator).__name__,
+        "barostat_frequency_steps": int(barostat.getFrequency()),
         "inner_timestep_fs": cfg["timestep_fs"],
         "friction_per_ps": cfg["friction_per_ps"],
         "production_steps": int(n_prod),
