@@ -76,10 +76,23 @@ def test_energy_is_the_integral_of_the_force_and_zero_at_the_cutoff(argon_mscg):
     assert pf.force(inside).min() > pf.force_at_wall
 
 
-def test_openmm_table_equals_the_fitted_force_on_a_hand_built_configuration(argon_mscg):
+@pytest.fixture(scope="module")
+def two_type_mscg(argon_cg, tmp_path_factory):
+    """The argon frames with every other atom relabelled: three type pairs, each fitted to the same LJ force."""
+    data = _two_type_data(argon_cg, False)
+    data.arrays["species"][:, 1::2] = 2
+    data.bead_types = ["AR", "X"]
+    out = tmp_path_factory.mktemp("mscg2")
+    info, _ = MSCGModel.fit(data, {"mscg": MSCG}, out, label="argon/two-types")
+    return MSCGModel(out, {"bead_types": ["AR", "X"], **info})
+
+
+@pytest.mark.parametrize("types", ["one", "two"])
+def test_openmm_table_equals_the_fitted_force_on_a_hand_built_configuration(argon_mscg, two_type_mscg, types):
     """Native OpenMM (CustomNonbondedForce + Continuous1DFunction) against the fitted functions: a periodic box
-    with pairs inside the wall, in the fitted range, across the boundary and beyond the cutoff."""
-    model = load_model(argon_mscg[0])
+    with pairs inside the wall, in the fitted range, across the boundary and beyond the cutoff; with one bead type
+    and with two (three type pairs, selected per particle type)."""
+    model = load_model(argon_mscg[0]) if types == "one" else two_type_mscg
     pf = model.pairs[0]
     box = np.array([20.0, 21.0, 22.0])
     pos = np.array([[1.0, 1.0, 1.0],
@@ -89,14 +102,15 @@ def test_openmm_table_equals_the_fitted_force_on_a_hand_built_configuration(argo
                      [14.3, 10.0, 10.0],                      # 4.3 Å
                      [10.0, 15.8, 10.5],                      # ~5.8 Å
                      [10.0, 10.0, 18.0]])                     # far: beyond the cutoff from most
-    species = np.ones(len(pos), dtype=np.int64)
+    species = np.ones(len(pos), dtype=np.int64) if types == "one" else np.array([1, 2, 1, 2, 2, 1, 1])
     system = openmm.System()
     for _ in pos:
         system.addParticle(39.948)
     edge = units.angstrom_to_nm(box)
     system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
     forces = model.add_to_system(system, species, {})
-    assert len(forces) == 1 and isinstance(forces[0], openmm.CustomNonbondedForce)
+    assert len(forces) == (1 if types == "one" else 3)
+    assert all(isinstance(f, openmm.CustomNonbondedForce) and f.getNumInteractionGroups() == 0 for f in forces)
     ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     ctx.setPositions(units.angstrom_to_nm(pos) * u.nanometer)
     state = ctx.getState(getEnergy=True, getForces=True)
