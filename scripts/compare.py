@@ -7,8 +7,8 @@ with log_to(snakemake.log[0]):
     metrics, rdfs = compare_state(inp.reference_rdf, inp.reference_summary, inp.reference_thermo, inp.nvt_topology,
                                   inp.nvt_trajectory, inp.nvt_summary, inp.npt_summary or None, inp.force_errors,
                                   p.rdf["nbins"], p.rdf["rmax_A"], w.model, w.state, p.state["temperature_K"],
-                                  p.state["pressure_bar"])
-    metrics = {"model": w.model, "kind": p.kind, **metrics}
+                                  p.state["pressure_bar"], n_blocks=p.rdf["n_blocks"])
+    metrics = {"model": w.model, "kind": p.kind, "in_training": p.in_training, **metrics}
     print(metrics)
     write_csv(out.rdf, rdfs)
     write_json(out.metrics, metrics)

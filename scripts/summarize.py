@@ -8,6 +8,6 @@ out = snakemake.output
 with log_to(snakemake.log[0]):
     rdf_paths = dict(zip(map(tuple, snakemake.params.pairs), snakemake.input.rdfs))
     Path(out.rdf_dir).mkdir(parents=True, exist_ok=True)
-    table = summarize(snakemake.input.metrics, rdf_paths, snakemake.params.models, dict(out.items()),
-                      kinds=snakemake.params.kinds)
+    table = summarize(snakemake.input.metrics, rdf_paths, snakemake.params.info, dict(out.items()),
+                      system=snakemake.wildcards.system)
     print(table.to_string())

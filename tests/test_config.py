@@ -24,13 +24,19 @@ def study(cfg, tmp_path, sheet=None):
 
 def test_default_and_test_configs_are_valid():
     s = load_study(DEFAULT, REPO)
-    assert [p.state for p in s.states_of("methanol")] == ["T248", "T298", "T328"]
-    assert max(p.temperature_K for p in s.states) - min(p.temperature_K for p in s.states) >= 80
-    assert all(p.pressure_bar == 1.0 for p in s.states)
-    assert s.ensembles("methanol", "T298") == ["nvt", "npt"]
-    load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)
+    states = s.states_of("methanol")
+    assert len(states) >= 5  # the transferability study: at least 5 states spanning at least 250 K
+    assert max(p.temperature_K for p in states) - min(p.temperature_K for p in states) >= 250
+    assert {p.ensemble for p in states} == {"NPT", "NVT"}
+    assert max(p.temperature_K for p in states if p.ensemble == "NVT") > 513  # beyond methanol's critical T
+    assert s.ensembles("methanol", "T298") == ["nvt", "npt"] and s.ensembles("methanol", "T550") == ["nvt"]
+    test = load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)
+    assert any(p.ensemble == "NVT" for p in test.states)
+    assert any(m["training_set"] == "leave_one_out" for m in test.expanded["methanol"].values())
     paper = load_study(yaml.safe_load((REPO / "config/paper.yaml").read_text()), REPO)
-    assert paper.ensembles("methanol", "T300_rho0830") == ["nvt"]
+    sets = {m["training_set"] for m in paper.expanded["methanol"].values()}
+    assert sets == {"each", "all", "leave_one_out"}
+    assert max(p.temperature_K for p in paper.states) >= 700
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -63,6 +69,8 @@ def test_missing_forcefield_file_is_named():
     ("methanol\tT298\t298\t1.0\t0.78", "found both"),
     ("methanol\tT298\t298\t\t", "found neither"),
     ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5 is less than or equal to the minimum of 0"),
+    ("methanol\tT298\t298\t\t-0.7", r"key 'density_g_cm3': -0.7 is less than or equal to the minimum of 0"),
+    ("methanol\tT298\t298\t\t0", r"key 'density_g_cm3': 0 is less than or equal to the minimum of 0"),
 ])
 def test_state_point_errors_name_row_and_file(tmp_path, row, message):
     sheet = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n" + row + "\n"
@@ -75,18 +83,18 @@ def test_state_point_errors_name_row_and_file(tmp_path, row, message):
 
 def test_model_with_unknown_state_is_rejected():
     cfg = copy.deepcopy(DEFAULT)
-    cfg["systems"]["methanol"]["models"]["hot"] = {"kind": "mscg", "states": ["T400"]}
-    with pytest.raises(ConfigError, match=r"systems\.methanol\.models\.hot\.states': state\(s\) \['T400'\]"):
+    cfg["systems"]["methanol"]["models"]["hot"] = {"kind": "mscg", "states": ["T999"]}
+    with pytest.raises(ConfigError, match=r"systems\.methanol\.models\.hot\.states': state\(s\) \['T999'\]"):
         load_study(cfg, REPO)
 
 
 def test_model_kinds_and_duplicate_training_state():
     s = load_study(DEFAULT, REPO)
-    assert s.models_of_kind("methanol", "mscg") == ["mscg_middle", "mscg_all"]
-    assert s.models_of_kind("methanol", "hipnn") == ["hipnn_middle", "hipnn_all"]
+    names = list(s.models("methanol"))
+    assert s.models_of_kind("methanol", "mscg") == [n for n in names if n.startswith("mscg")]
     # every training set of the default has both kinds
     sets = {}
-    for name in s.models("methanol"):
+    for name in names:
         sets.setdefault(tuple(s.model("methanol", name)["states"]), set()).add(s.model("methanol", name)["kind"])
     assert all(kinds == {"hipnn", "mscg"} for kinds in sets.values())
     cfg = copy.deepcopy(DEFAULT)
@@ -95,10 +103,51 @@ def test_model_kinds_and_duplicate_training_state():
         load_study(cfg, REPO)
 
 
+def test_training_set_shorthands_expand_to_named_models():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"h": {"kind": "hipnn", "states": "each"},
+                                            "m": {"kind": "mscg", "states": "leave_one_out"},
+                                            "a": {"kind": "mscg", "states": "all", "cg_md": {"timestep_fs": 1.0}}}
+    s = load_study(cfg, REPO)
+    order = [p.state for p in s.states_of("methanol")]
+    models = s.expanded["methanol"]
+    assert [m for m in models if m.startswith("h_")] == [f"h_{t}" for t in order]
+    assert all(models[f"h_{t}"]["states"] == [t] for t in order)
+    for t in order:  # leave-one-out: every state but the held-out one
+        assert models[f"m_{t}"]["states"] == [o for o in order if o != t]
+        assert models[f"m_{t}"]["held_out_state"] == t and models[f"m_{t}"]["kind"] == "mscg"
+    assert models["a"]["states"] == order and models["a"]["training_set"] == "all"
+    assert s.cg_md_settings("methanol", "a")["timestep_fs"] == 1.0  # a model's own cg_md override
+    assert s.cg_md_settings("methanol", "h_T298")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
+
+
+def test_bad_training_sets_are_rejected(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": "leave_one_out"}}
+    one_state = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\nmethanol\tT298\t298\t1.0\t\n"
+    with pytest.raises(ConfigError, match=r"models\.m\.states': leave_one_out needs at least two state points"):
+        study(cfg, tmp_path, one_state)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": "every"}}
+    with pytest.raises(ConfigError, match=r"key 'systems\.methanol\.models\.m\.states'"):
+        load_study(cfg, REPO)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": []}}
+    with pytest.raises(ConfigError, match=r"key 'systems\.methanol\.models\.m\.states'"):
+        load_study(cfg, REPO)
+    # two entries that expand to the same model name
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": "each"},
+                                            "m_T298": {"kind": "hipnn", "states": ["T298"]}}
+    with pytest.raises(ConfigError, match=r"two entries make a model named 'm_T298'"):
+        load_study(cfg, REPO)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": ["T298"], "cg_md": {"timestep_fs": -1}}}
+    with pytest.raises(ConfigError, match=r"key 'systems\.methanol\.models\.m\.cg_md\.timestep_fs'"):
+        load_study(cfg, REPO)
+
+
 def _bad_sheet(cfg, tmp_path):
     (tmp_path / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
                                          "methanol\tT248\t248\t1.0\t\nmethanol\tT298\t298\t1.0\t0.79\n"
-                                         "methanol\tT328\t328\t1.0\t\n")
+                                         "methanol\tT328\t328\t1.0\t\nmethanol\tT400\t400\t\t0.68\n"
+                                         "methanol\tT550\t550\t\t0.60\n")
     cfg["state_points"] = str(tmp_path / "states.tsv")
     return ["row 2 (system 'methanol', state 'T298')", "found both"]
 

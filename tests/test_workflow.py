@@ -1,5 +1,6 @@
-"""End to end: the whole Snakemake workflow on .test/config (125 methanol, 2 NPT states, short runs, tiny
-network), checked on its science outputs. Takes a few minutes on 2 cores."""
+"""End to end: the whole Snakemake workflow on .test/config (125 methanol, 2 NPT states and 1 NVT state, short
+runs, tiny network; leave-one-out and single-state models of both kinds and one model made to blow up), checked
+on its science outputs. Takes several minutes on 2 cores."""
 
 import json
 import math
@@ -15,7 +16,15 @@ import yaml
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
-MODELS = {"hipnn_cold": "hipnn", "mscg_cold": "mscg", "hipnn_both": "hipnn", "mscg_both": "mscg"}
+STATES = {"T273": (273.0, "NPT"), "T313": (313.0, "NPT"), "T400": (400.0, "NVT")}
+TRAINING = {
+    **{f"hipnn_loo_{s}": [o for o in STATES if o != s] for s in STATES},
+    **{f"mscg_loo_{s}": [o for o in STATES if o != s] for s in STATES},
+    **{f"mscg_{s}": [s] for s in STATES},
+    "mscg_unstable": ["T273"],  # a 200-fs timestep: must blow up at every state and be reported, not crash
+}
+MODELS = {m: m.split("_")[0] for m in TRAINING}
+STABLE = [m for m in MODELS if m != "mscg_unstable"]
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +50,68 @@ def finite_numbers(obj):
 
 def test_summary_tables_and_figures(workflow_run):
     s = workflow_run / "summary"
-    for name in ("metrics.csv", "force_r2.csv", "rdf_mae.csv", "density_error.csv", "transferability.png",
-                 "density_vs_temperature.png", "rdf/rdf_T273.png", "rdf/rdf_T313.png"):
+    for name in ("metrics.csv", "long.csv", "force_rmse.csv", "rdf_error.csv", "density_error.csv",
+                 "pressure_error.csv", "headline.json", "headline.txt", "transferability.png", "rdf_grid.png",
+                 "density_vs_temperature.png", *[f"rdf/rdf_{st}.png" for st in STATES]):
         assert (s / name).stat().st_size > 0, name
     table = pd.read_csv(s / "metrics.csv")
-    assert len(table) == 8 and set(table["model"]) == set(MODELS) and set(table["state"]) == {"T273", "T313"}
+    assert len(table) == len(MODELS) * len(STATES)  # the full matrix: every model at every state
+    assert set(table["model"]) == set(MODELS) and set(table["state"]) == set(STATES)
     assert dict(zip(table["model"], table["kind"])) == MODELS
-    numeric = table.select_dtypes("number").drop(columns=["model_calls"], errors="ignore")
-    assert np.isfinite(numeric.to_numpy()).all()
-    rdf_mae = pd.read_csv(s / "rdf_mae.csv").set_index("model")
-    assert list(rdf_mae.index) == sorted(MODELS) + ["reference noise floor"]
-    assert rdf_mae.loc["mscg_cold", "kind"] == "mscg" and rdf_mae.loc["hipnn_both", "kind"] == "hipnn"
-    for name in ("force_r2.csv", "density_error.csv"):
-        assert set(pd.read_csv(s / name)["kind"]) == {"hipnn", "mscg"}
+    assert all(r.in_training == (r.state in TRAINING[r.model]) for r in table.itertuples())
+    stable = table[table["model"].isin(STABLE)]
+    for col in ("force_rmse_kcal_mol_A", "force_rmse_stderr_kcal_mol_A", "rdf_mae", "rdf_mae_stderr",
+                "pressure_error_bar", "pressure_error_stderr_bar", "pressure_aa_bar"):
+        assert np.isfinite(stable[col]).all(), col
+    npt = stable["state"].map(lambda st: STATES[st][1] == "NPT")
+    assert np.isfinite(stable.loc[npt, "density_error_pct"]).all()
+    assert stable.loc[~npt, "density_error_pct"].isna().all()  # no NPT run at an NVT state
+    assert (stable["rdf_mae_stderr"] > 0).all() and (stable["force_rmse_stderr_kcal_mol_A"] > 0).all()
+    long = pd.read_csv(s / "long.csv")
+    assert list(long.columns[:12]) == ["system", "model", "kind", "training_set", "state", "ensemble", "temperature_K",
+                                       "in_training", "stable", "metric", "value", "stderr"]
+    assert set(long["training_set"]) == {"leave_one_out", "each"}
+    rdf = pd.read_csv(s / "rdf_error.csv").set_index("model")
+    assert set(rdf.index) == set(MODELS) and set(rdf["kind"]) == {"hipnn", "mscg"}
+    assert {f"{st}_stderr" for st in STATES} <= set(rdf.columns)
+    h = json.loads((s / "headline.json").read_text())
+    # held-out cells of the leave-one-out twins: one per state
+    assert h["hipnn_vs_mscg"]["n_cells"] == len(STATES)
+    lo, hi = h["hipnn_vs_mscg"]["ratio_95ci"]
+    assert lo <= h["hipnn_vs_mscg"]["geometric_mean_ratio"] <= hi
+    assert h["multi_vs_single"]["mscg"]["multi"] == "leave_one_out (held out)"
+    assert h["multi_vs_single"]["mscg"]["n_cells"] == len(STATES)
+    assert sorted(h["unstable_cells"]["mscg"]) == sorted(f"mscg_unstable@{st}" for st in STATES)
+    assert "unstable cells: 3" in (s / "headline.txt").read_text()
+
+
+def test_unstable_cell_is_a_result(workflow_run):
+    """The model run at an absurd timestep blows up at every state; each cell is recorded as unstable with
+    where it failed, while every other cell completed."""
+    table = pd.read_csv(workflow_run / "summary/metrics.csv")
+    bad = table[table["model"] == "mscg_unstable"]
+    assert len(bad) == len(STATES) and not bad["stable"].any()
+    assert (bad["failed_at_ps"] >= 0).all() and bad["failure"].str.contains("diverged").all()
+    assert bad["rdf_mae"].isna().all() and bad["pressure_error_bar"].isna().all()
+    assert table[table["model"] != "mscg_unstable"]["stable"].all()
+    for state in STATES:
+        summary = json.loads((workflow_run / f"cg_md/mscg_unstable/{state}/nvt/summary.json").read_text())
+        assert summary["stable"] is False and summary["timestep_fs"] == 200.0
+        assert summary["failed_phase"] in ("equilibration", "production")
 
 
 def test_reference_physics(workflow_run):
-    for state, temp in (("T273", 273.0), ("T313", 313.0)):
+    for state, (temp, ensemble) in STATES.items():
         thermo = pd.read_csv(workflow_run / f"reference/{state}/thermo.csv")
         assert thermo["temperature_K"].mean() == pytest.approx(temp, rel=0.05)
-        # liquid methanol (OPLS-AA): 0.75-0.81 g/cm3 between 273 and 313 K; a short run of 125 molecules
-        assert 0.70 < thermo["density_g_cm3"].mean() < 0.86
+        assert np.isfinite(thermo["pressure_bar"]).all()
+        if ensemble == "NPT":
+            # liquid methanol (OPLS-AA): 0.75-0.81 g/cm3 between 273 and 313 K; a short run of 125 molecules
+            assert 0.70 < thermo["density_g_cm3"].mean() < 0.86
+            # the barostat holds 1 bar: the measured pressure agrees within its (large) fluctuations
+            assert abs(thermo["pressure_bar"].mean() - 1.0) < 3 * thermo["pressure_bar"].std() / np.sqrt(len(thermo) / 4)
+        else:
+            assert thermo["density_g_cm3"].to_numpy() == pytest.approx(0.68, abs=1e-4)  # NVT at the sheet's density
         forces = np.load(workflow_run / f"reference/{state}/forces.npz")["forces_kj_mol_nm"]
         assert forces.shape == (len(thermo), 750, 3) and np.isfinite(forces).all()
         data = np.load(workflow_run / f"cg_data/{state}/dataset.npz")
@@ -72,10 +122,12 @@ def test_reference_physics(workflow_run):
     ref_cold = pd.read_csv(workflow_run / "reference/T273/thermo.csv")["density_g_cm3"].mean()
     ref_hot = pd.read_csv(workflow_run / "reference/T313/thermo.csv")["density_g_cm3"].mean()
     assert ref_cold > ref_hot  # thermal expansion
+    assert not (workflow_run / "cg_md/mscg_T273/T400/npt").exists()  # NVT state: no NPT CG run
 
 
 def test_models_and_cg_simulations(workflow_run):
-    for model, kind in MODELS.items():
+    for model in STABLE:
+        kind = MODELS[model]
         m = json.loads((workflow_run / f"models/{model}/metrics.json").read_text())
         assert finite_numbers(m) and m["kind"] == kind
         assert m["test"]["force_rmse_kcal_mol_A"] > 0 and m["test"]["force_r2"] < 1.0
@@ -83,28 +135,30 @@ def test_models_and_cg_simulations(workflow_run):
         # the tiny HIP-NN-TS trained for 3 epochs only barely
         assert m["test"]["force_r2"] > (0.05 if kind == "mscg" else 0.0)
         assert (workflow_run / f"models/{model}/force_parity.png").stat().st_size > 0
-        for state, temp in (("T273", 273.0), ("T313", 313.0)):
+        for state, (temp, ensemble) in STATES.items():
             metrics = json.loads((workflow_run / f"compare/{model}/{state}/metrics.json").read_text())
-            assert finite_numbers(metrics)
-            for ens in ("nvt", "npt"):
+            assert metrics["stable"] is True
+            for ens in ("nvt", "npt") if ensemble == "NPT" else ("nvt",):
                 summary = json.loads((workflow_run / f"cg_md/{model}/{state}/{ens}/summary.json").read_text())
                 # 125 beads, 20 frames 0.1 ps apart (friction 5/ps): the mean kinetic T has a ~1.6 % std. error
                 assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.08)
             assert 0.0 < metrics["rdf_mae"] < 1.0
+            assert 0.0 < metrics["rdf_mae_stderr"] < metrics["rdf_mae"]
             if kind == "mscg" and metrics["force_state_in_training"]:
                 # MS-CG reproduces pair structure at its training state (within a few reference noise floors)
                 assert metrics["rdf_mae"] < 2.5 * metrics["rdf_noise_floor_mae"]
             assert metrics["rdf_noise_floor_mae"] > 0.0
-            assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
-            assert 0.2 < metrics["density_cg_g_cm3"] < 1.5
+            if ensemble == "NPT":
+                assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
+                assert 0.2 < metrics["density_cg_g_cm3"] < 1.5
             assert metrics["min_pair_distance_reference_A"] > 2.0
-            assert metrics["force_state_in_training"] == (model.endswith("both") or state == "T273")
+            assert metrics["force_state_in_training"] == (state in TRAINING[model])
 
 
 def test_mscg_pair_tables(workflow_run):
     """The MS-CG files beside the HIP-NN-TS models: the fitted table and its figure; a pair potential zero at the
     cutoff with a repulsive core and a contact shoulder, whose force is minus its derivative."""
-    for model in ("mscg_cold", "mscg_both"):
+    for model in ("mscg_T273", "mscg_loo_T400"):
         table = pd.read_csv(workflow_run / f"models/{model}/pair_table.csv")
         assert (workflow_run / f"models/{model}/pair_potential.png").stat().st_size > 0
         t = table[table["pair"] == "MOH-MOH"]

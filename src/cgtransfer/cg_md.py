@@ -7,6 +7,9 @@
   drift is measured and reported, not hidden.
 
 Starts from the mapped reference frame whose volume is closest to the mean (scaled onto the mean box for NVT).
+A run that diverges (non-finite energy, temperature above max_temperature_factor × target, two beads closer than
+overlap_limit_A) is a result: its summary says ``stable: false`` with the phase, step and time it failed at, and
+the workflow goes on.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ import time
 
 import numpy as np
 import openmm
+import pandas as pd
 import openmm.unit as u
 from openmm import app
 
 from . import units
-from .io import atomic_path, write_csv, write_json
+from .io import write_csv, write_json
 from .models import CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
-from .reporters import ThermoReporter, step_checked
+from .reporters import run_protocol
 
 
 def start_frame(data: dict, ensemble: str):
@@ -154,37 +158,18 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     n_equil = steps_for(cfg["equilibration_ps"], dt_fs)
     n_prod = steps_for(cfg["production_ps"], dt_fs)
     n_prod -= n_prod % interval
-    t_limit = cfg["max_temperature_factor"] * temperature_K
     t0 = time.perf_counter()
-    simulation.reporters.append(ThermoReporter(interval, system, f"{label} (equilibration)", max_temperature_K=t_limit))
-    step_checked(simulation, n_equil, f"{label} (equilibration)", interval)
-    simulation.reporters.clear()
-    simulation.currentStep = 0
-    simulation.context.setTime(0.0)
-    t_prod = time.perf_counter()
-    with atomic_path(out_trajectory, suffix=".dcd") as tmp_dcd:
-        dcd = app.DCDReporter(str(tmp_dcd), interval, enforcePeriodicBox=True)
-        thermo = ThermoReporter(interval, system, label, extra=extra, max_temperature_K=t_limit,
-                                include_positions=True)
-        simulation.reporters.extend([dcd, thermo])
-        step_checked(simulation, n_prod, label, interval)
-        simulation.reporters.clear()
-        dcd._out.close()
-    wall_prod = time.perf_counter() - t_prod
-    frame = thermo.frame()
-    write_csv(out_thermo, frame)
-    final = simulation.context.getState(getPositions=True, enforcePeriodicBox=True)
-    topology.setPeriodicBoxVectors(final.getPeriodicBoxVectors())
-    with atomic_path(out_topology) as tmp_pdb:
-        with open(tmp_pdb, "w") as fh:
-            app.PDBFile.writeFile(topology, final.getPositions(), fh)
-
-    t_mean, t_err = block_average(frame["temperature_K"])
-    rho_mean, rho_err = block_average(frame["density_g_cm3"])
-    quarter = max(1, len(frame) // 4)
+    thermo_options = {"extra": extra, "max_temperature_K": cfg["max_temperature_factor"] * temperature_K,
+                      "include_positions": True, "min_pair_distance_limit_A": cfg.get("overlap_limit_A")}
+    run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory, out_topology,
+                       thermo_options=thermo_options, enforce_periodic_box=True, keep_failed=True)
+    frame = run.thermo
+    write_csv(out_thermo, frame if len(frame) else pd.DataFrame(columns=["step", "time_ps", *extra]))
+    wall_prod = run.wall_production_s
     summary = {
         "label": label,
         "ensemble": ensemble,
+        "stable": run.failure is None,
         "temperature_target_K": temperature_K,
         "pressure_target_bar": pressure_bar,
         "timestep_fs": dt_fs,
@@ -193,6 +178,20 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "inner_timestep_fs": cfg["timestep_fs"],
         "friction_per_ps": cfg["friction_per_ps"],
         "production_steps": int(n_prod),
+        "model_kind": model.kind,
+    }
+    if run.failure is not None:
+        summary.update({"failure": str(run.failure), "failed_phase": run.failed_phase,
+                        "failed_at_step": run.failed_at_step, "failed_at_ps": run.failed_at_ps,
+                        "wall_s": time.perf_counter() - t0})
+        write_json(out_summary, summary)
+        print(f"{label}: UNSTABLE, recorded as a result: {run.failure}", flush=True)
+        return summary
+
+    t_mean, t_err = block_average(frame["temperature_K"])
+    rho_mean, rho_err = block_average(frame["density_g_cm3"])
+    quarter = max(1, len(frame) // 4)
+    summary.update({
         "n_frames": int(len(frame)),
         "mean_temperature_K": t_mean,
         "mean_temperature_stderr_K": t_err,
@@ -204,10 +203,9 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "min_pair_distance_A": float(frame["min_pair_distance_A"].min()),
         "ms_per_step": 1000.0 * wall_prod / max(1, n_prod),
         "ns_per_day": (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0),
-        "model_kind": model.kind,
         "model_calls": getattr(getattr(model, "potential", None), "n_calls", None),
         "wall_s": time.perf_counter() - t0,
-    }
+    })
     if ensemble == "nvt":
         p_mean, p_err = block_average(frame["pressure_bar"])
         summary["mean_pressure_bar"] = p_mean

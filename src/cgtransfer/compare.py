@@ -1,9 +1,13 @@
 """Stage compare: one model at one state against the mapped all-atom reference.
 
 Structure: CG (NVT, reference mean box) RDF vs mapped-AA RDF on identical bins (MDAnalysis InterRDF), read
-against the reference's own noise floor (RDF MAE between its two halves). Thermodynamics: CG NPT density vs AA
-density, CG NVT pressure vs the state's pressure. Forces: held-out RMSE/MAE/R² of the model on this state.
-Contacts: the closest CG bead pair vs the closest mapped reference pair.
+against the reference's own noise floor (RDF MAE between its two halves); its standard error is a delete-one
+jackknife over ``n_blocks`` contiguous blocks of the CG run (the reference is shared by every model at a state,
+so the error of a model-to-model comparison is the CG sampling error). Thermodynamics: CG NPT density vs AA
+density, CG NVT pressure vs the AA pressure at the same density (both from computeCurrentPressure, block
+standard errors). Forces: held-out RMSE/MAE/R² of the model on this state. Contacts: the closest CG bead pair vs
+the closest mapped reference pair. An unstable CG run is reported as such (with where it failed), its metrics
+NaN.
 """
 
 from __future__ import annotations
@@ -17,19 +21,39 @@ from .cg_md import block_average
 from .io import read_json
 
 
-def cg_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A: float) -> pd.DataFrame:
+def cg_block_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A: float, n_blocks: int):
+    """{pair: (r, g of the whole run, [g of each of n_blocks contiguous blocks])}."""
     u = mda.Universe(str(topology_pdb), str(trajectory))
-    tables = []
+    n = len(u.trajectory)
+    if n < n_blocks:
+        raise ValueError(f"{trajectory}: {n} frames, fewer than rdf.n_blocks = {n_blocks}")
+    edges = np.linspace(0, n, n_blocks + 1).round().astype(int)
+    out = {}
     for pair in pairs:
         a, b = pair.split("-")
         r, g = rdfmod.bead_rdf(u, a, b, nbins, rmax_A)
-        tables.append(pd.DataFrame({"pair": pair, "r_A": r, "g": g}))
-    return pd.concat(tables, ignore_index=True)
+        blocks = [rdfmod.bead_rdf(u, a, b, nbins, rmax_A, start=int(lo), stop=int(hi))[1]
+                  for lo, hi in zip(edges[:-1], edges[1:])]
+        out[pair] = (r, g, blocks)
+    return out
+
+
+def jackknife_stderr(blocks: list[np.ndarray], statistic) -> float:
+    """Delete-one jackknife standard error of ``statistic(mean of blocks)`` over equal-weight blocks."""
+    n = len(blocks)
+    stack = np.asarray(blocks)
+    values = np.array([statistic(np.delete(stack, i, axis=0).mean(axis=0)) for i in range(n)])
+    return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
+
+
+def unstable_runs(nvt: dict, npt: dict | None) -> dict:
+    """{ensemble: summary} of the CG runs of this cell that did not complete."""
+    return {name: s for name, s in (("nvt", nvt), ("npt", npt)) if s is not None and not s.get("stable", True)}
 
 
 def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_csv, nvt_topology, nvt_trajectory,
                   nvt_summary_json, npt_summary_json, force_errors_json, nbins: int, rmax_A: float,
-                  model: str, state: str, temperature_K: float, pressure_bar: float | None):
+                  model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5):
     ref_rdf = pd.read_csv(reference_rdf_csv)
     ref_sum = read_json(reference_summary_json)
     ref_thermo = pd.read_csv(reference_thermo_csv)
@@ -38,55 +62,87 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     forces = read_json(force_errors_json)
 
     pairs = list(dict.fromkeys(ref_rdf["pair"]))
-    cg = cg_rdfs(nvt_topology, nvt_trajectory, pairs, nbins, rmax_A)
+    failed = unstable_runs(nvt, npt)
     rows = []
     metrics = {"model": model, "state": state, "temperature_K": temperature_K, "pressure_bar": pressure_bar,
-               "rdf": {}}
+               "ensemble": "NPT" if pressure_bar is not None else "NVT", "stable": not failed, "rdf": {}}
+    if failed:
+        first = failed.get("nvt") or failed.get("npt")
+        metrics.update({"unstable_ensembles": ",".join(e.upper() for e in failed),
+                        "failed_phase": first["failed_phase"], "failed_at_ps": first["failed_at_ps"],
+                        "failed_at_step": first["failed_at_step"], "failure": first["failure"]})
+    cg = {} if "nvt" in failed else cg_block_rdfs(nvt_topology, nvt_trajectory, pairs, nbins, rmax_A, n_blocks)
     for pair in pairs:
         ref = ref_rdf[ref_rdf["pair"] == pair]
-        mine = cg[cg["pair"] == pair]
-        r = ref["r_A"].to_numpy()
-        if not np.allclose(r, mine["r_A"].to_numpy()):
-            raise ValueError(f"{model}/{state}: CG and reference RDF bins differ for {pair}")
-        g_ref, g_cg = ref["g"].to_numpy(), mine["g"].to_numpy()
-        peak_ref, peak_cg = rdfmod.first_peak(r, g_ref), rdfmod.first_peak(r, g_cg)
-        mae = rdfmod.rdf_mae(g_cg, g_ref)
+        r, g_ref = ref["r_A"].to_numpy(), ref["g"].to_numpy()
         noise = rdfmod.rdf_mae(ref["g_first_half"], ref["g_second_half"])
+        peak_ref = rdfmod.first_peak(r, g_ref)
+        if pair in cg:
+            r_cg, g_cg, blocks = cg[pair]
+            if not np.allclose(r, r_cg):
+                raise ValueError(f"{model}/{state}: CG and reference RDF bins differ for {pair}")
+            peak_cg = rdfmod.first_peak(r, g_cg)
+            mae = rdfmod.rdf_mae(g_cg, g_ref)
+            mae_err = jackknife_stderr(blocks, lambda g: rdfmod.rdf_mae(g, g_ref))
+            js = rdfmod.js_divergence_r2g(r, g_cg, g_ref)
+        else:  # the NVT run failed: no CG structure to compare
+            g_cg = np.full_like(g_ref, np.nan)
+            peak_cg, mae, mae_err, js = (np.nan, np.nan), np.nan, np.nan, np.nan
         metrics["rdf"][pair] = {
             "mae": mae,
+            "mae_stderr": mae_err,
             "noise_floor_mae": noise,
             "mae_over_noise": mae / noise if noise > 0 else float("inf"),
-            "js_divergence_r2g": rdfmod.js_divergence_r2g(r, g_cg, g_ref),
+            "js_divergence_r2g": js,
             "first_peak_r_A_cg": peak_cg[0], "first_peak_g_cg": peak_cg[1],
             "first_peak_r_A_ref": peak_ref[0], "first_peak_g_ref": peak_ref[1],
         }
         rows.append(pd.DataFrame({"pair": pair, "r_A": r, "g_reference": g_ref, "g_cg": g_cg}))
-    main = metrics["rdf"][pairs[0]]
-    metrics["rdf_mae"] = float(np.mean([m["mae"] for m in metrics["rdf"].values()]))
-    metrics["rdf_noise_floor_mae"] = float(np.mean([m["noise_floor_mae"] for m in metrics["rdf"].values()]))
-    metrics["rdf_js_divergence_r2g"] = float(np.mean([m["js_divergence_r2g"] for m in metrics["rdf"].values()]))
+    per_pair = list(metrics["rdf"].values())
+    main = per_pair[0]
+    metrics["rdf_mae"] = float(np.mean([m["mae"] for m in per_pair]))
+    metrics["rdf_mae_stderr"] = float(np.sqrt(np.sum([m["mae_stderr"] ** 2 for m in per_pair])) / len(per_pair))
+    metrics["rdf_noise_floor_mae"] = float(np.mean([m["noise_floor_mae"] for m in per_pair]))
+    metrics["rdf_mae_over_noise"] = metrics["rdf_mae"] / metrics["rdf_noise_floor_mae"]
+    metrics["rdf_mae_over_noise_stderr"] = metrics["rdf_mae_stderr"] / metrics["rdf_noise_floor_mae"]
+    metrics["rdf_js_divergence_r2g"] = float(np.mean([m["js_divergence_r2g"] for m in per_pair]))
     metrics["first_peak_r_A_cg"], metrics["first_peak_g_cg"] = main["first_peak_r_A_cg"], main["first_peak_g_cg"]
     metrics["first_peak_r_A_ref"], metrics["first_peak_g_ref"] = main["first_peak_r_A_ref"], main["first_peak_g_ref"]
 
     rho_aa, rho_aa_err = block_average(ref_thermo["density_g_cm3"])
     metrics["density_aa_g_cm3"] = rho_aa
     metrics["density_aa_stderr_g_cm3"] = rho_aa_err
-    if npt is not None:
+    nan = float("nan")
+    if npt is not None and "npt" not in failed:
         metrics["density_cg_g_cm3"] = npt["mean_density_g_cm3"]
         metrics["density_cg_stderr_g_cm3"] = npt["mean_density_stderr_g_cm3"]
         metrics["density_error_pct"] = 100.0 * (npt["mean_density_g_cm3"] - rho_aa) / rho_aa
+        metrics["density_error_pct_stderr"] = 100.0 * np.hypot(npt["mean_density_stderr_g_cm3"], rho_aa_err) / rho_aa
         metrics["density_cg_last_quarter_g_cm3"] = npt["density_last_quarter_g_cm3"]
         metrics["temperature_cg_npt_K"] = npt["mean_temperature_K"]
         metrics["min_pair_distance_cg_npt_A"] = npt["min_pair_distance_A"]
-    else:
-        metrics["density_cg_g_cm3"] = metrics["density_error_pct"] = None
-    metrics["pressure_cg_nvt_bar"] = nvt["mean_pressure_bar"]
-    metrics["pressure_cg_nvt_stderr_bar"] = nvt["mean_pressure_stderr_bar"]
+    else:  # NVT state (no NPT run) or a failed NPT run
+        for key in ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "density_error_pct", "density_error_pct_stderr",
+                    "density_cg_last_quarter_g_cm3", "temperature_cg_npt_K", "min_pair_distance_cg_npt_A"):
+            metrics[key] = nan
+    p_aa, p_aa_err = block_average(ref_thermo["pressure_bar"]) if "pressure_bar" in ref_thermo else (nan, nan)
+    metrics["pressure_aa_bar"], metrics["pressure_aa_stderr_bar"] = p_aa, p_aa_err
     metrics["pressure_reference_bar"] = pressure_bar
-    metrics["temperature_cg_nvt_K"] = nvt["mean_temperature_K"]
-    metrics["temperature_deviation_pct_nvt"] = nvt["temperature_deviation_pct"]
-    metrics["min_pair_distance_cg_nvt_A"] = nvt["min_pair_distance_A"]
+    if "nvt" not in failed:
+        metrics["pressure_cg_nvt_bar"] = nvt["mean_pressure_bar"]
+        metrics["pressure_cg_nvt_stderr_bar"] = nvt["mean_pressure_stderr_bar"]
+        metrics["pressure_error_bar"] = nvt["mean_pressure_bar"] - p_aa
+        metrics["pressure_error_stderr_bar"] = float(np.hypot(nvt["mean_pressure_stderr_bar"], p_aa_err))
+        metrics["temperature_cg_nvt_K"] = nvt["mean_temperature_K"]
+        metrics["temperature_deviation_pct_nvt"] = nvt["temperature_deviation_pct"]
+        metrics["min_pair_distance_cg_nvt_A"] = nvt["min_pair_distance_A"]
+    else:
+        for key in ("pressure_cg_nvt_bar", "pressure_cg_nvt_stderr_bar", "pressure_error_bar",
+                    "pressure_error_stderr_bar", "temperature_cg_nvt_K", "temperature_deviation_pct_nvt",
+                    "min_pair_distance_cg_nvt_A"):
+            metrics[key] = nan
     metrics["min_pair_distance_reference_A"] = ref_sum["min_pair_distance_A"]
     metrics.update({k: forces[k] for k in ("force_rmse_kcal_mol_A", "force_mae_kcal_mol_A", "force_r2")})
+    metrics["force_rmse_stderr_kcal_mol_A"] = forces.get("force_rmse_stderr_kcal_mol_A", nan)
     metrics["force_state_in_training"] = forces["state_in_training"]
     return metrics, pd.concat(rows, ignore_index=True)

@@ -1,5 +1,6 @@
 """Configuration: JSON-schema validation of config.yaml and the state-point sheet, plus the checks a schema
-cannot express (exactly one of pressure and density, files that must exist, models naming known states).
+cannot express (exactly one of pressure and density, files that must exist, models naming known states), and
+the expansion of the training-set shorthands (``each``, ``all``, ``leave_one_out``) into named models.
 
 Everything here runs when Snakemake parses the workflow, before any job starts; every error names the key
 (or the state-point row) and the file at fault.
@@ -89,11 +90,56 @@ def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[Sta
     return points
 
 
+SHORTHANDS = ("each", "all", "leave_one_out")
+
+
+def expand_models(system: str, specs: dict, own_states: list[str], where: str) -> dict[str, dict]:
+    """Model entries of one system → named models {kind, states, training_set, cg_md}.
+
+    ``states`` is a list of state names (one model) or a shorthand: ``all`` (one model on every state),
+    ``each`` (one model per state, named ``<entry>_<state>``) or ``leave_one_out`` (one model per state on all
+    the others, named ``<entry>_<held-out state>``). ``own_states`` are the system's states (temperature order)."""
+    out: dict[str, dict] = {}
+    for entry, spec in specs.items():
+        key = f"config key 'systems.{system}.models.{entry}.states'"
+        states = spec["states"]
+        extra = {k: v for k, v in spec.items() if k not in ("kind", "states")}
+        if isinstance(states, str):
+            if states == "all":
+                made = {entry: (list(own_states), None)}
+            elif states == "each":
+                made = {f"{entry}_{s}": ([s], None) for s in own_states}
+            elif states == "leave_one_out":
+                if len(own_states) < 2:
+                    raise ConfigError(f"{key}: leave_one_out needs at least two state points; system {system!r} has "
+                                      f"{own_states} in {where}")
+                made = {f"{entry}_{s}": ([o for o in own_states if o != s], s) for s in own_states}
+            else:
+                raise ConfigError(f"{key}: unknown shorthand {states!r}; use a list of states or one of {list(SHORTHANDS)}")
+            training_set = states
+        else:
+            if len(set(states)) != len(states):
+                raise ConfigError(f"{key}: a state is listed twice ({states})")
+            missing = [s for s in states if s not in own_states]
+            if missing:
+                raise ConfigError(f"{key}: state(s) {missing} are not state points of {system!r} in {where} "
+                                  f"(known: {sorted(own_states)})")
+            made = {entry: (list(states), None)}
+            training_set = "each" if len(states) == 1 else ("all" if set(states) == set(own_states) else "custom")
+        for name, (trained_on, held_out) in made.items():
+            if name in out:
+                raise ConfigError(f"config key 'systems.{system}.models': two entries make a model named {name!r}")
+            out[name] = {"kind": spec["kind"], "states": trained_on, "training_set": training_set,
+                         "held_out_state": held_out, **extra}
+    return out
+
+
 @dataclass
 class Study:
     config: dict
     basedir: Path
     states: list[StatePoint]
+    expanded: dict[str, dict[str, dict]] = None  # system → model name → {kind, states, training_set, ...}
 
     def systems(self) -> list[str]:
         return list(self.config["systems"])
@@ -114,15 +160,19 @@ class Study:
         raise KeyError(f"no state {state!r} for system {system!r}")
 
     def models(self, system: str) -> dict[str, list[str]]:
-        """model name → training states."""
-        return {name: m["states"] for name, m in self.system(system)["models"].items()}
+        """model name → training states (shorthands expanded)."""
+        return {name: m["states"] for name, m in self.expanded[system].items()}
 
     def model(self, system: str, name: str) -> dict:
-        """{kind, states} of one model."""
-        return self.system(system)["models"][name]
+        """{kind, states, training_set, held_out_state, [cg_md]} of one model."""
+        return self.expanded[system][name]
 
     def models_of_kind(self, system: str, kind: str) -> list[str]:
-        return [name for name, m in self.system(system)["models"].items() if m["kind"] == kind]
+        return [name for name, m in self.expanded[system].items() if m["kind"] == kind]
+
+    def cg_md_settings(self, system: str, name: str) -> dict:
+        """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied."""
+        return {**self.config["cg_md"], **self.model(system, name).get("cg_md", {})}
 
     def ensembles(self, system: str, state: str) -> list[str]:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
@@ -140,6 +190,7 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
     validate_against_schema(config, schema_dir / "config.schema.yaml", "the configuration")
     sheet = resolve(basedir, config["state_points"])
     states = check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet)
+    expanded: dict[str, dict[str, dict]] = {}
     for name, system in config["systems"].items():
         for key in ("template_pdb", "forcefield"):
             f = resolve(basedir, system[key])
@@ -148,14 +199,8 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
         own = {s.state for s in states if s.system == name}
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
-        for model, spec in system["models"].items():
-            trained_on = spec["states"]
-            if len(set(trained_on)) != len(trained_on):
-                raise ConfigError(f"config key 'systems.{name}.models.{model}.states': a state is listed twice")
-            missing = [s for s in trained_on if s not in own]
-            if missing:
-                raise ConfigError(f"config key 'systems.{name}.models.{model}.states': state(s) {missing} are not state "
-                                  f"points of {name!r} in {sheet} (known: {sorted(own)})")
+        own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
+        expanded[name] = expand_models(name, system["models"], own_sorted, str(sheet))
         for resname, beads in system["mapping"].items():
             atoms = [a for names in beads.values() for a in names]
             if len(atoms) != len(set(atoms)):
@@ -172,4 +217,4 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
     tr = config["training"]
     if tr["valid_fraction"] + tr["test_fraction"] >= 0.5:
         raise ConfigError("config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5")
-    return Study(config, basedir, states)
+    return Study(config, basedir, states, expanded)

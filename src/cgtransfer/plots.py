@@ -69,25 +69,84 @@ def density_vs_temperature(table: pd.DataFrame):
     return fig
 
 
-def transferability_heatmaps(panels: dict[str, pd.DataFrame], training: dict[str, list[str]]):
-    """One heatmap per metric (model × state); training states of each model are boxed."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.9 + 0.6 * max(len(p) for p in panels.values())),
+def transferability_heatmaps(panels: dict[str, pd.DataFrame], training: dict[str, list[str]],
+                             errors: dict[str, pd.DataFrame] | None = None, unstable: dict | None = None,
+                             kinds: dict | None = None):
+    """One heatmap per metric (model × state, rows labelled "model (kind)"): value ± standard error in each
+    cell, training states boxed, cells whose CG run was unstable hatched and marked."""
+    errors, unstable, kinds = errors or {}, unstable or {}, kinds or {}
+    n_rows = max(len(p) for p in panels.values())
+    n_cols = max(p.shape[1] for p in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=((1.1 * n_cols + 3.0) * len(panels), 1.2 + 0.45 * n_rows),
                              squeeze=False)
-    for ax, (title, df) in zip(axes[0], panels.items()):
+    for k, (ax, (title, df)) in enumerate(zip(axes[0], panels.items())):
         values = df.to_numpy(dtype=float)
-        im = ax.imshow(values, cmap="magma_r" if "R²" not in title else "viridis", aspect="auto")
+        err = errors.get(title)
+        signed = title.startswith("CG")  # signed CG − AA errors: a diverging colour map centred on zero
+        finite = values[np.isfinite(values)]
+        if signed and finite.size:
+            vmax = float(np.abs(finite).max()) or 1.0
+            im = ax.imshow(values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+        else:
+            im = ax.imshow(values, cmap="magma_r" if "R²" not in title else "viridis", aspect="auto")
         ax.set_xticks(range(df.shape[1]), df.columns, rotation=45)
-        ax.set_yticks(range(df.shape[0]), df.index)
+        ax.set_yticks(range(df.shape[0]), [f"{m} ({kinds[m]})" if m in kinds else m for m in df.index] if k == 0
+                      else [""] * df.shape[0])
         for i, model in enumerate(df.index):
             for j, state in enumerate(df.columns):
                 v = values[i, j]
-                ax.text(j, i, "—" if np.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8,
-                        color="white" if np.isfinite(v) and v > np.nanmean(values) else "black")
+                if (model, state) in unstable and np.isnan(v):
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=True, fc="0.85", hatch="xx", ec="0.4"))
+                    t = unstable[(model, state)]
+                    ax.text(j, i, "unstable" + (f"\nat {t:.2g} ps" if t is not None and t == t else ""),
+                            ha="center", va="center", fontsize=6, color="darkred")
+                    continue
+                text = "—" if np.isnan(v) else f"{v:.3g}"
+                if err is not None and np.isfinite(v) and np.isfinite(err.iloc[i, j]):
+                    text += f"\n±{err.iloc[i, j]:.2g}"
+                if (model, state) in unstable:
+                    text += "\n(MD unstable)"
+                r, g, b, _ = im.cmap(im.norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
+                ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                        color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
                 if state in training.get(model, []):
-                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
+                    ax.add_patch(plt.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, ec="limegreen", lw=2))
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle("model × state (boxed: trained there)", fontsize=9)
+    fig.suptitle("model × state (green box: trained there; hatched: CG run unstable; ± standard error)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def rdf_grid(curves: dict, models: list[str], states: list[str], temperatures: dict, training: dict,
+             unstable: dict, kinds: dict):
+    """RDF of every model (rows) at every state (columns) against the mapped reference; the first bead pair."""
+    fig, axes = plt.subplots(len(models), len(states), figsize=(2.3 * len(states) + 1.5, 1.5 * len(models) + 0.8),
+                             squeeze=False, sharex=True, sharey=True)
+    for i, model in enumerate(models):
+        for j, state in enumerate(states):
+            ax = axes[i, j]
+            df = curves.get((model, state))
+            if df is not None:
+                df = df[df["pair"] == df["pair"].iloc[0]]
+                ax.plot(df["r_A"], df["g_reference"], "k-", lw=1.4)
+                if np.isfinite(df["g_cg"]).all():
+                    ax.plot(df["r_A"], df["g_cg"], "-", lw=1.0, color="tab:red" if kinds.get(model) == "hipnn" else "tab:blue")
+            if (model, state) in unstable:
+                ax.text(0.5, 0.5, "unstable", transform=ax.transAxes, ha="center", color="darkred", fontsize=8)
+            if state in training.get(model, []):
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("limegreen")
+                    spine.set_linewidth(2)
+            if i == 0:
+                ax.set_title(f"{state} ({temperatures[state]:g} K)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{model}\n({kinds.get(model, '?')})", fontsize=7)
+            ax.tick_params(labelsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel("r (Å)", fontsize=7)
+    fig.suptitle("g(r): mapped AA (black) vs CG NVT (red HIP-NN-TS, blue MS-CG); green frame: trained there",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

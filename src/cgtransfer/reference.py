@@ -1,7 +1,8 @@
 """Stage reference_md: the all-atom OpenMM reference at one state point (minimise, equilibrate, produce).
 
 Writes a DCD trajectory with a PDB topology, the force-field forces of every frame (npz, the force-matching
-target) and a thermo CSV (time, T, potential energy, volume, density).
+target) and a thermo CSV (time, T, potential energy, volume, density, pressure from the barostat's
+computeCurrentPressure: NPT its own barostat, NVT one at frequency 0 that only measures).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from openmm import app
 
 from . import units
 from .forcefields import cpu_platform, create_system
-from .io import atomic_path, write_csv, write_npz
-from .reporters import ForceReporter, ThermoReporter, step_checked, total_mass_amu
+from .io import write_csv, write_npz
+from .reporters import ForceReporter, run_protocol, total_mass_amu
 
 
 def steps_for(ps: float, timestep_fs: float) -> int:
@@ -54,10 +55,12 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
         positions, edge = scale_to_density(topology, positions, edge, total_mass_amu(system), density_g_cm3)
     box = (openmm.Vec3(edge, 0, 0), openmm.Vec3(0, edge, 0), openmm.Vec3(0, 0, edge)) * u.nanometer
     system.setDefaultPeriodicBoxVectors(*box)
-    if pressure_bar is not None:
-        barostat = openmm.MonteCarloBarostat(pressure_bar * u.bar, temperature_K * u.kelvin, md["barostat_frequency"])
-        barostat.setRandomNumberSeed(int(seed))  # OpenMM's default seed is random: a rerun would differ
-        system.addForce(barostat)
+    # NPT: the barostat; NVT: a frequency-0 barostat that only measures the pressure (computeCurrentPressure)
+    barostat = openmm.MonteCarloBarostat((pressure_bar if pressure_bar is not None else 1.0) * u.bar,
+                                         temperature_K * u.kelvin,
+                                         md["barostat_frequency"] if pressure_bar is not None else 0)
+    barostat.setRandomNumberSeed(int(seed))  # OpenMM's default seed is random: a rerun would differ
+    system.addForce(barostat)
     dt_fs = md["timestep_fs"]
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, md["friction_per_ps"] / u.picosecond,
                                                  dt_fs * u.femtosecond)
@@ -78,41 +81,25 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     n_equil = steps_for(md["equilibration_ps"], dt_fs)
     n_prod = steps_for(md["production_ps"], dt_fs)
     n_prod -= n_prod % interval
-    equil_thermo = ThermoReporter(interval, system, f"{label} (equilibration)")
-    simulation.reporters.append(equil_thermo)
-    step_checked(simulation, n_equil, f"{label} (equilibration)", chunk=500)
-    simulation.reporters.clear()
-    print(f"{label}: equilibrated {md['equilibration_ps']} ps, last density "
-          f"{equil_thermo.rows[-1]['density_g_cm3'] if equil_thermo.rows else float('nan'):.4f} g/cm3", flush=True)
-
-    simulation.currentStep = 0
-    simulation.context.setTime(0.0)
-    t_prod = time.perf_counter()
-    with atomic_path(out_trajectory, suffix=".dcd") as tmp_dcd:
-        dcd = app.DCDReporter(str(tmp_dcd), interval, enforcePeriodicBox=False)
-        forces = ForceReporter(interval)
-        thermo = ThermoReporter(interval, system, label)
-        simulation.reporters.extend([dcd, forces, thermo])
-        step_checked(simulation, n_prod, label, chunk=500)
-        simulation.reporters.clear()
-        dcd._out.close()
-    wall_prod = time.perf_counter() - t_prod
-
+    forces = ForceReporter(interval)
+    pressure = {"pressure_bar": lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)}
+    run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory, out_topology,
+                       chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,))
+    if len(run.equilibration):
+        print(f"{label}: equilibrated {md['equilibration_ps']} ps, last density "
+              f"{run.equilibration['density_g_cm3'].iloc[-1]:.4f} g/cm3", flush=True)
+    wall_prod = run.wall_production_s
     arrays = forces.arrays()
-    frame = thermo.frame()
+    frame = run.thermo
     assert len(frame) == len(arrays["step"]), "force and thermo reports out of step"
     write_npz(out_forces, **arrays, time_ps=frame["time_ps"].to_numpy(), temperature_K=temperature_K)
     write_csv(out_thermo, frame)
-    final = simulation.context.getState(getPositions=True)
-    topology.setPeriodicBoxVectors(final.getPeriodicBoxVectors())
-    with atomic_path(out_topology) as tmp_pdb:
-        with open(tmp_pdb, "w") as fh:
-            app.PDBFile.writeFile(topology, final.getPositions(), fh)
     ns_per_day = (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0)
     summary = {
         "n_frames": int(len(frame)),
         "mean_temperature_K": float(frame["temperature_K"].mean()),
         "mean_density_g_cm3": float(frame["density_g_cm3"].mean()),
+        "mean_pressure_bar": float(frame["pressure_bar"].mean()),
         "production_ns_per_day": ns_per_day,
         "wall_s": time.perf_counter() - t0,
     }

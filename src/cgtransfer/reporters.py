@@ -1,22 +1,28 @@
-"""OpenMM reporters shared by the all-atom reference and the CG simulations.
+"""OpenMM reporters and the MD protocol shared by the all-atom reference and the CG simulations.
 
 Built-in reporters write no forces and no derived columns, so two small ones live here: `ForceReporter`
 (per-frame force-field forces, the force-matching target) and `ThermoReporter` (a tidy CSV row per frame:
 time, T, potential energy, volume, density, plus optional extra observables such as the instantaneous pressure
-or the closest pair distance). `ThermoReporter` also stops a diverging simulation with a message saying where.
+or the closest pair distance). `ThermoReporter` also stops a diverging simulation with a message saying where. `run_protocol` is the one
+equilibrate → produce → write sequence both stages run.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import openmm
 import openmm.unit as u
 import pandas as pd
+from openmm import app
 
 from . import units
+from .io import atomic_path
 
 
 class SimulationDiverged(RuntimeError):
@@ -64,13 +70,14 @@ class ThermoReporter:
 
     def __init__(self, report_interval: int, system: openmm.System, label: str,
                  extra: dict[str, Callable] | None = None, max_temperature_K: float | None = None,
-                 include_positions: bool = False):
+                 include_positions: bool = False, min_pair_distance_limit_A: float | None = None):
         self.interval = int(report_interval)
         self.dof = degrees_of_freedom(system)
         self.mass_amu = total_mass_amu(system)
         self.label = label
         self.extra = extra or {}
         self.max_temperature_K = max_temperature_K
+        self.min_pair_distance_limit_A = min_pair_distance_limit_A
         self.include = ["energy", "positions"] if include_positions else ["energy"]
         self.rows: list[dict] = []
 
@@ -105,6 +112,12 @@ class ThermoReporter:
         for name, fn in self.extra.items():
             row[name] = float(fn(simulation, state))
         self.rows.append(row)
+        closest = row.get("min_pair_distance_A")
+        if self.min_pair_distance_limit_A is not None and closest is not None and closest < self.min_pair_distance_limit_A:
+            raise SimulationDiverged(
+                f"{self.label}: diverged at step {step} (t = {row['time_ps']:.3f} ps): two particles are "
+                f"{closest:.2f} Å apart, closer than the limit {self.min_pair_distance_limit_A:g} Å"
+            )
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
@@ -127,3 +140,73 @@ def step_checked(simulation, n_steps: int, label: str, chunk: int) -> None:
                 f"(t ≈ {t_ps:.2f} ps): {exc}"
             ) from exc
         done += k
+
+
+@dataclass
+class ProtocolResult:
+    """What ``run_protocol`` measured: the production thermo rows (those before the failure if it failed), the
+    equilibration rows, the production wall time, and the failure (None when the run completed)."""
+
+    thermo: pd.DataFrame
+    equilibration: pd.DataFrame
+    wall_production_s: float
+    failure: SimulationDiverged | None = None
+    failed_phase: str | None = None
+    failed_at_ps: float | None = None
+    failed_at_step: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def run_protocol(simulation, system: openmm.System, topology: app.Topology, label: str, n_equil: int, n_prod: int,
+                 interval: int, out_trajectory, out_topology, chunk: int | None = None, thermo_options: dict | None = None,
+                 production_reporters: tuple = (), enforce_periodic_box: bool = False,
+                 keep_failed: bool = False) -> ProtocolResult:
+    """The MD protocol of both stages: equilibrate ``n_equil`` steps, restart the clock, produce ``n_prod`` steps
+    writing a DCD every ``interval`` steps and a thermo row (``ThermoReporter(**thermo_options)``) beside every
+    frame, then write the final configuration as a PDB topology. Outputs are written atomically.
+
+    A diverging run raises ``SimulationDiverged`` naming the phase, step and time; with ``keep_failed`` it is
+    returned instead (``result.failure``): the trajectory then holds the frames produced before the failure and
+    the topology the configuration the run started from, so a failed run is a result, not a crash."""
+    thermo_options = thermo_options or {}
+    chunk = chunk or interval
+    start = simulation.context.getState(getPositions=True)
+    equil = ThermoReporter(interval, system, f"{label} (equilibration)", **thermo_options)
+    prod = ThermoReporter(interval, system, label, **thermo_options)
+    result = ProtocolResult(pd.DataFrame(), pd.DataFrame(), 0.0)
+    phase = "equilibration"
+    t_prod = time.perf_counter()
+    with atomic_path(out_trajectory, suffix=".dcd") as tmp_dcd:
+        try:
+            simulation.reporters.append(equil)
+            step_checked(simulation, n_equil, f"{label} (equilibration)", chunk)
+            simulation.reporters.clear()
+            phase = "production"
+            simulation.currentStep = 0
+            simulation.context.setTime(0.0)
+            t_prod = time.perf_counter()
+            dcd = app.DCDReporter(str(tmp_dcd), interval, enforcePeriodicBox=enforce_periodic_box)
+            simulation.reporters.extend([dcd, prod, *production_reporters])
+            step_checked(simulation, n_prod, label, chunk)
+        except SimulationDiverged as exc:
+            if not keep_failed:
+                raise
+            result.failure, result.failed_phase = exc, phase
+            result.failed_at_step = int(simulation.currentStep)
+            result.failed_at_ps = float(simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond))
+        finally:
+            for r in simulation.reporters:
+                if isinstance(r, app.DCDReporter) and r._out is not None:
+                    r._out.close()
+            simulation.reporters.clear()
+        result.wall_production_s = time.perf_counter() - t_prod
+        if not Path(tmp_dcd).exists():
+            Path(tmp_dcd).touch()
+    result.thermo, result.equilibration = prod.frame(), equil.frame()
+    final = start if result.failure is not None else simulation.context.getState(getPositions=True,
+                                                                                 enforcePeriodicBox=enforce_periodic_box)
+    topology.setPeriodicBoxVectors(final.getPeriodicBoxVectors())
+    with atomic_path(out_topology) as tmp_pdb:
+        with open(tmp_pdb, "w") as fh:
+            app.PDBFile.writeFile(topology, final.getPositions(), fh)
+    return result

@@ -1,16 +1,41 @@
-"""Stage summarize: the transferability tables (model × state) and figures of one system.
+"""Stage summarize: the transferability study of one system — every model at every state.
 
-Every table and figure holds every model, whatever its kind (HIP-NN-TS and the MS-CG baseline side by side):
-tables carry a ``kind`` column and figures label each model as "name (kind)"."""
+* ``metrics.csv``: one wide row per (model, state), everything compare measured.
+* ``long.csv``: the long format (system, model, kind, training_set, state, ensemble, temperature, in_training,
+  stable, metric, value, stderr) that every table and figure is built from.
+* model × state tables (kind as a column) and heatmaps of held-out force RMSE, RDF error in units of the
+  reference noise floor, NPT density error and NVT pressure error, training states boxed, unstable cells marked.
+* an RDF grid (rows models, columns states) and per-state RDF overlays.
+* ``headline.json``/``headline.txt``: the paper's comparison with its uncertainty (see ``headline``).
+
+Every table and figure holds every model, whatever its kind (HIP-NN-TS and the MS-CG baseline side by side).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import plots
-from .io import read_json, save_figure, write_csv
+from .io import atomic_path, read_json, save_figure, write_csv
+
+# metric name in long.csv → (column of metrics.csv, its standard-error column or None, description)
+METRICS = {
+    "force_rmse_kcal_mol_A": ("force_rmse_kcal_mol_A", "force_rmse_stderr_kcal_mol_A", "held-out force RMSE (kcal/mol/Å)"),
+    "force_r2": ("force_r2", None, "held-out force R²"),
+    "rdf_mae": ("rdf_mae", "rdf_mae_stderr", "RDF MAE"),
+    "rdf_error_over_noise": ("rdf_mae_over_noise", "rdf_mae_over_noise_stderr", "RDF MAE / reference noise floor"),
+    "rdf_js_divergence_r2g": ("rdf_js_divergence_r2g", None, "Jensen-Shannon divergence of r²g(r)"),
+    "density_error_pct": ("density_error_pct", "density_error_pct_stderr", "CG NPT density error (%)"),
+    "pressure_error_bar": ("pressure_error_bar", "pressure_error_stderr_bar", "CG − AA pressure at the AA density (bar)"),
+    "density_cg_g_cm3": ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "CG NPT density (g/cm³)"),
+    "pressure_cg_nvt_bar": ("pressure_cg_nvt_bar", "pressure_cg_nvt_stderr_bar", "CG NVT pressure (bar)"),
+    "temperature_deviation_pct_nvt": ("temperature_deviation_pct_nvt", None, "CG NVT temperature deviation (%)"),
+}
+HEATMAPS = ("force_rmse_kcal_mol_A", "rdf_error_over_noise", "density_error_pct", "pressure_error_bar")
 
 
 def metrics_table(metrics_paths: list) -> pd.DataFrame:
@@ -18,11 +43,33 @@ def metrics_table(metrics_paths: list) -> pd.DataFrame:
     for p in metrics_paths:
         m = read_json(p)
         rows.append({k: v for k, v in m.items() if not isinstance(v, dict)})
-    return pd.DataFrame(rows).sort_values(["model", "temperature_K"]).reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(["model", "temperature_K"]).reset_index(drop=True)
+    if "stable" not in table:
+        table["stable"] = True
+    return table
 
 
-def pivot(table: pd.DataFrame, column: str, state_order: list[str]) -> pd.DataFrame:
-    out = table.pivot(index="model", columns="state", values=column)
+def long_table(table: pd.DataFrame, system: str, info: dict) -> pd.DataFrame:
+    """``info``: model → {kind, states, training_set, held_out_state}."""
+    rows = []
+    for rec in table.to_dict("records"):
+        m = info[rec["model"]]
+        for metric, (col, err, _) in METRICS.items():
+            if col not in rec:
+                continue
+            value = rec[col]
+            rows.append({
+                "system": system, "model": rec["model"], "kind": m["kind"], "training_set": m["training_set"],
+                "state": rec["state"], "ensemble": rec.get("ensemble", ""), "temperature_K": rec["temperature_K"],
+                "in_training": rec["state"] in m["states"], "stable": bool(rec["stable"]), "metric": metric,
+                "value": np.nan if value is None else float(value),
+                "stderr": float(rec[err]) if err and rec.get(err) is not None else np.nan,
+            })
+    return pd.DataFrame(rows)
+
+
+def pivot(long: pd.DataFrame, metric: str, state_order: list[str], column: str = "value") -> pd.DataFrame:
+    out = long[long["metric"] == metric].pivot(index="model", columns="state", values=column)
     return out[[s for s in state_order if s in out.columns]]
 
 
@@ -33,45 +80,186 @@ def with_kind(df: pd.DataFrame, kinds: dict) -> pd.DataFrame:
     return out
 
 
-def labelled(df: pd.DataFrame, kinds: dict) -> pd.DataFrame:
-    """Rows relabelled "model (kind)" for figures."""
-    return df.rename(index=lambda m: f"{m} ({kinds[m]})" if m in kinds else m)
+def label(model: str, kinds: dict) -> str:
+    return f"{model} ({kinds[model]})" if model in kinds else model
 
 
-def summarize(metrics_paths: list, rdf_paths: dict, training: dict[str, list[str]], out: dict,
-              kinds: dict | None = None) -> pd.DataFrame:
-    """``rdf_paths``: {(model, state): compare rdf.csv}; ``training``: model → training states; ``kinds``:
-    model → kind; ``out``: output paths by name (see the summarize rule)."""
+# ---------------------------------------------------------------------------------------------------- headline
+def _ratio_summary(cells: list[dict]) -> dict:
+    """Aggregate per-cell ratios a/b (each with the standard errors of a and b): geometric mean ratio with a
+    95 % interval from the cell-to-cell spread of log(a/b) (or, for one cell, from the propagated errors), and
+    the cells whose difference is significant (|a − b| > 2 sqrt(se_a² + se_b²))."""
+    if not cells:
+        return {"n_cells": 0}
+    logs = np.array([np.log(c["a"] / c["b"]) for c in cells])
+    se_logs = np.array([np.hypot(c["se_a"] / c["a"], c["se_b"] / c["b"]) for c in cells])
+    mean = float(logs.mean())
+    if len(cells) > 1:
+        se = float(logs.std(ddof=1) / np.sqrt(len(cells)))
+        se = max(se, float(np.sqrt(np.sum(se_logs**2))) / len(cells))
+    else:
+        se = float(se_logs[0])
+    z = np.array([(c["a"] - c["b"]) / np.hypot(c["se_a"], c["se_b"]) if np.hypot(c["se_a"], c["se_b"]) > 0
+                  else np.inf * np.sign(c["a"] - c["b"]) for c in cells])
+    return {
+        "n_cells": len(cells),
+        "geometric_mean_ratio": float(np.exp(mean)),
+        "ratio_95ci": [float(np.exp(mean - 1.96 * se)), float(np.exp(mean + 1.96 * se))],
+        "resolved": bool(abs(mean) > 1.96 * se),
+        "cells_a_better": int(np.sum(z < -2)),
+        "cells_b_better": int(np.sum(z > 2)),
+        "cells_not_significant": int(np.sum(np.abs(z) <= 2)),
+        "cells": cells,
+    }
+
+
+def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise") -> dict:
+    """The seed paper's comparison on this system, cell by cell with uncertainties (ratios < 1 favour the first).
+
+    * ``hipnn_vs_mscg``: at held-out states, HIP-NN-TS against MS-CG trained on the same states (same training
+      set, same state).
+    * ``multi_vs_single`` per kind: at each state, a multi-state model that did not see it (leave-one-out) —
+      or, without leave-one-out models, the model on all states (which did) — against the mean of the
+      single-state models trained elsewhere.
+    * ``single_heldout_vs_trained`` per kind: how much a single-state model loses away from its training state
+      (single-state models elsewhere against the one trained at the state).
+    Unstable cells are counted per model kind (every model) and left out of the ratios; models with their own
+    ``cg_md`` overrides are not pooled."""
+    d = long[long["metric"] == metric].copy()
+    stable = d[d["stable"] & d["value"].notna()]
+    # models with their own cg_md settings (e.g. another timestep) run a different protocol: not pooled here
+    info = {m: v for m, v in info.items() if not v.get("cg_md")}
+    stable = stable[stable["model"].isin(list(info))]
+    key = {m: (tuple(sorted(v["states"])), v["kind"]) for m, v in info.items()}
+
+    def cell(rows):
+        v = rows["value"].to_numpy()
+        se = rows["stderr"].fillna(0.0).to_numpy()
+        return float(v.mean()), float(np.sqrt(np.sum(se**2)) / len(v))
+
+    out: dict = {"metric": metric, "unstable_cells": {}}
+    for kind, grp in d.groupby("kind"):
+        bad = grp[~grp["stable"]]
+        out["unstable_cells"][kind] = [f"{r.model}@{r.state}" for r in bad.itertuples()]
+    pairs = []
+    for m_h, v in info.items():
+        if v["kind"] != "hipnn":
+            continue
+        twins = [m for m, w in info.items() if w["kind"] == "mscg" and key[m][0] == key[m_h][0]]
+        for m_m in twins:
+            for state in sorted(set(stable["state"])):
+                if state in v["states"]:
+                    continue
+                a = stable[(stable["model"] == m_h) & (stable["state"] == state)]
+                b = stable[(stable["model"] == m_m) & (stable["state"] == state)]
+                if len(a) and len(b):
+                    (va, sa), (vb, sb) = cell(a), cell(b)
+                    pairs.append({"state": state, "a_model": m_h, "b_model": m_m, "a": va, "se_a": sa, "b": vb, "se_b": sb})
+    out["hipnn_vs_mscg"] = _ratio_summary(pairs)
+    out["multi_vs_single"], out["single_heldout_vs_trained"] = {}, {}
+    for kind in sorted({v["kind"] for v in info.values()}):
+        singles = [m for m, v in info.items() if v["kind"] == kind and len(v["states"]) == 1]
+        loo = [m for m, v in info.items() if v["kind"] == kind and v.get("held_out_state")]
+        alls = [m for m, v in info.items() if v["kind"] == kind and v["training_set"] == "all"]
+        cells, degrade = [], []
+        for state in sorted(set(stable["state"])):
+            elsewhere = stable[stable["model"].isin([m for m in singles if state not in info[m]["states"]])
+                               & (stable["state"] == state)]
+            here = stable[stable["model"].isin([m for m in singles if state in info[m]["states"]])
+                          & (stable["state"] == state)]
+            multi_models = [m for m in loo if info[m]["held_out_state"] == state] or alls
+            multi = stable[stable["model"].isin(multi_models) & (stable["state"] == state)]
+            if len(multi) and len(elsewhere):
+                (va, sa), (vb, sb) = cell(multi), cell(elsewhere)
+                cells.append({"state": state, "a_model": ",".join(multi["model"]), "a_held_out": bool(loo),
+                              "b_model": ",".join(elsewhere["model"]), "a": va, "se_a": sa, "b": vb, "se_b": sb})
+            if len(here) and len(elsewhere):
+                (va, sa), (vb, sb) = cell(elsewhere), cell(here)
+                degrade.append({"state": state, "a_model": ",".join(elsewhere["model"]), "b_model": ",".join(here["model"]),
+                                "a": va, "se_a": sa, "b": vb, "se_b": sb})
+        out["multi_vs_single"][kind] = {"multi": "leave_one_out (held out)" if loo else "all (in training)",
+                                        **_ratio_summary(cells)}
+        out["single_heldout_vs_trained"][kind] = _ratio_summary(degrade)
+    return out
+
+
+def headline_text(h: dict) -> str:
+    def line(name, r, a, b):
+        if not r.get("n_cells"):
+            return f"{name}: no cells to compare"
+        lo, hi = r["ratio_95ci"]
+        verdict = ("resolved: " + (f"{a} better" if r["geometric_mean_ratio"] < 1 else f"{b} better")) if r["resolved"] \
+            else "not resolved (the interval contains 1)"
+        return (f"{name}: {a}/{b} = {r['geometric_mean_ratio']:.2f} (95 % interval {lo:.2f}-{hi:.2f}) over "
+                f"{r['n_cells']} cells; {verdict}; significant cells: {r['cells_a_better']} favour {a}, "
+                f"{r['cells_b_better']} favour {b}, {r['cells_not_significant']} not significant")
+
+    lines = [f"Headline comparison on {h['metric']} (ratios below 1 favour the first model):",
+             line("HIP-NN-TS vs MS-CG at held-out states", h["hipnn_vs_mscg"], "HIP-NN-TS", "MS-CG")]
+    for kind, r in h["multi_vs_single"].items():
+        lines.append(line(f"[{kind}] multi-state ({r['multi']}) vs single-state models trained elsewhere", r,
+                          "multi-state", "single-state"))
+    for kind, r in h["single_heldout_vs_trained"].items():
+        lines.append(line(f"[{kind}] single-state models away from vs at their training state", r, "held out", "trained"))
+    for kind, cells in h["unstable_cells"].items():
+        lines.append(f"[{kind}] unstable cells: {len(cells)}" + (f" ({', '.join(cells)})" if cells else ""))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------- stage
+def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, system: str = "") -> pd.DataFrame:
+    """``rdf_paths``: {(model, state): compare rdf.csv}; ``info``: model → {kind, states, training_set,
+    held_out_state}; ``out``: output paths by name (see the summarize rule)."""
     table = metrics_table(metrics_paths)
-    kinds = kinds or dict(zip(table["model"], table.get("kind", table["model"])))
+    kinds = {m: v["kind"] for m, v in info.items()}
+    training = {m: v["states"] for m, v in info.items()}
+    if "kind" not in table:
+        table.insert(1, "kind", [kinds[m] for m in table["model"]])
+    table["in_training"] = [s in training[m] for m, s in zip(table["model"], table["state"])]
     state_order = list(table.drop_duplicates("state").sort_values("temperature_K")["state"])
     write_csv(out["metrics"], table)
-    force_r2 = pivot(table, "force_r2", state_order)
-    rdf_mae = pivot(table, "rdf_mae", state_order)
-    noise = table.drop_duplicates("state").set_index("state")["rdf_noise_floor_mae"]
-    rdf_with_noise = pd.concat([rdf_mae, noise.to_frame("reference noise floor").T[rdf_mae.columns]])
-    density = pivot(table, "density_error_pct", state_order)
-    for name, df in (("force_r2", force_r2), ("rdf_mae", rdf_with_noise), ("density_error", density)):
-        write_csv(out[name], with_kind(df, kinds))
+    long = long_table(table, system, info)
+    write_csv(out["long"], long)
 
-    panels = {"held-out force R²": force_r2, "RDF MAE / reference noise floor": rdf_mae.divide(noise[rdf_mae.columns], axis=1),
-              "CG NPT density error (%)": density}
-    panels = {title: labelled(df, kinds) for title, df in panels.items()}
-    boxed = {f"{m} ({kinds[m]})" if m in kinds else m: states for m, states in training.items()}
-    save_figure(plots.transferability_heatmaps(panels, boxed), out["heatmaps"])
-    labelled_table = table.assign(model=[f"{m} ({kinds.get(m, '?')})" for m in table["model"]])
+    tables = {"force_rmse": "force_rmse_kcal_mol_A", "rdf_error": "rdf_error_over_noise",
+              "density_error": "density_error_pct", "pressure_error": "pressure_error_bar"}
+    for name, metric in tables.items():
+        value, err = pivot(long, metric, state_order), pivot(long, metric, state_order, "stderr")
+        both = value.join(err, rsuffix="_stderr")
+        write_csv(out[name], with_kind(both, kinds))
+
+    unstable = {(r.model, r.state): (r.failed_at_ps if "failed_at_ps" in table else np.nan)
+                for r in table[~table["stable"].astype(bool)].itertuples()}
+    panels = {METRICS[m][2]: pivot(long, m, state_order) for m in HEATMAPS}
+    errs = {METRICS[m][2]: pivot(long, m, state_order, "stderr") for m in HEATMAPS}
+    save_figure(plots.transferability_heatmaps(panels, training, errors=errs, unstable=unstable, kinds=kinds),
+                out["heatmaps"])
+    labelled_table = table.assign(model=[label(m, kinds) for m in table["model"]])
     save_figure(plots.density_vs_temperature(labelled_table), out["density_figure"])
+
+    curves = {key: pd.read_csv(path) for key, path in rdf_paths.items()}
+    temps = dict(zip(table["state"], table["temperature_K"]))
+    models = sorted(info, key=lambda m: (kinds[m], len(training[m]), m))
+    save_figure(plots.rdf_grid(curves, models, state_order, temps, training, unstable, kinds), out["rdf_grid"])
+    Path(out["rdf_dir"]).mkdir(parents=True, exist_ok=True)
     for state in state_order:
         g_models, r, g_ref, pair = {}, None, None, None
-        for (model, st), path in rdf_paths.items():
+        for (model, st), df in curves.items():
             if st != state:
                 continue
-            df = pd.read_csv(path)
             pair = df["pair"].iloc[0]
             df = df[df["pair"] == pair]
             r, g_ref = df["r_A"].to_numpy(), df["g_reference"].to_numpy()
-            g_models[f"{model} ({kinds.get(model, '?')})"] = df["g_cg"].to_numpy()
-        temp = float(table.loc[table["state"] == state, "temperature_K"].iloc[0])
-        fig = plots.rdf_overlay(r, g_ref, dict(sorted(g_models.items())), f"{state} ({temp:g} K), {pair} (CG NVT)")
+            if np.isfinite(df["g_cg"]).all():
+                g_models[label(model, kinds)] = df["g_cg"].to_numpy()
+        fig = plots.rdf_overlay(r, g_ref, dict(sorted(g_models.items())), f"{state} ({temps[state]:g} K), {pair} (CG NVT)")
         save_figure(fig, Path(out["rdf_dir"]) / f"rdf_{state}.png")
+
+    h = headline(long, info)
+    with atomic_path(out["headline_json"]) as tmp:
+        tmp.write_text(json.dumps(h, indent=2) + "\n")
+    text = headline_text(h)
+    with atomic_path(out["headline_txt"]) as tmp:
+        tmp.write_text(text)
+    print(text)
     return table

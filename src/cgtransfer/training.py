@@ -95,16 +95,25 @@ def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names
 
 
 def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> dict:
-    """RMSE, MAE (kcal/mol/Å) and R² over force components."""
-    p = np.asarray(predicted, dtype=np.float64).ravel()
-    r = np.asarray(reference, dtype=np.float64).ravel()
+    """RMSE, MAE (kcal/mol/Å) and R² over force components. With frame-shaped arrays (frames first) the RMSE
+    also gets a standard error from the frame-to-frame spread of the mean squared error (delta method)."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    p, r = predicted.ravel(), reference.ravel()
     res = p - r
-    return {
-        "force_rmse_kcal_mol_A": float(np.sqrt(np.mean(res**2))),
+    rmse = float(np.sqrt(np.mean(res**2)))
+    out = {
+        "force_rmse_kcal_mol_A": rmse,
         "force_mae_kcal_mol_A": float(np.mean(np.abs(res))),
         "force_r2": float(1.0 - np.sum(res**2) / np.sum((r - r.mean()) ** 2)),
         "n_components": int(p.size),
     }
+    if predicted.ndim >= 2 and len(predicted) >= 2:
+        mse_per_frame = ((predicted - reference) ** 2).reshape(len(predicted), -1).mean(axis=1)
+        se_mse = mse_per_frame.std(ddof=1) / np.sqrt(len(mse_per_frame))
+        out["force_rmse_stderr_kcal_mol_A"] = float(se_mse / (2.0 * rmse)) if rmse > 0 else 0.0
+        out["n_frames"] = int(len(predicted))
+    return out
 
 
 def held_out_forces(model: CGModel, data: dict, valid_fraction: float, test_fraction: float):

@@ -15,6 +15,7 @@ rule compare:
         state=state_point,
         rdf=config["rdf"],
         kind=model_kind,
+        in_training=lambda w: w.state in training_states(w),
     log:
         f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
     benchmark:
@@ -29,14 +30,29 @@ rule summarize:
         rdfs=lambda w: compare_outputs(w.system, "rdf.csv"),
     output:
         metrics=f"{RESULTS}/{{system}}/summary/metrics.csv",
-        force_r2=f"{RESULTS}/{{system}}/summary/force_r2.csv",
-        rdf_mae=f"{RESULTS}/{{system}}/summary/rdf_mae.csv",
+        long=f"{RESULTS}/{{system}}/summary/long.csv",
+        force_rmse=f"{RESULTS}/{{system}}/summary/force_rmse.csv",
+        rdf_error=f"{RESULTS}/{{system}}/summary/rdf_error.csv",
         density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
+        pressure_error=f"{RESULTS}/{{system}}/summary/pressure_error.csv",
+        headline_json=f"{RESULTS}/{{system}}/summary/headline.json",
+        headline_txt=report(
+            f"{RESULTS}/{{system}}/summary/headline.txt",
+            caption="../report/headline.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "headline comparison"},
+        ),
         heatmaps=report(
             f"{RESULTS}/{{system}}/summary/transferability.png",
             caption="../report/transferability.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "model x state matrices"},
+        ),
+        rdf_grid=report(
+            f"{RESULTS}/{{system}}/summary/rdf_grid.png",
+            caption="../report/rdf_grid.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "RDF grid (models x states)"},
         ),
         density_figure=report(
             f"{RESULTS}/{{system}}/summary/density_vs_temperature.png",
@@ -52,8 +68,7 @@ rule summarize:
             labels={"figure": "RDF overlay"},
         ),
     params:
-        models=lambda w: STUDY.models(w.system),
-        kinds=lambda w: {m: STUDY.model(w.system, m)["kind"] for m in STUDY.models(w.system)},
+        info=lambda w: {m: STUDY.model(w.system, m) for m in STUDY.models(w.system)},
         pairs=lambda w: [
             (m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)
         ],

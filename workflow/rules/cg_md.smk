@@ -9,7 +9,7 @@ rule cg_md:
         summary=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/summary.json",
     params:
         state=state_point,
-        cg_md=config["cg_md"],
+        cg_md=lambda w: STUDY.cg_md_settings(w.system, w.model),
         seed=config["seed"],
     threads: config["cg_md"]["threads"]
     resources:

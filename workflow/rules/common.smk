@@ -62,10 +62,15 @@ def summary_outputs(system):
         f"{RESULTS}/{system}/summary/{name}"
         for name in (
             "metrics.csv",
-            "force_r2.csv",
-            "rdf_mae.csv",
+            "long.csv",
+            "force_rmse.csv",
+            "rdf_error.csv",
             "density_error.csv",
+            "pressure_error.csv",
+            "headline.json",
+            "headline.txt",
             "transferability.png",
+            "rdf_grid.png",
             "density_vs_temperature.png",
         )
     ]
