@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import re
 
 import numpy as np
 import openmm
@@ -11,7 +12,6 @@ import pytest
 from cgtransfer import units
 from cgtransfer.cg_md import run_cg_md
 from cgtransfer.potential import HippynnPotential, NonFiniteModelOutput, make_force
-from cgtransfer.reporters import SimulationDiverged
 
 CG = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
           equilibration_ps=0.5, production_ps=2.0, max_temperature_factor=3.0)
@@ -89,14 +89,22 @@ def test_cg_md_runs_at_target_temperature(tiny_model, argon_cg, tmp_path, ensemb
     assert mda.Universe(str(out["top"]), str(out["traj"])).trajectory.n_frames == 20
 
 
-def test_diverging_cg_md_stops_naming_model_state_and_step(tiny_model, argon_cg, tmp_path):
+def test_diverging_cg_md_is_recorded_naming_model_state_and_step(tiny_model, argon_cg, tmp_path):
+    """A CG run that blows up is a result: the summary says unstable, where and why; every output exists
+    (written atomically), so the workflow goes on."""
     bad = dict(CG, timestep_fs=400.0, friction_per_ps=0.01, equilibration_ps=0.0, production_ps=400.0,
                report_interval_ps=4.0)
-    with pytest.raises(SimulationDiverged, match=r"model tiny, state T120.*step \d+") as err:
-        run_cg_md(tiny_model, argon_cg["dataset"], 120.0, None, "nvt", bad, tmp_path / "t.pdb", tmp_path / "t.dcd",
-                  tmp_path / "t.csv", tmp_path / "t.json", label="cg_md model tiny, state T120 (NVT)")
-    print(err.value)
-    assert not (tmp_path / "t.dcd").exists() and not (tmp_path / "t.json").exists()  # nothing half-written
+    summary = run_cg_md(tiny_model, argon_cg["dataset"], 120.0, None, "nvt", bad, tmp_path / "t.pdb",
+                        tmp_path / "t.dcd", tmp_path / "t.csv", tmp_path / "t.json",
+                        label="cg_md model tiny, state T120 (NVT)")
+    print(summary["failure"])
+    assert summary["stable"] is False and summary["failed_phase"] == "production"
+    assert re.search(r"model tiny, state T120.*diverged.*step \d+", summary["failure"])
+    assert summary["failed_at_ps"] == pytest.approx(summary["failed_at_step"] * 0.4)
+    on_disk = json.loads((tmp_path / "t.json").read_text())
+    assert on_disk["stable"] is False and on_disk["failure"] == summary["failure"]
+    assert (tmp_path / "t.dcd").exists() and (tmp_path / "t.pdb").exists() and (tmp_path / "t.csv").exists()
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
 
 
 def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):

@@ -90,8 +90,11 @@ def test_model_with_unknown_state_is_rejected():
 
 def test_model_kinds_and_duplicate_training_state():
     s = load_study(DEFAULT, REPO)
-    names = list(s.models("methanol"))
+    names = s.trained_models("methanol")
     assert s.models_of_kind("methanol", "mscg") == [n for n in names if n.startswith("mscg")]
+    # every trained model also exists with a fitted volume term, sharing its training
+    assert set(s.models("methanol")) == set(names) | {n + "_vol" for n in names}
+    assert all(s.base_model("methanol", n + "_vol") == n and s.volume_corrected("methanol", n + "_vol") for n in names)
     # every training set of the default has both kinds
     sets = {}
     for name in names:
@@ -111,7 +114,7 @@ def test_training_set_shorthands_expand_to_named_models():
     s = load_study(cfg, REPO)
     order = [p.state for p in s.states_of("methanol")]
     models = s.expanded["methanol"]
-    assert [m for m in models if m.startswith("h_")] == [f"h_{t}" for t in order]
+    assert [m for m in s.trained_models("methanol") if m.startswith("h_")] == [f"h_{t}" for t in order]
     assert all(models[f"h_{t}"]["states"] == [t] for t in order)
     for t in order:  # leave-one-out: every state but the held-out one
         assert models[f"m_{t}"]["states"] == [o for o in order if o != t]

@@ -23,8 +23,11 @@ TRAINING = {
     **{f"mscg_{s}": [s] for s in STATES},
     "mscg_unstable": ["T273"],  # a 200-fs timestep: must blow up at every state and be reported, not crash
 }
+TRAINING.update({f"{m}_vol": states for m, states in TRAINING.items()})  # every model also with a volume term
 MODELS = {m: m.split("_")[0] for m in TRAINING}
-STABLE = [m for m in MODELS if m != "mscg_unstable"]
+UNSTABLE = ["mscg_unstable", "mscg_unstable_vol"]
+STABLE = [m for m in MODELS if m not in UNSTABLE]
+TRAINED = [m for m in STABLE if not m.endswith("_vol")]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def test_summary_tables_and_figures(workflow_run):
     long = pd.read_csv(s / "long.csv")
     assert list(long.columns[:12]) == ["system", "model", "kind", "training_set", "state", "ensemble", "temperature_K",
                                        "in_training", "stable", "metric", "value", "stderr"]
-    assert set(long["training_set"]) == {"leave_one_out", "each"}
+    assert set(long["training_set"]) == {"leave_one_out", "each"} and set(long["volume_term"]) == {True, False}
     rdf = pd.read_csv(s / "rdf_error.csv").set_index("model")
     assert set(rdf.index) == set(MODELS) and set(rdf["kind"]) == {"hipnn", "mscg"}
     assert {f"{st}_stderr" for st in STATES} <= set(rdf.columns)
@@ -81,8 +84,8 @@ def test_summary_tables_and_figures(workflow_run):
     assert lo <= h["hipnn_vs_mscg"]["geometric_mean_ratio"] <= hi
     assert h["multi_vs_single"]["mscg"]["multi"] == "leave_one_out (held out)"
     assert h["multi_vs_single"]["mscg"]["n_cells"] == len(STATES)
-    assert sorted(h["unstable_cells"]["mscg"]) == sorted(f"mscg_unstable@{st}" for st in STATES)
-    assert "unstable cells: 3" in (s / "headline.txt").read_text()
+    assert sorted(h["unstable_cells"]["mscg"]) == sorted(f"{m}@{st}" for m in UNSTABLE for st in STATES)
+    assert "unstable cells: 6" in (s / "headline.txt").read_text()
 
 
 def test_unstable_cell_is_a_result(workflow_run):
@@ -93,7 +96,12 @@ def test_unstable_cell_is_a_result(workflow_run):
     assert len(bad) == len(STATES) and not bad["stable"].any()
     assert (bad["failed_at_ps"] >= 0).all() and bad["failure"].str.contains("diverged").all()
     assert bad["rdf_mae"].isna().all() and bad["pressure_error_bar"].isna().all()
-    assert table[table["model"] != "mscg_unstable"]["stable"].all()
+    assert table[~table["model"].isin(UNSTABLE)]["stable"].all()
+    # its volume term cannot be fitted (no stable NVT pressure): recorded as uncorrectable, the study goes on
+    fit = json.loads((workflow_run / "models/mscg_unstable/volume_term.json").read_text())
+    assert fit["correctable"] is False and set(fit["skipped_states"]) == {"T273"}
+    corrected = table[table["model"] == "mscg_unstable_vol"]
+    assert not corrected["stable"].any()
     for state in STATES:
         summary = json.loads((workflow_run / f"cg_md/mscg_unstable/{state}/nvt/summary.json").read_text())
         assert summary["stable"] is False and summary["timestep_fs"] == 200.0
@@ -125,8 +133,29 @@ def test_reference_physics(workflow_run):
     assert not (workflow_run / "cg_md/mscg_T273/T400/npt").exists()  # NVT state: no NPT CG run
 
 
+def test_volume_term(workflow_run):
+    """The fitted volume term makes the corrected NVT pressure equal the all-atom pressure at the training states
+    (by construction: it tests the units and the plumbing), leaves the force errors and NVT structure alone, and
+    brings the NPT density of every corrected model closer to the all-atom density than the uncorrected model."""
+    table = pd.read_csv(workflow_run / "summary/metrics.csv").set_index(["model", "state"])
+    for model in TRAINED:
+        fit = json.loads((workflow_run / f"models/{model}/volume_term.json").read_text())
+        assert fit["correctable"] is True and len(fit["points"]) == len(TRAINING[model])
+        assert set(fit["mapped_frame_estimate"]) == set(TRAINING[model])
+        for state in STATES:
+            base, vol = table.loc[(model, state)], table.loc[(model + "_vol", state)]
+            assert vol["force_rmse_kcal_mol_A"] == base["force_rmse_kcal_mol_A"]
+            assert vol["rdf_mae"] == pytest.approx(base["rdf_mae"], rel=1e-9)  # the same NVT run
+            shift = vol["volume_term_pressure_shift_bar"]
+            assert vol["pressure_cg_nvt_bar"] == pytest.approx(base["pressure_cg_nvt_bar"] + shift, rel=1e-9)
+            if state in TRAINING[model]:
+                assert vol["pressure_error_bar"] == pytest.approx(0.0, abs=1e-3 * abs(shift))
+            if STATES[state][1] == "NPT" and state in TRAINING[model]:
+                assert abs(vol["density_error_pct"]) < abs(base["density_error_pct"])
+
+
 def test_models_and_cg_simulations(workflow_run):
-    for model in STABLE:
+    for model in TRAINED:
         kind = MODELS[model]
         m = json.loads((workflow_run / f"models/{model}/metrics.json").read_text())
         assert finite_numbers(m) and m["kind"] == kind
@@ -138,6 +167,9 @@ def test_models_and_cg_simulations(workflow_run):
         for state, (temp, ensemble) in STATES.items():
             metrics = json.loads((workflow_run / f"compare/{model}/{state}/metrics.json").read_text())
             assert metrics["stable"] is True
+            if ensemble == "NPT":
+                assert 0 < metrics["compressibility_aa_per_bar"] < 1e-3  # liquid methanol: ~1e-4 / bar
+                assert np.isfinite(metrics["compressibility_cg_per_bar"]) and np.isfinite(metrics["rdf_mae_npt"])
             for ens in ("nvt", "npt") if ensemble == "NPT" else ("nvt",):
                 summary = json.loads((workflow_run / f"cg_md/{model}/{state}/{ens}/summary.json").read_text())
                 # 125 beads, 20 frames 0.1 ps apart (friction 5/ps): the mean kinetic T has a ~1.6 % std. error

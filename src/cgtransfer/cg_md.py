@@ -28,6 +28,7 @@ from .models import CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
 from .reporters import run_protocol
+from .volume import load_volume_term
 
 
 def start_frame(data: dict, ensemble: str):
@@ -66,9 +67,10 @@ def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
 
 
 def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pressure_bar: float | None,
-                    ensemble: str, cfg: dict, label: str, seed: int = 1):
+                    ensemble: str, cfg: dict, label: str, seed: int = 1, volume_term=None):
     """The OpenMM System of CG beads for any model kind: particles with the bead masses, the model's forces
-    (``model.add_to_system``), a CMMotionRemover and a MonteCarloBarostat (frequency 0 in NVT: it then only
+    (``model.add_to_system``), the model's volume term U_V(V) at this temperature if it has one (a
+    ``CustomVolumeForce``, group 0), a CMMotionRemover and a MonteCarloBarostat (frequency 0 in NVT: it then only
     measures the pressure). Returns (system, barostat, model forces)."""
     md_range = model.md_range_A(cfg)
     if md_range >= 0.5 * float(np.min(box_A)):
@@ -81,6 +83,8 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     box = (openmm.Vec3(edge_nm[0], 0, 0), openmm.Vec3(0, edge_nm[1], 0), openmm.Vec3(0, 0, edge_nm[2])) * u.nanometer
     system.setDefaultPeriodicBoxVectors(*box)
     forces = model.add_to_system(system, data["species"][0], cfg)
+    if volume_term is not None:
+        system.addForce(volume_term.openmm_force(system.getNumParticles(), temperature_K))
     system.addForce(openmm.CMMotionRemover())
     # barostat_frequency counts steps of timestep_fs: with multiple time stepping the simulation step is k times
     # longer, so the barostat attempts a move every barostat_frequency / k outer steps (the same simulated time)
@@ -90,6 +94,21 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     barostat.setRandomNumberSeed(int(seed))  # a rerun repeats the NPT run (OpenMM's default seed is random)
     system.addForce(barostat)
     return system, barostat, forces
+
+
+def _record_failure(out_topology, out_trajectory, out_thermo, out_summary, label, ensemble, message, phase):
+    """Outputs of a CG run that could not start: empty trajectory and thermo, a summary that says why."""
+    from pathlib import Path
+
+    for path in (out_topology, out_trajectory):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"")
+    write_csv(out_thermo, pd.DataFrame(columns=["step", "time_ps"]))
+    summary = {"label": label, "ensemble": ensemble, "stable": False, "failure": message, "failed_phase": phase,
+               "failed_at_step": None, "failed_at_ps": None}
+    write_json(out_summary, summary)
+    print(message, flush=True)
+    return summary
 
 
 def outer_step_factor(system: openmm.System, cfg: dict) -> int:
@@ -127,7 +146,7 @@ def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
 
 def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
               cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
-              device: str = "cpu", seed: int = 1) -> dict:
+              device: str = "cpu", seed: int = 1, volume_term_json=None) -> dict:
     if ensemble not in ("nvt", "npt"):
         raise ValueError(f"unknown ensemble {ensemble!r}")
     if ensemble == "npt" and pressure_bar is None:
@@ -135,9 +154,15 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     with np.load(dataset_npz) as d:
         data = {k: d[k] for k in d.files}
     positions_A, box_A = start_frame(data, ensemble)
+    volume_term = None
+    if volume_term_json is not None:
+        volume_term, reason = load_volume_term(volume_term_json)
+        if volume_term is None:  # an uncorrectable model is a result too: recorded, the study goes on
+            return _record_failure(out_topology, out_trajectory, out_thermo, out_summary, label, ensemble,
+                                   f"{label}: no volume term: {reason}", "volume term fit")
     model = load_model(checkpoint_dir, device=device)
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
-                                          {**cfg, "device": device}, label, seed=seed)
+                                          {**cfg, "device": device}, label, seed=seed, volume_term=volume_term)
     integrator, dt_fs = cg_integrator(system, temperature_K, cfg)
     integrator.setRandomNumberSeed(seed)
     platform = openmm.Platform.getPlatformByName("CPU")
@@ -154,7 +179,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     extra = {"min_pair_distance_A": min_distance}
     if ensemble == "nvt":
         extra["pressure_bar"] = lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)
-    interval = steps_for(cfg["report_interval_ps"], dt_fs)
+    interval = max(1, steps_for(cfg["report_interval_ps"], dt_fs))  # at least every step (long timesteps)
     n_equil = steps_for(cfg["equilibration_ps"], dt_fs)
     n_prod = steps_for(cfg["production_ps"], dt_fs)
     n_prod -= n_prod % interval
@@ -179,6 +204,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "friction_per_ps": cfg["friction_per_ps"],
         "production_steps": int(n_prod),
         "model_kind": model.kind,
+        "volume_term": volume_term.to_dict() if volume_term is not None else None,
     }
     if run.failure is not None:
         summary.update({"failure": str(run.failure), "failed_phase": run.failed_phase,

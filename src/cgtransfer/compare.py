@@ -21,6 +21,17 @@ from .cg_md import block_average
 from .io import read_json
 
 
+def cg_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A: float) -> pd.DataFrame:
+    """RDFs of a CG run, one table (pair, r_A, g)."""
+    u = mda.Universe(str(topology_pdb), str(trajectory))
+    tables = []
+    for pair in pairs:
+        a, b = pair.split("-")
+        r, g = rdfmod.bead_rdf(u, a, b, nbins, rmax_A)
+        tables.append(pd.DataFrame({"pair": pair, "r_A": r, "g": g}))
+    return pd.concat(tables, ignore_index=True)
+
+
 def cg_block_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A: float, n_blocks: int):
     """{pair: (r, g of the whole run, [g of each of n_blocks contiguous blocks])}."""
     u = mda.Universe(str(topology_pdb), str(trajectory))
@@ -51,9 +62,33 @@ def unstable_runs(nvt: dict, npt: dict | None) -> dict:
     return {name: s for name, s in (("nvt", nvt), ("npt", npt)) if s is not None and not s.get("stable", True)}
 
 
+def compressibility_per_bar(volume_nm3, temperature_K: float, n_blocks: int = 5) -> tuple[float, float]:
+    """Isothermal compressibility from NPT volume fluctuations, κ_T = <δV²>/(k T <V>), in 1/bar, with the
+    standard error of its block estimates."""
+    from . import units
+
+    v = np.asarray(volume_nm3, dtype=float) * units.ANGSTROM_PER_NM**3  # Å³
+    kt = units.KB_KJ_MOL_K * temperature_K * units.KCAL_PER_KJ * units.BAR_PER_KCAL_MOL_A3  # k T in bar·Å³
+    kappa = float(v.var(ddof=1) / (kt * v.mean()))
+    if len(v) < 2 * n_blocks:
+        return kappa, float("nan")
+    blocks = [float(b.var(ddof=1) / (kt * b.mean())) for b in np.array_split(v, n_blocks)]
+    return kappa, float(np.std(blocks, ddof=1) / np.sqrt(n_blocks))
+
+
+def density_drift(density, tolerance_pct: float = 1.0) -> dict:
+    """First- vs last-quarter mean density of a run: a drift beyond ``tolerance_pct`` % of the mean means the
+    NPT density has not converged (reported, not averaged silently)."""
+    d = np.asarray(density, dtype=float)
+    q = max(1, len(d) // 4)
+    drift = 100.0 * (d[-q:].mean() - d[:q].mean()) / d.mean()
+    return {"density_drift_pct": float(drift), "density_converged": bool(abs(drift) <= tolerance_pct)}
+
+
 def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_csv, nvt_topology, nvt_trajectory,
                   nvt_summary_json, npt_summary_json, force_errors_json, nbins: int, rmax_A: float,
-                  model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5):
+                  model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5,
+                  npt_topology=None, npt_trajectory=None, npt_thermo_csv=None, volume_term_json=None):
     ref_rdf = pd.read_csv(reference_rdf_csv)
     ref_sum = read_json(reference_summary_json)
     ref_thermo = pd.read_csv(reference_thermo_csv)
@@ -121,14 +156,56 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
         metrics["density_cg_last_quarter_g_cm3"] = npt["density_last_quarter_g_cm3"]
         metrics["temperature_cg_npt_K"] = npt["mean_temperature_K"]
         metrics["min_pair_distance_cg_npt_A"] = npt["min_pair_distance_A"]
+        npt_thermo = pd.read_csv(npt_thermo_csv)
+        metrics.update(density_drift(npt_thermo["density_g_cm3"]))
+        metrics["compressibility_cg_per_bar"], metrics["compressibility_cg_stderr_per_bar"] = \
+            compressibility_per_bar(npt_thermo["volume_nm3"], temperature_K)
+        # structure at the CG model's own NPT density, against the reference
+        npt_rdf = cg_block_rdfs(npt_topology, npt_trajectory, pairs[:1], nbins, rmax_A, n_blocks)[pairs[0]]
+        g_ref0 = ref_rdf[ref_rdf["pair"] == pairs[0]]["g"].to_numpy()
+        metrics["rdf_mae_npt"] = rdfmod.rdf_mae(npt_rdf[1], g_ref0)
+        metrics["rdf_mae_npt_stderr"] = jackknife_stderr(npt_rdf[2], lambda g: rdfmod.rdf_mae(g, g_ref0))
     else:  # NVT state (no NPT run) or a failed NPT run
         for key in ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "density_error_pct", "density_error_pct_stderr",
-                    "density_cg_last_quarter_g_cm3", "temperature_cg_npt_K", "min_pair_distance_cg_npt_A"):
+                    "density_cg_last_quarter_g_cm3", "temperature_cg_npt_K", "min_pair_distance_cg_npt_A",
+                    "density_drift_pct", "compressibility_cg_per_bar", "compressibility_cg_stderr_per_bar",
+                    "rdf_mae_npt", "rdf_mae_npt_stderr"):
             metrics[key] = nan
-    p_aa, p_aa_err = block_average(ref_thermo["pressure_bar"]) if "pressure_bar" in ref_thermo else (nan, nan)
+        metrics["density_converged"] = None
+    if pressure_bar is not None:
+        metrics["compressibility_aa_per_bar"], metrics["compressibility_aa_stderr_per_bar"] = \
+            compressibility_per_bar(ref_thermo["volume_nm3"], temperature_K)
+    else:
+        metrics["compressibility_aa_per_bar"] = metrics["compressibility_aa_stderr_per_bar"] = nan
+    k_cg, k_aa = metrics["compressibility_cg_per_bar"], metrics["compressibility_aa_per_bar"]
+    metrics["compressibility_ratio"] = k_cg / k_aa if np.isfinite(k_cg) and np.isfinite(k_aa) else nan
+    metrics["compressibility_ratio_stderr"] = (metrics["compressibility_ratio"] * np.hypot(
+        metrics["compressibility_cg_stderr_per_bar"] / k_cg, metrics["compressibility_aa_stderr_per_bar"] / k_aa)
+        if np.isfinite(metrics["compressibility_ratio"]) else nan)
+    rdf_noise0 = metrics["rdf"][pairs[0]]["noise_floor_mae"]
+    metrics["rdf_error_npt_over_noise"] = metrics["rdf_mae_npt"] / rdf_noise0
+    metrics["rdf_error_npt_over_noise_stderr"] = metrics["rdf_mae_npt_stderr"] / rdf_noise0
+    p_measured, p_measured_err = block_average(ref_thermo["pressure_bar"]) if "pressure_bar" in ref_thermo else (nan, nan)
+    metrics["pressure_aa_measured_bar"], metrics["pressure_aa_measured_stderr_bar"] = p_measured, p_measured_err
+    # the all-atom pressure at its density: NPT, the barostat's set pressure (exact on average; the measured
+    # mean only adds noise); NVT, the measured pressure
+    p_aa, p_aa_err = (pressure_bar, 0.0) if pressure_bar is not None else (p_measured, p_measured_err)
     metrics["pressure_aa_bar"], metrics["pressure_aa_stderr_bar"] = p_aa, p_aa_err
     metrics["pressure_reference_bar"] = pressure_bar
+    shift = 0.0
+    if volume_term_json is not None:
+        from .volume import load_volume_term
+
+        term, reason = load_volume_term(volume_term_json)
+        metrics["volume_term"] = term.to_dict() if term is not None else None
+        if term is not None and "nvt" not in failed:
+            # the NVT run is the base model's (same trajectory: the term exerts no force); add its exact shift
+            top = mda.Universe(str(nvt_topology))
+            rho = top.atoms.n_atoms / float(np.prod(top.dimensions[:3]))
+            shift = float(term.pressure_shift_bar(rho, temperature_K))
+        metrics["volume_term_pressure_shift_bar"] = shift
     if "nvt" not in failed:
+        nvt = {**nvt, "mean_pressure_bar": nvt["mean_pressure_bar"] + shift}
         metrics["pressure_cg_nvt_bar"] = nvt["mean_pressure_bar"]
         metrics["pressure_cg_nvt_stderr_bar"] = nvt["mean_pressure_stderr_bar"]
         metrics["pressure_error_bar"] = nvt["mean_pressure_bar"] - p_aa

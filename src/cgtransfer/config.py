@@ -134,6 +134,23 @@ def expand_models(system: str, specs: dict, own_states: list[str], where: str) -
     return out
 
 
+VOLUME_SUFFIX = "_vol"
+
+
+def with_volume_corrected(system: str, models: dict[str, dict]) -> dict[str, dict]:
+    """Every model also as ``<model>_vol``: the same trained model plus a fitted volume term U_V(V)."""
+    out = {}
+    for name, m in models.items():
+        out[name] = {**m, "base_model": name, "volume_term": False}
+    for name, m in models.items():
+        corrected = name + VOLUME_SUFFIX
+        if corrected in out:
+            raise ConfigError(f"config key 'systems.{system}.models': model {corrected!r} clashes with the volume-"
+                              f"corrected variant of {name!r}; rename it")
+        out[corrected] = {**m, "base_model": name, "volume_term": True}
+    return out
+
+
 @dataclass
 class Study:
     config: dict
@@ -168,7 +185,18 @@ class Study:
         return self.expanded[system][name]
 
     def models_of_kind(self, system: str, kind: str) -> list[str]:
-        return [name for name, m in self.expanded[system].items() if m["kind"] == kind]
+        """Trained models of one kind (volume-corrected variants share their base model's training)."""
+        return [name for name, m in self.expanded[system].items() if m["kind"] == kind and not m.get("volume_term")]
+
+    def trained_models(self, system: str) -> list[str]:
+        """Models that the train rule fits (not the volume-corrected variants)."""
+        return [name for name, m in self.expanded[system].items() if not m.get("volume_term")]
+
+    def base_model(self, system: str, name: str) -> str:
+        return self.model(system, name).get("base_model", name)
+
+    def volume_corrected(self, system: str, name: str) -> bool:
+        return bool(self.model(system, name).get("volume_term"))
 
     def cg_md_settings(self, system: str, name: str) -> dict:
         """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied."""
@@ -201,6 +229,8 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
         expanded[name] = expand_models(name, system["models"], own_sorted, str(sheet))
+        if config["volume_term"]["enabled"]:
+            expanded[name] = with_volume_corrected(name, expanded[name])
         for resname, beads in system["mapping"].items():
             atoms = [a for names in beads.values() for a in names]
             if len(atoms) != len(set(atoms)):

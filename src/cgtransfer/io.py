@@ -28,6 +28,14 @@ def atomic_path(path, suffix: str | None = None):
             os.unlink(tmp)
 
 
+def single_or_none(named_input):
+    """An optional Snakemake input (an input function returning a path or []): the path, or None."""
+    if isinstance(named_input, (str, Path)):
+        return str(named_input)
+    items = list(named_input)
+    return str(items[0]) if items else None
+
+
 def write_json(path, data: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")

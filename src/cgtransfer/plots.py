@@ -53,19 +53,32 @@ def rdf_overlay(r, g_reference, g_models: dict, title: str):
 
 
 def density_vs_temperature(table: pd.DataFrame):
-    """``table``: rows (state, temperature_K, model, density_aa, density_cg, density_cg_err)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    aa = table.drop_duplicates("state").sort_values("temperature_K")
-    ax.errorbar(aa["temperature_K"], aa["density_aa_g_cm3"], yerr=aa["density_aa_stderr_g_cm3"], fmt="ko-", lw=2,
-                label="AA reference (NPT)")
-    for model, t in table.groupby("model"):
-        t = t.sort_values("temperature_K")
-        if t["density_cg_g_cm3"].notna().any():
-            ax.errorbar(t["temperature_K"], t["density_cg_g_cm3"], yerr=t["density_cg_stderr_g_cm3"], fmt="s--",
-                        label=f"CG: {model} (NPT)")
-    ax.set_xlabel("T (K)")
-    ax.set_ylabel("density (g/cm³)")
-    ax.legend(fontsize=8)
+    """CG NPT density against T next to the all-atom reference (NPT states only), uncorrected models left and
+    volume-corrected models right; filled markers: the model was trained at that state. ``table``: the wide
+    metrics table (model labelled "name (kind)", in_training, volume_term)."""
+    npt = table[table["density_aa_g_cm3"].notna() & table["ensemble"].eq("NPT")] if "ensemble" in table else table
+    corrected = npt["volume_term"].astype(bool) if "volume_term" in npt else pd.Series(False, index=npt.index)
+    panels = [("uncorrected", npt[~corrected])] + ([("with volume term", npt[corrected])] if corrected.any() else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
+    aa = npt.drop_duplicates("state").sort_values("temperature_K")
+    for ax, (title, sub) in zip(axes[0], panels):
+        ax.errorbar(aa["temperature_K"], aa["density_aa_g_cm3"], yerr=aa["density_aa_stderr_g_cm3"], fmt="ko-", lw=2.5,
+                    label="AA reference", zorder=5)
+        for model, t in sub.groupby("model"):
+            t = t.sort_values("temperature_K")
+            if not t["density_cg_g_cm3"].notna().any():
+                continue
+            line = ax.errorbar(t["temperature_K"], t["density_cg_g_cm3"], yerr=t["density_cg_stderr_g_cm3"], fmt="--",
+                               lw=1, label=model)
+            trained = t["in_training"].astype(bool) if "in_training" in t else pd.Series(False, index=t.index)
+            colour = line[0].get_color()
+            ax.plot(t["temperature_K"][trained], t["density_cg_g_cm3"][trained], "o", color=colour, ms=6)
+            ax.plot(t["temperature_K"][~trained], t["density_cg_g_cm3"][~trained], "o", mfc="white", color=colour, ms=6)
+        ax.set_title(f"CG NPT density, {title} (filled: trained there)", fontsize=9)
+        ax.set_xlabel("T (K)")
+        ax.legend(fontsize=6, ncol=2)
+    axes[0, 0].set_ylabel("density (g/cm³)")
+    fig.tight_layout()
     return fig
 
 
@@ -82,7 +95,7 @@ def transferability_heatmaps(panels: dict[str, pd.DataFrame], training: dict[str
     for k, (ax, (title, df)) in enumerate(zip(axes[0], panels.items())):
         values = df.to_numpy(dtype=float)
         err = errors.get(title)
-        signed = title.startswith("CG")  # signed CG − AA errors: a diverging colour map centred on zero
+        signed = "error" in title or "−" in title  # signed CG − AA errors: a diverging colour map centred on zero
         finite = values[np.isfinite(values)]
         if signed and finite.size:
             vmax = float(np.abs(finite).max()) or 1.0

@@ -34,8 +34,13 @@ METRICS = {
     "density_cg_g_cm3": ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "CG NPT density (g/cm³)"),
     "pressure_cg_nvt_bar": ("pressure_cg_nvt_bar", "pressure_cg_nvt_stderr_bar", "CG NVT pressure (bar)"),
     "temperature_deviation_pct_nvt": ("temperature_deviation_pct_nvt", None, "CG NVT temperature deviation (%)"),
+    "density_drift_pct": ("density_drift_pct", None, "CG NPT density drift, last vs first quarter (%)"),
+    "compressibility_ratio": ("compressibility_ratio", "compressibility_ratio_stderr", "CG / AA isothermal compressibility"),
+    "rdf_error_npt_over_noise": ("rdf_error_npt_over_noise", "rdf_error_npt_over_noise_stderr",
+                                 "RDF MAE at the CG NPT density / noise floor"),
 }
-HEATMAPS = ("force_rmse_kcal_mol_A", "rdf_error_over_noise", "density_error_pct", "pressure_error_bar")
+HEATMAPS = ("force_rmse_kcal_mol_A", "rdf_error_over_noise", "density_error_pct", "pressure_error_bar",
+            "compressibility_ratio")
 
 
 def metrics_table(metrics_paths: list) -> pd.DataFrame:
@@ -60,6 +65,7 @@ def long_table(table: pd.DataFrame, system: str, info: dict) -> pd.DataFrame:
             value = rec[col]
             rows.append({
                 "system": system, "model": rec["model"], "kind": m["kind"], "training_set": m["training_set"],
+                "volume_term": bool(m.get("volume_term", False)), "base_model": m.get("base_model", rec["model"]),
                 "state": rec["state"], "ensemble": rec.get("ensemble", ""), "temperature_K": rec["temperature_K"],
                 "in_training": rec["state"] in m["states"], "stable": bool(rec["stable"]), "metric": metric,
                 "value": np.nan if value is None else float(value),
@@ -125,10 +131,12 @@ def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise
       (single-state models elsewhere against the one trained at the state).
     Unstable cells are counted per model kind (every model) and left out of the ratios; models with their own
     ``cg_md`` overrides are not pooled."""
+    volume = volume_term_summary(long, info)
     d = long[long["metric"] == metric].copy()
     stable = d[d["stable"] & d["value"].notna()]
-    # models with their own cg_md settings (e.g. another timestep) run a different protocol: not pooled here
-    info = {m: v for m, v in info.items() if not v.get("cg_md")}
+    # models with their own cg_md settings (e.g. another timestep) run a different protocol, and volume-corrected
+    # variants share their base model's NVT structure: neither is pooled here
+    info = {m: v for m, v in info.items() if not v.get("cg_md") and not v.get("volume_term")}
     stable = stable[stable["model"].isin(list(info))]
     key = {m: (tuple(sorted(v["states"])), v["kind"]) for m, v in info.items()}
 
@@ -137,7 +145,7 @@ def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise
         se = rows["stderr"].fillna(0.0).to_numpy()
         return float(v.mean()), float(np.sqrt(np.sum(se**2)) / len(v))
 
-    out: dict = {"metric": metric, "unstable_cells": {}}
+    out: dict = {"metric": metric, "unstable_cells": {}, "volume_term": volume}
     for kind, grp in d.groupby("kind"):
         bad = grp[~grp["stable"]]
         out["unstable_cells"][kind] = [f"{r.model}@{r.state}" for r in bad.itertuples()]
@@ -183,6 +191,34 @@ def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise
     return out
 
 
+def volume_term_summary(long: pd.DataFrame, info: dict) -> dict:
+    """NPT density error, convergence and compressibility ratio of uncorrected and volume-corrected models, at
+    their training states and at held-out states, per kind: mean |error|, largest |error|, cell counts."""
+    out = {}
+    for corrected in (False, True):
+        for kind in sorted({v["kind"] for v in info.values()}):
+            models = [m for m, v in info.items() if v["kind"] == kind and bool(v.get("volume_term")) == corrected
+                      and not v.get("cg_md")]
+            if not models:
+                continue
+            rows = long[long["model"].isin(models) & long["stable"]]
+            entry = {}
+            for where, mask in (("training", rows["in_training"]), ("held_out", ~rows["in_training"])):
+                dens = rows[mask & (rows["metric"] == "density_error_pct")]["value"].dropna()
+                comp = rows[mask & (rows["metric"] == "compressibility_ratio")]["value"].dropna()
+                drift = rows[mask & (rows["metric"] == "density_drift_pct")]["value"].dropna()
+                entry[where] = {
+                    "n_cells": int(len(dens)),
+                    "mean_abs_density_error_pct": float(dens.abs().mean()) if len(dens) else None,
+                    "max_abs_density_error_pct": float(dens.abs().max()) if len(dens) else None,
+                    "cells_within_2pct": int((dens.abs() <= 2).sum()), "cells_within_4pct": int((dens.abs() <= 4).sum()),
+                    "median_compressibility_ratio": float(comp.median()) if len(comp) else None,
+                    "cells_not_converged": int((drift.abs() > 1.0).sum()),
+                }
+            out[f"{kind}{' + volume term' if corrected else ''}"] = entry
+    return out
+
+
 def headline_text(h: dict) -> str:
     def line(name, r, a, b):
         if not r.get("n_cells"):
@@ -203,6 +239,13 @@ def headline_text(h: dict) -> str:
         lines.append(line(f"[{kind}] single-state models away from vs at their training state", r, "held out", "trained"))
     for kind, cells in h["unstable_cells"].items():
         lines.append(f"[{kind}] unstable cells: {len(cells)}" + (f" ({', '.join(cells)})" if cells else ""))
+    for name, entry in h.get("volume_term", {}).items():
+        for where, e in entry.items():
+            if e["n_cells"]:
+                lines.append(f"NPT density [{name}] at {where} states: mean |error| {e['mean_abs_density_error_pct']:.1f} %, "
+                             f"max {e['max_abs_density_error_pct']:.1f} % ({e['cells_within_2pct']}/{e['n_cells']} within 2 %, "
+                             f"{e['cells_within_4pct']}/{e['n_cells']} within 4 %); median compressibility CG/AA "
+                             f"{e['median_compressibility_ratio']:.2f}; not converged (drift > 1 %): {e['cells_not_converged']}")
     return "\n".join(lines) + "\n"
 
 
@@ -234,18 +277,20 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
     errs = {METRICS[m][2]: pivot(long, m, state_order, "stderr") for m in HEATMAPS}
     save_figure(plots.transferability_heatmaps(panels, training, errors=errs, unstable=unstable, kinds=kinds),
                 out["heatmaps"])
-    labelled_table = table.assign(model=[label(m, kinds) for m in table["model"]])
+    labelled_table = table.assign(model=[label(m, kinds) for m in table["model"]],
+                                  volume_term=[bool(info[m].get("volume_term")) for m in table["model"]])
     save_figure(plots.density_vs_temperature(labelled_table), out["density_figure"])
 
     curves = {key: pd.read_csv(path) for key, path in rdf_paths.items()}
     temps = dict(zip(table["state"], table["temperature_K"]))
-    models = sorted(info, key=lambda m: (kinds[m], len(training[m]), m))
+    # a volume-corrected model's NVT structure is its base model's (same run): one row per trained model
+    models = sorted((m for m in info if not info[m].get("volume_term")), key=lambda m: (kinds[m], len(training[m]), m))
     save_figure(plots.rdf_grid(curves, models, state_order, temps, training, unstable, kinds), out["rdf_grid"])
     Path(out["rdf_dir"]).mkdir(parents=True, exist_ok=True)
     for state in state_order:
         g_models, r, g_ref, pair = {}, None, None, None
         for (model, st), df in curves.items():
-            if st != state:
+            if st != state or info[model].get("volume_term"):
                 continue
             pair = df["pair"].iloc[0]
             df = df[df["pair"] == pair]

@@ -20,6 +20,8 @@ KCAL_A_PER_KJ_NM = KCAL_PER_KJ / ANGSTROM_PER_NM
 G_CM3_PER_AMU_NM3 = (1.0 * u.amu / u.nanometer**3 / u.AVOGADRO_CONSTANT_NA).value_in_unit(
     u.gram / u.centimeter**3
 )
+#: bar per (kcal/mol/Å³): a pressure from a model energy per volume
+BAR_PER_KCAL_MOL_A3 = (1.0 * u.kilocalorie_per_mole / u.angstrom**3 / u.AVOGADRO_CONSTANT_NA).value_in_unit(u.bar)
 #: Boltzmann constant in kJ/mol/K
 KB_KJ_MOL_K = (u.BOLTZMANN_CONSTANT_kB * u.AVOGADRO_CONSTANT_NA).value_in_unit(u.kilojoule_per_mole / u.kelvin)
 

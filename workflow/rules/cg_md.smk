@@ -1,7 +1,8 @@
 rule cg_md:
     input:
-        checkpoint=rules.train.output.checkpoint,
+        checkpoint=base_checkpoint,
         dataset=rules.map_to_cg.output.dataset,
+        volume_term=volume_term_file,
     output:
         topology=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/topology.pdb",
         trajectory=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/trajectory.dcd",

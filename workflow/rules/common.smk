@@ -43,10 +43,57 @@ def training_inputs(kind):
     return lambda w: [f"{RESULTS}/{w.system}/cg_data/{s}/{names[kind]}" for s in training_states(w)]
 
 
-def npt_summary(w):
-    if "npt" in STUDY.ensembles(w.system, w.state):
-        return f"{RESULTS}/{w.system}/cg_md/{w.model}/{w.state}/npt/summary.json"
+def base_checkpoint(w):
+    """The trained model's checkpoint (a volume-corrected model uses its base model's)."""
+    return f"{RESULTS}/{w.system}/models/{STUDY.base_model(w.system, w.model)}/checkpoint"
+
+
+def volume_term_file(w):
+    if STUDY.volume_corrected(w.system, w.model):
+        return f"{RESULTS}/{w.system}/models/{STUDY.base_model(w.system, w.model)}/volume_term.json"
     return []
+
+
+def nvt_run(name):
+    """A model's NVT run; a volume-corrected model reuses its base model's (the term exerts no force, so with
+    the same seed the trajectory is the same; compare adds the term's exact pressure shift)."""
+    return lambda w: f"{RESULTS}/{w.system}/cg_md/{STUDY.base_model(w.system, w.model)}/{w.state}/nvt/{name}"
+
+
+def npt_run(name):
+    def files(w):
+        if "npt" in STUDY.ensembles(w.system, w.state):
+            return f"{RESULTS}/{w.system}/cg_md/{w.model}/{w.state}/npt/{name}"
+        return []
+
+    return files
+
+
+def base_force_errors(w):
+    return f"{RESULTS}/{w.system}/force_errors/{STUDY.base_model(w.system, w.model)}/{w.state}.json"
+
+
+def volume_fit_inputs(kind):
+    """Per training state of the model: its uncorrected NVT summary, the reference thermo, the mapped data."""
+    paths = {
+        "cg_nvt": "{R}/{sys}/cg_md/{m}/{s}/nvt/summary.json",
+        "reference_thermo": "{R}/{sys}/reference/{s}/thermo.csv",
+        "datasets": "{R}/{sys}/cg_data/{s}/dataset.npz",
+    }
+    return lambda w: [paths[kind].format(R=RESULTS, sys=w.system, m=w.model, s=s) for s in training_states(w)]
+
+
+def cg_runs(system):
+    """Every CG run the study needs: NVT of each trained model at each state, NPT of every model (corrected
+    ones included) at each NPT state."""
+    out = []
+    for model in STUDY.models(system):
+        for s in STUDY.states_of(system):
+            for ens in STUDY.ensembles(system, s.state):
+                if ens == "nvt" and STUDY.volume_corrected(system, model):
+                    continue
+                out.append(f"{RESULTS}/{system}/cg_md/{model}/{s.state}/{ens}/summary.json")
+    return out
 
 
 def compare_outputs(system, name):
@@ -82,7 +129,7 @@ def all_outputs():
     out = []
     for system in STUDY.systems():
         out += summary_outputs(system)
-        out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.models(system)]
+        out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
         out += [
             f"{RESULTS}/{system}/models/{m}/pair_potential.png"
             for m in STUDY.models_of_kind(system, "mscg")

@@ -71,3 +71,30 @@ rule force_errors:
         f"{RESULTS}/benchmarks/force_errors/{{system}}/{{model}}/{{state}}.tsv"
     script:
         "../../scripts/force_errors.py"
+
+
+rule fit_volume_term:
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        cg_nvt=volume_fit_inputs("cg_nvt"),
+        reference_thermo=volume_fit_inputs("reference_thermo"),
+        datasets=volume_fit_inputs("datasets"),
+    output:
+        f"{RESULTS}/{{system}}/models/{{model}}/volume_term.json",
+    params:
+        states=lambda w: [
+            {
+                "state": s,
+                "temperature_K": STUDY.state(w.system, s).temperature_K,
+                "pressure_bar": STUDY.state(w.system, s).pressure_bar,
+            }
+            for s in training_states(w)
+        ],
+        settings=config["volume_term"],
+    threads: 1
+    log:
+        f"{RESULTS}/logs/fit_volume_term/{{system}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_volume_term/{{system}}/{{model}}.tsv"
+    script:
+        "../../scripts/fit_volume_term.py"

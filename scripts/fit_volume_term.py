@@ -1,0 +1,12 @@
+"""Snakemake adapter for rule fit_volume_term (logic: cgtransfer.volume)."""
+from cgtransfer.compute import configure
+
+configure(snakemake.threads, "cpu")  # before hippynn is imported
+
+from cgtransfer.io import log_to  # noqa: E402
+from cgtransfer.volume import fit_for_model  # noqa: E402
+
+inp, p = snakemake.input, snakemake.params
+with log_to(snakemake.log[0]):
+    fit_for_model(inp.checkpoint, p.states, list(inp.cg_nvt), list(inp.reference_thermo), list(inp.datasets),
+                  p.settings, snakemake.output[0], label=f"fit_volume_term {snakemake.wildcards.model}")
