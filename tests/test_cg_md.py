@@ -188,3 +188,35 @@ def test_barostat_acts_at_the_same_simulated_interval_with_mts(tiny_model, argon
         integrator, dt = cg_integrator(system, 120.0, cfg)
         assert barostat.getFrequency() == expected_freq and dt == expected_dt
         assert isinstance(integrator, openmm.MTSLangevinIntegrator if k > 1 else openmm.LangevinMiddleIntegrator)
+
+
+@pytest.mark.parametrize("raised, diverged", [
+    (lambda: NonFiniteModelOutput("CG model returned a non-finite energy (nan) or force"), True),
+    (lambda: RuntimeError("a bug in the model code"), False),
+    (lambda: MemoryError("out of memory"), False),
+])
+def test_only_blow_ups_count_as_divergence(raised, diverged):
+    """Errors raised by a PythonForce reach Python as OpenMMException with the message only; a non-finite model
+    output is a blow-up (recorded as an unstable cell), a bug or out-of-memory is not and must propagate."""
+    from openmm import app
+
+    from cgtransfer.reporters import SimulationDiverged, step_checked
+
+    def callback(state):
+        raise raised()
+
+    system = openmm.System()
+    for _ in range(2):
+        system.addParticle(1.0)
+    system.addForce(openmm.PythonForce(callback))
+    top = app.Topology()
+    res = top.addResidue("X", top.addChain())
+    for name in "AB":
+        top.addAtom(name, None, res)
+    sim = app.Simulation(top, system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    sim.context.setPositions(np.zeros((2, 3)))
+    with pytest.raises(Exception) as err:
+        step_checked(sim, 5, "cg_md model m, state S (NVT)", 5)
+    assert isinstance(err.value, SimulationDiverged) == diverged
+    if diverged:
+        assert "cg_md model m, state S (NVT): diverged between step 0 and 5" in str(err.value)

@@ -147,7 +147,7 @@ def test_volume_term(workflow_run):
             assert vol["force_rmse_kcal_mol_A"] == base["force_rmse_kcal_mol_A"]
             assert vol["rdf_mae"] == pytest.approx(base["rdf_mae"], rel=1e-9)  # the same NVT run
             shift = vol["volume_term_pressure_shift_bar"]
-            assert vol["pressure_cg_nvt_bar"] == pytest.approx(base["pressure_cg_nvt_bar"] + shift, rel=1e-9)
+            assert vol["pressure_cg_nvt_bar"] == pytest.approx(base["pressure_cg_nvt_bar"] + shift, abs=0.1)  # CSV: 6 digits
             if state in TRAINING[model]:
                 assert vol["pressure_error_bar"] == pytest.approx(0.0, abs=1e-3 * abs(shift))
             if STATES[state][1] == "NPT" and state in TRAINING[model]:

@@ -89,7 +89,9 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     # barostat_frequency counts steps of timestep_fs: with multiple time stepping the simulation step is k times
     # longer, so the barostat attempts a move every barostat_frequency / k outer steps (the same simulated time)
     frequency = max(1, round(cfg["barostat_frequency"] / outer_step_factor(system, cfg)))
-    barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, temperature_K * u.kelvin,
+    # NVT: a frequency-0 barostat only measures; its set pressure is irrelevant (0 bar is a valid NPT target)
+    barostat = openmm.MonteCarloBarostat((pressure_bar if pressure_bar is not None else 1.0) * u.bar,
+                                         temperature_K * u.kelvin,
                                          frequency if ensemble == "npt" else 0)
     barostat.setRandomNumberSeed(int(seed))  # a rerun repeats the NPT run (OpenMM's default seed is random)
     system.addForce(barostat)

@@ -123,9 +123,26 @@ class ThermoReporter:
         return pd.DataFrame(self.rows)
 
 
+def is_divergence(exc: BaseException) -> bool:
+    """Does an exception raised while stepping mean the simulation blew up (NaN coordinates caught by OpenMM,
+    a non-finite model output, a pair search handed non-finite coordinates) rather than a bug, an I/O error or
+    running out of memory? Only those become SimulationDiverged; everything else propagates unchanged."""
+    from .potential import NonFiniteModelOutput
+
+    if isinstance(exc, (SimulationDiverged, NonFiniteModelOutput, FloatingPointError)):
+        return True
+    text = str(exc).lower()
+    if isinstance(exc, openmm.OpenMMException):
+        return "nan" in text or "infinit" in text or "finite" in text or "constraint" in text
+    if isinstance(exc, ValueError):
+        return "finite" in text or "nan" in text
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and is_divergence(cause)
+
+
 def step_checked(simulation, n_steps: int, label: str, chunk: int) -> None:
-    """simulation.step in chunks; a failure (a NaN caught by OpenMM, or an error raised by a Python force)
-    becomes SimulationDiverged naming the simulation and the steps."""
+    """simulation.step in chunks; a blow-up (see ``is_divergence``) becomes SimulationDiverged naming the
+    simulation and the steps; any other error propagates as it is."""
     done = 0
     while done < n_steps:
         k = min(chunk, n_steps - done)
@@ -134,6 +151,8 @@ def step_checked(simulation, n_steps: int, label: str, chunk: int) -> None:
         except SimulationDiverged:
             raise
         except Exception as exc:
+            if not is_divergence(exc):
+                raise
             t_ps = simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond)
             raise SimulationDiverged(
                 f"{label}: diverged between step {simulation.currentStep} and {simulation.currentStep + k} "
