@@ -178,3 +178,48 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path, breaks):
     for text in expected:
         assert text in proc.stderr + proc.stdout
     assert not (tmp_path / "results").exists()
+
+
+def _set(path, value):
+    def edit(c):
+        d = c
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    # mapping against the template (resources/methanol/methanol.pdb: residue MOH, atoms C H1 H2 H3 O HO)
+    (_set(("systems", "methanol", "mapping"), {"MOH": {"MOH": ["C", "H1", "H2", "H3", "O", "HX"]}}),
+     r"mapping\.MOH': atom\(s\) \['HX'\] are not in residue MOH of '.*methanol\.pdb'"),
+    (_set(("systems", "methanol", "mapping"), {"MOH": {"MOH": ["C", "H1", "H2", "H3", "O"]}}),
+     r"mapping\.MOH': atom\(s\) \['HO'\] of '.*methanol\.pdb' are in no bead"),
+    (_set(("systems", "methanol", "mapping"), {"MEOH": {"MOH": ["C", "H1", "H2", "H3", "O", "HO"]}}),
+     r"mapping': residue 'MOH' of '.*methanol\.pdb' has no entry"),
+    # lengths against half the box that 256 molecules at the initial density imply (edge 26.2 Å)
+    (_set(("rdf", "rmax_A"), 14.0), r"'rdf\.rmax_A' = 14 Å does not fit in half the box edge \(13\.08 Å\) of 256 "
+                                    r"molecules at the initial density 0\.76 g/cm3"),
+    (_set(("mscg", "cutoff_A"), 13.5), r"'mscg\.cutoff_A' = 13\.5 Å does not fit"),
+    (_set(("hipnn", "dist_hard_max"), 12.0), r"'hipnn\.dist_hard_max \+ cg_md\.pair_skin_A' = 13\.5 Å does not fit"),
+    (_set(("systems", "methanol", "n_molecules"), 64), r"'reference_md\.nonbonded_cutoff_nm' = 10 Å does not fit"),
+    (_set(("cg_md", "report_interval_ps"), 20.0), r"'cg_md\.report_interval_ps' \(20 ps\) is longer than 'cg_md\.production_ps'"),
+    (_set(("reference_md", "production_ps"), 0.1), r"'reference_md\.report_interval_ps' \(0\.2 ps\) is longer"),
+])
+def test_physics_of_the_config_is_checked_before_any_job(edit, message):
+    cfg = copy.deepcopy(DEFAULT)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=message):
+        load_study(cfg, REPO)
+
+
+def test_nvt_state_whose_box_is_too_small_names_the_row(tmp_path):
+    """A compressed NVT state: 256 molecules at 1.5 g/cm3 make a box of 20.9 Å, too small for the 12-Å RDF range
+    (the same molecules at the initial 0.76 g/cm3 fit)."""
+    cfg = copy.deepcopy(DEFAULT)
+    sheet = ("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\nmethanol\tT298\t298\t1.0\t\n"
+             "methanol\tT900\t900\t\t1.5\n")
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": ["T298"]}}
+    with pytest.raises(ConfigError, match=r"'rdf\.rmax_A' = 12 Å does not fit in half the box edge \(10\.43 Å\) of 256 "
+                                          r"molecules at state 'T900' in .*states\.tsv \(NVT at 1\.5 g/cm3\)"):
+        study(cfg, tmp_path, sheet)

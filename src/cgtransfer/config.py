@@ -206,6 +206,76 @@ class Study:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
 
 
+def check_template_and_mapping(name: str, system: dict, basedir) -> float:
+    """The molecule template against the mapping (every residue mapped, every bead atom present, every atom in
+    exactly one bead); returns the mass of one template (amu) for the box-size checks."""
+    from openmm import app
+
+    path = resolve(basedir, system["template_pdb"])
+    try:
+        pdb = app.PDBFile(str(path))
+    except Exception as exc:  # an unreadable template is a config error, not a traceback
+        raise ConfigError(f"config key 'systems.{name}.template_pdb': cannot read '{path}' as PDB: {exc}") from exc
+    base = f"systems.{name}.mapping"
+    mass = 0.0
+    for res in pdb.topology.residues():
+        atoms = [a.name for a in res.atoms()]
+        mass += sum(a.element.mass._value for a in res.atoms() if a.element is not None)
+        if res.name not in system["mapping"]:
+            raise ConfigError(f"config key '{base}': residue {res.name!r} of '{path}' has no entry "
+                              f"(mapped: {sorted(system['mapping'])})")
+        key = f"config key '{base}.{res.name}'"
+        beads = system["mapping"][res.name]
+        mapped = [a for names in beads.values() for a in names]
+        unknown = sorted(set(mapped) - set(atoms))
+        if unknown:
+            raise ConfigError(f"{key}: atom(s) {unknown} are not in residue {res.name} of '{path}' "
+                              f"(its atoms: {atoms})")
+        left_out = [a for a in atoms if a not in mapped]
+        if left_out:
+            raise ConfigError(f"{key}: atom(s) {left_out} of '{path}' are in no bead (their forces "
+                              "would be lost); every atom must belong to exactly one bead")
+    residues = {r.name for r in pdb.topology.residues()}
+    extra = sorted(set(system["mapping"]) - residues)
+    if extra:
+        raise ConfigError(f"config key '{base}': residue(s) {extra} are not in '{path}' (it has {sorted(residues)})")
+    return mass
+
+
+def check_lengths_fit_the_box(config: dict, name: str, system: dict, molecule_mass_amu: float,
+                              states: list[StatePoint], sheet) -> None:
+    """Every interaction range must stay below half the box edge that the molecule count and density imply
+    (NVT states: their density; NPT states: the initial packing density, which the reference starts from)."""
+    from .units import ANGSTROM_PER_NM, volume_nm3_for_density
+
+    ranges = {
+        "reference_md.nonbonded_cutoff_nm": config["reference_md"]["nonbonded_cutoff_nm"] * ANGSTROM_PER_NM,
+        "rdf.rmax_A": config["rdf"]["rmax_A"],
+        "hipnn.dist_hard_max + cg_md.pair_skin_A": config["hipnn"]["dist_hard_max"] + config["cg_md"]["pair_skin_A"],
+        "mscg.cutoff_A": config["mscg"]["cutoff_A"],
+    }
+    for st in states:
+        density = st.density_g_cm3 if st.density_g_cm3 is not None else system["initial_density_g_cm3"]
+        edge_A = volume_nm3_for_density(system["n_molecules"] * molecule_mass_amu, density) ** (1 / 3) * ANGSTROM_PER_NM
+        for key, length in ranges.items():
+            if length >= 0.5 * edge_A:
+                where = (f"state {st.state!r} in {sheet} (NVT at {density:g} g/cm3)" if st.density_g_cm3 is not None
+                         else f"the initial density {density:g} g/cm3 (systems.{name}.initial_density_g_cm3)")
+                raise ConfigError(f"config key '{key}' = {length:g} Å does not fit in half the box edge "
+                                  f"({0.5 * edge_A:.2f} Å) of {system['n_molecules']} molecules at {where}; use more "
+                                  f"molecules (systems.{name}.n_molecules) or a shorter range")
+
+
+def check_run_lengths(config: dict) -> None:
+    for section in ("reference_md", "cg_md"):
+        md = config[section]
+        if md["report_interval_ps"] > md["production_ps"]:
+            raise ConfigError(f"config key '{section}.report_interval_ps' ({md['report_interval_ps']:g} ps) is longer "
+                              f"than '{section}.production_ps' ({md['production_ps']:g} ps): the run would record no frame")
+        if md["report_interval_ps"] * 1000.0 < md["timestep_fs"] and section == "reference_md":
+            raise ConfigError(f"config key '{section}.report_interval_ps' is shorter than one timestep")
+
+
 def resolve(basedir, path) -> Path:
     p = Path(path)
     return p if p.is_absolute() else Path(basedir) / p
@@ -225,6 +295,8 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
             if not f.is_file():
                 raise ConfigError(f"config key 'systems.{name}.{key}': file '{f}' not found")
         own = {s.state for s in states if s.system == name}
+        molecule_mass = check_template_and_mapping(name, system, basedir)
+        check_lengths_fit_the_box(config, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
@@ -244,6 +316,7 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
     mscg = config["mscg"]
     if mscg["knot_spacing_A"] >= mscg["cutoff_A"]:
         raise ConfigError("config key 'mscg.knot_spacing_A' must be well below 'mscg.cutoff_A'")
+    check_run_lengths(config)
     tr = config["training"]
     if tr["valid_fraction"] + tr["test_fraction"] >= 0.5:
         raise ConfigError("config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5")
