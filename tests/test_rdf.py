@@ -40,6 +40,8 @@ def test_peak_onset_and_divergences():
     peak_r, peak_g = rdf.first_peak(r, g)
     assert peak_r == pytest.approx(4.0, abs=0.06)
     assert peak_g == pytest.approx(3.0, abs=0.01)
+    # an ideal gas has no first peak: reported as such, not replaced by some other maximum
+    assert np.isnan(rdf.first_peak(r, np.where(r < 3, 0.0, 1.0 - 0.01 * np.exp(-r))) ).all()
     assert rdf.js_divergence_r2g(r, g, g) == pytest.approx(0.0, abs=1e-12)
     assert rdf.js_divergence_r2g(r, g, np.ones_like(g)) > 0.01
     assert rdf.rdf_mae(g, g + 0.1) == pytest.approx(0.1)

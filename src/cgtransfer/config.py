@@ -31,7 +31,7 @@ def validate_against_schema(instance, schema_path, what: str) -> None:
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors[:10]]
+        lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors]
         raise ConfigError(f"{what} does not match {schema_path}:\n" + "\n".join(lines))
 
 

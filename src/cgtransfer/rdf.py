@@ -55,12 +55,12 @@ def rdf_onset(r: np.ndarray, g: np.ndarray, threshold: float) -> float:
 
 
 def first_peak(r: np.ndarray, g: np.ndarray) -> tuple[float, float]:
-    """Position and height of the first peak: the first local maximum that rises above 1."""
+    """Position and height of the first peak: the first local maximum that rises above 1. An RDF without one
+    (a gas) has no first peak: (nan, nan), not a silent fallback to some other maximum."""
     for i in range(1, len(g) - 1):
         if g[i] > 1.0 and g[i] >= g[i - 1] and g[i] >= g[i + 1]:
             return float(r[i]), float(g[i])
-    i = int(np.argmax(g))
-    return float(r[i]), float(g[i])
+    return float("nan"), float("nan")
 
 
 def rdf_mae(g1: np.ndarray, g2: np.ndarray) -> float:
