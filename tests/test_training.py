@@ -29,3 +29,22 @@ def test_prior_parameters_from_reference():
     summaries = [{"rdf": {"A-A": {"onset_A": 3.1}}}, {"rdf": {"A-A": {"onset_A": 2.9}}}]
     p = prior_parameters(data, summaries, {"width_A": 0.2, "force_fraction_at_onset": 0.05})
     assert p == {"onset": 2.9, "strength": 2.0, "width": 0.2, "fraction": 0.05}
+
+
+def test_mismatched_inputs_are_named(tiny_model, argon_cg, argon_run, tmp_path):
+    """A checkpoint meeting another system's data, and a force file that does not belong to its topology, stop
+    with an error naming the file and what does not match."""
+    from cgtransfer import mapping
+    from cgtransfer.models import load_model
+
+    model = load_model(tiny_model)
+    model.check_data(argon_cg["cg"], "argon.npz")  # its own data: fine
+    with pytest.raises(ValueError, match=r"water\.npz: its bead types \['OW'\] differ from those the hipnn model .* "
+                                         r"was trained on \['AR'\]"):
+        model.check_data({"bead_types": np.array(["OW"])}, "water.npz")
+    d = argon_run["dir"]
+    forces = dict(np.load(d / "forces.npz"))
+    forces["forces_kj_mol_nm"] = forces["forces_kj_mol_nm"][:, :-1]  # one atom short
+    np.savez(tmp_path / "forces.npz", **forces)
+    with pytest.raises(ValueError, match=r"forces\.npz holds forces on 107 atoms but .*topology\.pdb has 108"):
+        mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", tmp_path / "forces.npz", {"AR": {"AR": ["AR"]}})

@@ -54,7 +54,8 @@ def finite_numbers(obj):
 def test_summary_tables_and_figures(workflow_run):
     s = workflow_run / "summary"
     for name in ("metrics.csv", "long.csv", "force_rmse.csv", "rdf_error.csv", "density_error.csv",
-                 "pressure_error.csv", "headline.json", "headline.txt", "transferability.png", "rdf_grid.png",
+                 "pressure_error.csv", "headline.json", "headline.txt", "provenance.json", "transferability.png",
+                 "rdf_grid.png",
                  "density_vs_temperature.png", *[f"rdf/rdf_{st}.png" for st in STATES]):
         assert (s / name).stat().st_size > 0, name
     table = pd.read_csv(s / "metrics.csv")
@@ -74,6 +75,9 @@ def test_summary_tables_and_figures(workflow_run):
     assert list(long.columns[:12]) == ["system", "model", "kind", "training_set", "state", "ensemble", "temperature_K",
                                        "in_training", "stable", "metric", "value", "stderr"]
     assert set(long["training_set"]) == {"leave_one_out", "each"} and set(long["volume_term"]) == {True, False}
+    prov = json.loads((s / "provenance.json").read_text())  # what produced these numbers
+    assert prov["packages"]["openmm"] and prov["packages"]["hippynn"] and prov["config"]["seed"] == 2024
+    assert (long["git_revision"] == prov["git_revision"]).all() and prov["git_revision"] != ""
     rdf = pd.read_csv(s / "rdf_error.csv").set_index("model")
     assert set(rdf.index) == set(MODELS) and set(rdf["kind"]) == {"hipnn", "mscg"}
     assert {f"{st}_stderr" for st in STATES} <= set(rdf.columns)

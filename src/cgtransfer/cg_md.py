@@ -163,6 +163,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
             return _record_failure(out_topology, out_trajectory, out_thermo, out_summary, label, ensemble,
                                    f"{label}: no volume term: {reason}", "volume term fit")
     model = load_model(checkpoint_dir, device=device)
+    model.check_data(data, str(dataset_npz))
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
                                           {**cfg, "device": device}, label, seed=seed, volume_term=volume_term)
     integrator, dt_fs = cg_integrator(system, temperature_K, cfg)

@@ -62,6 +62,9 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
         time_ps = data["time_ps"]
     if len(forces_kj) != universe.trajectory.n_frames:
         raise ValueError(f"{trajectory} has {universe.trajectory.n_frames} frames but {forces_npz} has {len(forces_kj)}")
+    if forces_kj.shape[1] != universe.atoms.n_atoms:
+        raise ValueError(f"{forces_npz} holds forces on {forces_kj.shape[1]} atoms but {topology_pdb} has "
+                         f"{universe.atoms.n_atoms}: force file and topology do not belong together")
     beads, atom_bead, bead_types = bead_definitions(universe, mapping)
     check_constraints_inside_beads(universe, atom_bead)
     n_beads = len(beads)

@@ -100,6 +100,14 @@ class CGModel:
     def bead_types(self) -> list[str]:
         return list(self.info["bead_types"])
 
+    def check_data(self, data: dict, where: str) -> None:
+        """The model must have been trained on the bead types of ``data`` (same names, same order: the species
+        numbers mean the same beads); a checkpoint of another system is a clear error naming the file."""
+        types = [str(t) for t in data["bead_types"]]
+        if types != self.bead_types:
+            raise ValueError(f"{where}: its bead types {types} differ from those the {self.kind} model at "
+                             f"{self.directory} was trained on {self.bead_types} (a checkpoint of another system?)")
+
     @property
     def training_states(self) -> list[str]:
         return list(self.info["training_states"])

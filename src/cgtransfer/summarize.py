@@ -250,7 +250,20 @@ def headline_text(h: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- stage
-def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, system: str = "") -> pd.DataFrame:
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("cgtransfer", "torch", "openmm", "hippynn", "MDAnalysis", "snakemake", "numpy", "scipy", "pandas"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, system: str = "",
+              provenance: dict | None = None) -> pd.DataFrame:
     """``rdf_paths``: {(model, state): compare rdf.csv}; ``info``: model → {kind, states, training_set,
     held_out_state}; ``out``: output paths by name (see the summarize rule)."""
     table = metrics_table(metrics_paths)
@@ -262,7 +275,13 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
     state_order = list(table.drop_duplicates("state").sort_values("temperature_K")["state"])
     write_csv(out["metrics"], table)
     long = long_table(table, system, info)
+    prov = {**(provenance or {}), "packages": package_versions()}
+    long["git_revision"] = prov.get("git_revision", "unknown")
+    long["cgtransfer_version"] = prov["packages"]["cgtransfer"]
     write_csv(out["long"], long)
+    if "provenance" in out:
+        with atomic_path(out["provenance"]) as tmp:
+            tmp.write_text(json.dumps(prov, indent=2, default=str) + "\n")
 
     tables = {"force_rmse": "force_rmse_kcal_mol_A", "rdf_error": "rdf_error_over_noise",
               "density_error": "density_error_pct", "pressure_error": "pressure_error_bar"}

@@ -153,8 +153,9 @@ def train_and_report(kind: str, dataset_paths, summary_paths, state_names, setti
 def state_force_errors(checkpoint_dir, dataset_path, train_cfg, in_training: bool, out_json) -> dict:
     """Held-out force errors of one model on one state (the test block, never trained on by any model)."""
     model = load_model(checkpoint_dir, device=train_cfg["device"])
-    pred, ref = held_out_forces(model, load_dataset(dataset_path), train_cfg["valid_fraction"],
-                                train_cfg["test_fraction"])
+    data = load_dataset(dataset_path)
+    model.check_data(data, str(dataset_path))
+    pred, ref = held_out_forces(model, data, train_cfg["valid_fraction"], train_cfg["test_fraction"])
     metrics = {**force_metrics(pred, ref), "kind": model.kind, "state_in_training": bool(in_training)}
     write_json(out_json, metrics)
     return metrics

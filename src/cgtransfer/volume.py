@@ -145,6 +145,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
                 from .models import load_model
 
                 model = load_model(checkpoint_dir)
+            model.check_data(data, str(data_path))
             frames = np.linspace(0, len(data["positions"]) - 1, min(settings["mapped_frames"], len(data["positions"])))
             frames = frames.round().astype(int)
             p_cg_frames = virial_pressure_bar(model, data, frames, st["temperature_K"])

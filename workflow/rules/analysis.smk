@@ -40,6 +40,7 @@ rule summarize:
         density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
         pressure_error=f"{RESULTS}/{{system}}/summary/pressure_error.csv",
         headline_json=f"{RESULTS}/{{system}}/summary/headline.json",
+        provenance=f"{RESULTS}/{{system}}/summary/provenance.json",
         headline_txt=report(
             f"{RESULTS}/{{system}}/summary/headline.txt",
             caption="../report/headline.rst",
@@ -73,6 +74,8 @@ rule summarize:
         ),
     params:
         info=lambda w: {m: STUDY.model(w.system, m) for m in STUDY.models(w.system)},
+        provenance=lambda w: {"git_revision": GIT_REVISION, "config": config,
+                              "state_points": [vars(s) for s in STUDY.states_of(w.system)]},
         pairs=lambda w: [
             (m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)
         ],

@@ -7,6 +7,23 @@ STUDY = load_study(config, basedir=workflow.basedir, schema_dir=Path(workflow.ba
 RESULTS = "results"
 
 
+def git_revision():
+    """The workflow's git revision (with '+dirty' for uncommitted changes), for provenance."""
+    import subprocess
+
+    try:
+        rev = subprocess.run(["git", "-C", workflow.basedir, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", workflow.basedir, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+GIT_REVISION = git_revision()
+
+
 wildcard_constraints:
     system="[A-Za-z0-9_]+",
     state="[A-Za-z0-9_]+",
@@ -116,6 +133,7 @@ def summary_outputs(system):
             "pressure_error.csv",
             "headline.json",
             "headline.txt",
+            "provenance.json",
             "transferability.png",
             "rdf_grid.png",
             "density_vs_temperature.png",
