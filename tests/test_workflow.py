@@ -212,3 +212,15 @@ def test_mscg_pair_tables(workflow_run):
         info = json.loads((workflow_run / f"models/{model}/checkpoint/model_info.json").read_text())
         scanned = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["mscg"]["regularization"]
         assert info["kind"] == "mscg" and info["regularization"] in [float(x) for x in scanned]
+
+
+def test_report_builds(workflow_run, tmp_path):
+    """snakemake --report gathers every figure with its caption (RST captions must render)."""
+    work = workflow_run.parents[1]
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+                           "--configfile", str(REPO / ".test/config/config.yaml"), "--report", str(tmp_path / "report.html")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ERROR/" not in proc.stderr, proc.stderr[-3000:]  # docutils errors in a caption
+    assert (tmp_path / "report.html").stat().st_size > 100_000
