@@ -35,6 +35,7 @@ METRICS = {
     "pressure_cg_nvt_bar": ("pressure_cg_nvt_bar", "pressure_cg_nvt_stderr_bar", "CG NVT pressure (bar)"),
     "temperature_deviation_pct_nvt": ("temperature_deviation_pct_nvt", None, "CG NVT temperature deviation (%)"),
     "density_drift_pct": ("density_drift_pct", None, "CG NPT density drift, last vs first quarter (%)"),
+    "density_not_converged": ("density_not_converged", None, "CG NPT density still drifting (1) or converged (0)"),
     "compressibility_ratio": ("compressibility_ratio", "compressibility_ratio_stderr", "CG / AA isothermal compressibility"),
     "rdf_error_npt_over_noise": ("rdf_error_npt_over_noise", "rdf_error_npt_over_noise_stderr",
                                  "RDF MAE at the CG NPT density / noise floor"),
@@ -51,6 +52,10 @@ def metrics_table(metrics_paths: list) -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values(["model", "temperature_K"]).reset_index(drop=True)
     if "stable" not in table:
         table["stable"] = True
+    if "density_converged" in table:
+        conv = table["density_converged"]
+        table["density_not_converged"] = [np.nan if c is None or (isinstance(c, float) and np.isnan(c)) else float(not c)
+                                          for c in conv]
     return table
 
 
@@ -206,14 +211,14 @@ def volume_term_summary(long: pd.DataFrame, info: dict) -> dict:
             for where, mask in (("training", rows["in_training"]), ("held_out", ~rows["in_training"])):
                 dens = rows[mask & (rows["metric"] == "density_error_pct")]["value"].dropna()
                 comp = rows[mask & (rows["metric"] == "compressibility_ratio")]["value"].dropna()
-                drift = rows[mask & (rows["metric"] == "density_drift_pct")]["value"].dropna()
+                drift = rows[mask & (rows["metric"] == "density_not_converged")]["value"].dropna()
                 entry[where] = {
                     "n_cells": int(len(dens)),
                     "mean_abs_density_error_pct": float(dens.abs().mean()) if len(dens) else None,
                     "max_abs_density_error_pct": float(dens.abs().max()) if len(dens) else None,
                     "cells_within_2pct": int((dens.abs() <= 2).sum()), "cells_within_4pct": int((dens.abs() <= 4).sum()),
                     "median_compressibility_ratio": float(comp.median()) if len(comp) else None,
-                    "cells_not_converged": int((drift.abs() > 1.0).sum()),
+                    "cells_not_converged": int((drift > 0).sum()),
                 }
             out[f"{kind}{' + volume term' if corrected else ''}"] = entry
     return out
@@ -245,7 +250,8 @@ def headline_text(h: dict) -> str:
                 lines.append(f"NPT density [{name}] at {where} states: mean |error| {e['mean_abs_density_error_pct']:.1f} %, "
                              f"max {e['max_abs_density_error_pct']:.1f} % ({e['cells_within_2pct']}/{e['n_cells']} within 2 %, "
                              f"{e['cells_within_4pct']}/{e['n_cells']} within 4 %); median compressibility CG/AA "
-                             f"{e['median_compressibility_ratio']:.2f}; not converged (drift > 1 %): {e['cells_not_converged']}")
+                             + (f"{e['median_compressibility_ratio']:.2f}" if e["median_compressibility_ratio"] is not None
+                                else "n/a") + f"; still drifting: {e['cells_not_converged']}")
     return "\n".join(lines) + "\n"
 
 
