@@ -29,6 +29,8 @@ rule reference_md:
         md=config["reference_md"],
         seed=config["seed"],
     threads: config["reference_md"]["threads"]
+    # first: with many 1-thread jobs ready, a 2-thread job would otherwise wait for two free cores at once
+    priority: 10
     resources:
         runtime=240,
         mem_mb=4000,
