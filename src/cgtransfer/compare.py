@@ -76,16 +76,26 @@ def compressibility_per_bar(volume_nm3, temperature_K: float, n_blocks: int = 5)
     return kappa, float(np.std(blocks, ddof=1) / np.sqrt(n_blocks))
 
 
-def density_drift(density, stderr: float | None = None, tolerance_pct: float = 1.0) -> dict:
-    """First- vs last-quarter mean density of an NPT run. The run has not converged (it is still drifting) when
-    the difference exceeds both ``tolerance_pct`` % of the mean and 3 standard errors of a difference of two
-    quarter means (2√2 × the block standard error of the whole run, when given): flagged, not averaged silently."""
+def density_drift(density, tolerance_pct: float = 1.0, n_blocks: int = 8) -> dict:
+    """Has an NPT run's density converged? A linear trend through the means of ``n_blocks`` contiguous blocks:
+    the run is still drifting when the trend over the whole run exceeds ``tolerance_pct`` % of the mean AND is
+    significant (|slope| > 3 standard errors, from the scatter of the block means about the line). A drifting
+    series inflates block standard errors, so the trend is tested against its residuals, not against them.
+    Flagged, not averaged silently."""
     d = np.asarray(density, dtype=float)
     q = max(1, len(d) // 4)
-    drift = 100.0 * (d[-q:].mean() - d[:q].mean()) / d.mean()
-    noise = 3.0 * 2.0 * np.sqrt(2.0) * 100.0 * stderr / d.mean() if stderr is not None and np.isfinite(stderr) else 0.0
-    return {"density_drift_pct": float(drift), "density_drift_threshold_pct": float(max(tolerance_pct, noise)),
-            "density_converged": bool(abs(drift) <= max(tolerance_pct, noise))}
+    out = {"density_drift_pct": float(100.0 * (d[-q:].mean() - d[:q].mean()) / d.mean())}
+    if len(d) < 2 * n_blocks:
+        return {**out, "density_trend_pct": float("nan"), "density_trend_t": float("nan"), "density_converged": None}
+    means = np.array([b.mean() for b in np.array_split(d, n_blocks)])
+    x = np.arange(n_blocks, dtype=float)
+    slope, intercept = np.polyfit(x, means, 1)
+    resid = means - (slope * x + intercept)
+    se = np.sqrt(np.sum(resid**2) / (n_blocks - 2) / np.sum((x - x.mean()) ** 2))
+    t = float(slope / se) if se > 0 else float("inf") * np.sign(slope)
+    trend = float(100.0 * slope * (n_blocks - 1) / d.mean())
+    return {**out, "density_trend_pct": trend, "density_trend_t": t,
+            "density_converged": not (abs(trend) > tolerance_pct and abs(t) > 3.0)}
 
 
 def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_csv, nvt_topology, nvt_trajectory,
@@ -160,7 +170,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
         metrics["temperature_cg_npt_K"] = npt["mean_temperature_K"]
         metrics["min_pair_distance_cg_npt_A"] = npt["min_pair_distance_A"]
         npt_thermo = pd.read_csv(npt_thermo_csv)
-        metrics.update(density_drift(npt_thermo["density_g_cm3"], npt["mean_density_stderr_g_cm3"]))
+        metrics.update(density_drift(npt_thermo["density_g_cm3"]))
         metrics["compressibility_cg_per_bar"], metrics["compressibility_cg_stderr_per_bar"] = \
             compressibility_per_bar(npt_thermo["volume_nm3"], temperature_K)
         # structure at the CG model's own NPT density, against the reference
@@ -171,7 +181,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     else:  # NVT state (no NPT run) or a failed NPT run
         for key in ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "density_error_pct", "density_error_pct_stderr",
                     "density_cg_last_quarter_g_cm3", "temperature_cg_npt_K", "min_pair_distance_cg_npt_A",
-                    "density_drift_pct", "density_drift_threshold_pct", "compressibility_cg_per_bar", "compressibility_cg_stderr_per_bar",
+                    "density_drift_pct", "density_trend_pct", "density_trend_t", "compressibility_cg_per_bar", "compressibility_cg_stderr_per_bar",
                     "rdf_mae_npt", "rdf_mae_npt_stderr"):
             metrics[key] = nan
         metrics["density_converged"] = None
