@@ -8,8 +8,8 @@ min_version("9.0")
 
 
 # The default study; a --configfile given on the command line replaces it (e.g. .test/config/config.yaml)
-# instead of being merged into it.
-if not config:
+# instead of being merged into it. --config key=value overrides apply on top of either.
+if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 

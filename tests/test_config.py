@@ -1,6 +1,7 @@
 """Bad input is rejected before any job starts, with a message naming the key or row and the file."""
 
 import copy
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +69,9 @@ def test_missing_forcefield_file_is_named():
 @pytest.mark.parametrize("row, message", [
     ("methanol\tT298\t298\t1.0\t0.78", "found both"),
     ("methanol\tT298\t298\t\t", "found neither"),
-    ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5 is less than or equal to the minimum of 0"),
+    ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5\.0 is less than or equal to the minimum of 0"),
     ("methanol\tT298\t298\t\t-0.7", r"key 'density_g_cm3': -0.7 is less than or equal to the minimum of 0"),
-    ("methanol\tT298\t298\t\t0", r"key 'density_g_cm3': 0 is less than or equal to the minimum of 0"),
+    ("methanol\tT298\t298\t\t0", r"key 'density_g_cm3': 0\.0 is less than or equal to the minimum of 0"),
 ])
 def test_state_point_errors_name_row_and_file(tmp_path, row, message):
     sheet = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n" + row + "\n"
@@ -223,3 +224,171 @@ def test_nvt_state_whose_box_is_too_small_names_the_row(tmp_path):
     with pytest.raises(ConfigError, match=r"'rdf\.rmax_A' = 12 Å does not fit in half the box edge \(10\.43 Å\) of 256 "
                                           r"molecules at state 'T900' in .*states\.tsv \(NVT at 1\.5 g/cm3\)"):
         study(cfg, tmp_path, sheet)
+
+
+H = "system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
+
+
+def _drop(*path):
+    def edit(c):
+        d = c
+        for k in path[:-1]:
+            d = d[k]
+        d.pop(path[-1])
+    return edit
+
+
+def _rename_system(new):
+    return lambda c: c["systems"].__setitem__(new, c["systems"].pop("methanol"))
+
+
+MOH = ["C", "H1", "H2", "H3", "O", "HO"]
+# (config edit, the message it must give): kinds of mistake a new user makes, each rejected before any job
+MORE_BAD_CONFIGS = {
+    "missing section": (_drop("rdf"), r"key '\(top level\)': 'rdf' is a required property"),
+    "missing nested key": (_drop("cg_md", "overlap_limit_A"), r"key 'cg_md': 'overlap_limit_A' is a required"),
+    "typo at top level": (_set(("seeed",), 1), r"Additional properties are not allowed \('seeed' was unexpected\)"),
+    "typo in a system": (_set(("systems", "methanol", "n_molecule"), 10), r"key 'systems\.methanol': Additional "
+                         r"properties are not allowed \('n_molecule'"),
+    "typo in a model": (_set(("systems", "methanol", "models", "mscg_all", "kinds"), "mscg"),
+                        r"key 'systems\.methanol\.models\.mscg_all': Additional properties are not allowed \('kinds'"),
+    "typo in a model's cg_md": (_set(("systems", "methanol", "models", "mscg_all", "cg_md"), {"timestep": 2.0}),
+                                r"models\.mscg_all\.cg_md': Additional properties are not allowed \('timestep'"),
+    "NaN timestep": (_set(("reference_md", "timestep_fs"), math.nan), r"key 'reference_md\.timestep_fs': nan is not a finite"),
+    "infinite run": (_set(("cg_md", "production_ps"), math.inf), r"key 'cg_md\.production_ps': inf is not a finite"),
+    "zero CG timestep": (_set(("cg_md", "timestep_fs"), 0), r"key 'cg_md\.timestep_fs': 0 is less than or equal"),
+    "AA timestep beyond 5 fs": (_set(("reference_md", "timestep_fs"), 20.0), r"key 'reference_md\.timestep_fs': 20\.0 is greater than the maximum of 5"),
+    "AA timestep too long for HBonds": (_set(("reference_md", "timestep_fs"), 4.5), r"'reference_md\.timestep_fs' = 4\.5 fs is too long for constraints 'HBonds' \(at most 4 fs"),
+    "AA timestep without constraints": (_set(("reference_md", "constraints"), "none"), r"= 2 fs is too long for constraints 'none'"),
+    "CG timestep beyond 200 fs": (_set(("cg_md", "timestep_fs"), 500.0), r"key 'cg_md\.timestep_fs': 500\.0 is greater than the maximum of 200"),
+    "negative friction": (_set(("cg_md", "friction_per_ps"), -1.0), r"key 'cg_md\.friction_per_ps': -1\.0 is less than or equal"),
+    "negative equilibration": (_set(("cg_md", "equilibration_ps"), -1), r"key 'cg_md\.equilibration_ps': -1 is less than the minimum of 0"),
+    "free-text training device": (_set(("training", "device"), "gpu"), r"key 'training\.device': 'gpu' does not match"),
+    "free-text CG device": (_set(("cg_md", "device"), "nvidia"), r"key 'cg_md\.device': 'nvidia' does not match"),
+    "lower-case platform": (_set(("reference_md", "platform"), "cuda"), r"key 'reference_md\.platform': 'cuda' is not one of \['CPU'"),
+    "zero threads": (_set(("reference_md", "threads"), 0), r"key 'reference_md\.threads': 0 is less than the minimum of 1"),
+    "negative seed": (_set(("seed",), -1), r"key 'seed': -1 is less than the minimum of 0"),
+    "text seed": (_set(("seed",), "abc"), r"key 'seed': 'abc' is not of type 'integer'"),
+    "no systems": (_set(("systems",), {}), r"key 'systems': \{\} should be non-empty"),
+    "system name with a slash": (_rename_system("meth/anol"), r"key 'systems': 'meth/anol' does not match"),
+    "model name with a dash": (_set(("systems", "methanol", "models", "bad-name"), {"kind": "mscg", "states": "each"}),
+                               r"key 'systems\.methanol\.models': 'bad-name' does not match"),
+    "no models": (_set(("systems", "methanol", "models"), {}), r"key 'systems\.methanol\.models': \{\} should be non-empty"),
+    "zero initial density": (_set(("systems", "methanol", "initial_density_g_cm3"), 0), r"initial_density_g_cm3': 0 is less than or equal"),
+    "atom in two beads": (_set(("systems", "methanol", "mapping"), {"MOH": {"A": MOH, "B": ["C"]}}),
+                          r"mapping\.MOH': an atom is in two beads|mapping\.MOH'.*two beads"),
+    "bead name MDAnalysis reads differently": (_set(("systems", "methanol", "mapping"), {"MOH": {"name MOH": MOH}}),
+                                               r"key 'systems\.methanol\.mapping\.MOH': 'name MOH' does not match"),
+    "bead with no atoms": (_set(("systems", "methanol", "mapping"), {"MOH": {"MOH": []}}), r"mapping\.MOH\.MOH': \[\] should be non-empty"),
+    "mapping of a residue the template lacks": (_set(("systems", "methanol", "mapping"), {"MOH": {"MOH": MOH}, "ETH": {"E": ["C"]}}),
+                                                r"mapping': residue\(s\) \['ETH'\] are not in '.*methanol\.pdb'"),
+    "missing template": (_set(("systems", "methanol", "template_pdb"), "resources/nope.pdb"), r"template_pdb': file '.*nope\.pdb' not found"),
+    "template that is not a PDB": (_set(("systems", "methanol", "template_pdb"), "resources/methanol/oplsaa_methanol.xml"),
+                                   r"template_pdb': cannot read '.*oplsaa_methanol\.xml' as PDB|mapping': residue"),
+    "force field that is not XML": (_set(("systems", "methanol", "forcefield"), "resources/methanol/methanol.pdb"),
+                                    r"forcefield': cannot read '.*methanol\.pdb' as an OpenMM force field XML"),
+    "NPT state without a sheet": (_set(("state_points",), "config/nope.tsv"), r"config key 'state_points': file '.*nope\.tsv' not found"),
+    "sheet path not a string": (_set(("state_points",), 5), r"key 'state_points': 5 is not of type 'string'"),
+    "too few RDF bins": (_set(("rdf", "nbins"), 5), r"key 'rdf\.nbins': 5 is less than the minimum of 10"),
+    "more jackknife blocks than frames": (_set(("rdf", "n_blocks"), 100), r"'rdf\.n_blocks' = 100: a CG run records 80 frames"),
+    "knots wider than the cutoff": (_set(("mscg", "knot_spacing_A"), 8.0), r"'mscg\.knot_spacing_A' must be well below"),
+    "negative regularisation": (_set(("mscg", "regularization"), [-1.0]), r"key 'mscg\.regularization\.0': -1\.0 is less than"),
+    "one cross-validation fold": (_set(("mscg", "cv_folds"), 1), r"key 'mscg\.cv_folds': 1 is less than the minimum of 2"),
+    "prior fraction of 1": (_set(("prior", "force_fraction_at_onset"), 1.0), r"force_fraction_at_onset': 1\.0 is greater than or equal"),
+    "sloppy Ewald tolerance": (_set(("reference_md", "ewald_error_tolerance"), 1.0), r"ewald_error_tolerance': 1\.0 is greater than the maximum"),
+    "soft cutoff beyond the hard one": (_set(("hipnn", "dist_soft_max"), 9.0), r"need dist_soft_min < dist_soft_max <= dist_hard_max"),
+    "zero learning rate": (_set(("training", "learning_rate"), 0), r"key 'training\.learning_rate': 0 is less than or equal"),
+    "zero epochs": (_set(("training", "max_epochs"), 0), r"key 'training\.max_epochs': 0 is less than the minimum of 1"),
+    "batch larger than the largest batch": (_set(("training", "batch_size"), 64), r"'training\.batch_size' \(64\) exceeds 'training\.max_batch_size' \(16\)"),
+    "termination before plateau": (_set(("training", "termination_patience"), 1), r"'training\.termination_patience' \(1\) is shorter than 'training\.plateau_patience'"),
+    "valid + test leave too little": (lambda c: (c["training"].__setitem__("valid_fraction", 0.3), c["training"].__setitem__("test_fraction", 0.3)),
+                                      r"'training\.valid_fraction' \+ 'training\.test_fraction' must be below 0\.5"),
+    "too few frames for the time blocks": (_set(("reference_md", "production_ps"), 0.6), r"give 3 frames per state: after the validation \(1\) and test \(1\) blocks"),
+    "volume term switch as text": (_set(("volume_term", "enabled"), "yes"), r"key 'volume_term\.enabled': 'yes' is not of type 'boolean'"),
+    "MTS factor 0": (_set(("cg_md", "mts_inner_steps"), 0), r"key 'cg_md\.mts_inner_steps': 0 is less than the minimum of 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_BAD_CONFIGS))
+def test_more_bad_configs_name_the_key_and_file(name):
+    edit, message = MORE_BAD_CONFIGS[name]
+    cfg = copy.deepcopy(DEFAULT)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_study(cfg, REPO, config_files=["config/config.yaml"])
+    text = str(err.value)
+    assert "config" in text and ("config/config.yaml" in text or "config key" in text or "tsv" in text), text
+
+
+# (sheet text, the message it must give; the row and cell are named)
+MORE_BAD_SHEETS = {
+    "text in a numeric cell": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT300\tabc\t1.0\t\n",
+                               r"row 2 \(system 'methanol', state 'T300'\), column 'temperature_K': 'abc' is not a number"),
+    "infinite temperature": (H + "methanol\tT298\tinf\t1.0\t\n", r"(?s)row 1 .*key 'temperature_K': inf is"),
+    "temperature beyond 5000 K": (H + "methanol\tT298\t9000\t1.0\t\n", r"(?s)row 1 .*'temperature_K': 9000\.0 is greater than the maximum"),
+    "pressure beyond 100 kbar": (H + "methanol\tT298\t298\t1e6\t\n", r"(?s)row 1 .*'pressure_bar': 1000000\.0 is greater"),
+    "deeply negative pressure": (H + "methanol\tT298\t298\t-5000\t\n", r"(?s)row 1 .*'pressure_bar': -5000\.0 is less than the minimum of -1000"),
+    "duplicate state id": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT298\t300\t1.0\t\n", r"state 'T298' of system 'methanol' appears twice"),
+    "state id with a slash": (H + "methanol\tT/298\t298\t1.0\t\n", r"(?s)row 1 .*key 'state': 'T/298' does not match"),
+    "state id '..'": (H + "methanol\t..\t298\t1.0\t\n", r"(?s)row 1 .*key 'state': '\.\.' does not match"),
+    "state of an unknown system": (H + "water\tT298\t298\t1.0\t\nmethanol\tT300\t300\t1.0\t\n", r"state 'T298' names system 'water', which is not in config key 'systems'"),
+    "missing temperature column": ("system\tstate\tpressure_bar\nmethanol\tT298\t1.0\n", r"missing column\(s\) \['temperature_K'\]"),
+    "unknown column": (H.rstrip("\n") + "\tfoo\nmethanol\tT298\t298\t1.0\t\t1\n", r"unknown column\(s\) \['foo'\]"),
+    "no rows": (H, r"no state points for system 'methanol' in .*states\.tsv"),
+    "comma-separated instead of tabs": ("system,state,temperature_K,pressure_bar\nmethanol,T298,298,1.0\n", r"looks comma- or semicolon-separated; the sheet must be tab-separated"),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_BAD_SHEETS))
+def test_more_bad_sheets_name_row_and_file(tmp_path, name):
+    text, message = MORE_BAD_SHEETS[name]
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": "each"}}
+    with pytest.raises(ConfigError, match=message) as err:
+        study(cfg, tmp_path, text)
+    assert "states.tsv" in str(err.value)
+
+
+def test_zero_pressure_is_a_valid_npt_state(tmp_path):
+    """0 bar is a pressure, not a missing one: it stays 0 (the CG barostat must not fall back to 1 bar)."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"m": {"kind": "mscg", "states": "each"}}
+    s = study(cfg, tmp_path, H + "methanol\tT298\t298\t0\t\nmethanol\tT300\t300\t\t0.78\n")
+    assert s.state("methanol", "T298").pressure_bar == 0.0 and s.state("methanol", "T298").ensemble == "NPT"
+
+
+def _cli(tmp_path, *args):
+    snakemake = Path(sys.executable).with_name("snakemake")
+    return subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                           *args], capture_output=True, text=True)
+
+
+def _absolute_config(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    for key in ("template_pdb", "forcefield"):
+        cfg["systems"]["methanol"][key] = str(REPO / cfg["systems"]["methanol"][key])
+    cfg["state_points"] = str(REPO / cfg["state_points"])
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+def test_cli_overrides_single_targets_and_yaml_errors(tmp_path):
+    """Through the real CLI, no traceback reaches the user: --config overrides apply on top of the default config
+    (not instead of it) and are validated and named; a single requested target gets the same checks; a YAML
+    syntax error stops before any job."""
+    _absolute_config(tmp_path)  # the workflow's default config/config.yaml, as seen from this working directory
+    ok = _cli(tmp_path, "--config", "seed=7", "--dry-run", "--cores", "1")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    bad = _cli(tmp_path, "--config", "seed=-3", "--dry-run", "--cores", "1")
+    assert bad.returncode != 0
+    assert "the configuration (config/config.yaml, --config overrides)" in bad.stderr
+    assert "key 'seed': -3 is less than the minimum of 0" in bad.stderr
+    target = _cli(tmp_path, "--config", "seed=-3", "--cores", "1", "results/methanol/reference/T298/npt/summary.json")
+    assert target.returncode != 0 and "key 'seed'" in target.stderr
+    (tmp_path / "broken.yaml").write_text("seed: 2024\nsystems:\n  methanol: [unclosed\n")
+    broken = _cli(tmp_path, "--configfile", str(tmp_path / "broken.yaml"), "--cores", "1")
+    assert broken.returncode != 0 and "not valid JSON or YAML" in broken.stderr
+    for proc in (bad, target, broken):
+        assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr, proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -17,7 +17,7 @@ from cgtransfer.training import train_model
 
 MSCG = {"cutoff_A": 8.0,  # = the fixture's LJ cutoff
         "knot_spacing_A": 0.1, "spline_degree": 3,
-        "regularization": [1e-8, 1e-6, 1e-4, 1e-2], "selection_tolerance": 0.001, "table_spacing_A": 0.005}
+        "regularization": [1e-8, 1e-6, 1e-4, 1e-2], "cv_folds": 5, "selection_tolerance": 0.001, "table_spacing_A": 0.005}
 PRIOR = {"width_A": 0.15, "force_fraction_at_onset": 0.05}
 TRAIN = {"device": "cpu", "valid_fraction": 0.1, "test_fraction": 0.1}
 
@@ -176,3 +176,29 @@ def test_more_coefficients_than_data_is_a_clear_error(argon_cg, tmp_path):
 def test_cutoff_beyond_half_the_box_is_a_clear_error(argon_cg, tmp_path):
     with pytest.raises(MSCGFitError, match=r"mscg cutoff_A 12.0 Å must be below half the smallest box edge"):
         MSCGModel.fit(_two_type_data(argon_cg, False), {"mscg": dict(MSCG, cutoff_A=12.0)}, tmp_path, label="m")
+
+
+def test_cross_validation_folds_are_contiguous_time_blocks_of_every_state():
+    """λ is chosen by cross-validation over contiguous time blocks: every training and validation frame in exactly
+    one fold, test frames in none, each fold one contiguous stretch of every state."""
+    from cgtransfer.mscg import cross_validation_folds
+    from cgtransfer.training import time_block_split
+
+    n, states = 23, ["A", "B"]
+    splits = {"train": [], "valid": [], "test": []}
+    for s, name in enumerate(states):
+        for split, idx in zip(("train", "valid", "test"), time_block_split(n, 0.1, 0.1)):
+            splits[split].append(idx + s * n)
+    splits = {k: np.concatenate(v) for k, v in splits.items()}
+    data = TrainingData({"positions": np.zeros((2 * n, 4, 3))}, splits, ["X"], states, [], {},
+                        ["A"] * n + ["B"] * n)
+    fold_of = cross_validation_folds(data, 5, "t")
+    assert sorted(fold_of) == sorted(np.concatenate([splits["train"], splits["valid"]]).tolist())
+    assert not set(fold_of) & set(splits["test"].tolist())
+    for k in range(5):
+        frames = sorted(f for f, fold in fold_of.items() if fold == k)
+        for s in range(2):
+            own = [f for f in frames if s * n <= f < (s + 1) * n]
+            assert own and own == list(range(own[0], own[-1] + 1))  # one contiguous stretch per state
+    with pytest.raises(MSCGFitError, match=r"state A has 21 training and validation frames, fewer than mscg\.cv_folds = 30"):
+        cross_validation_folds(data, 30, "t")

@@ -26,13 +26,26 @@ def _path_str(path) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+def _non_finite(obj, path=()):
+    """Keys whose value is a NaN or an infinity (YAML .nan/.inf, a sheet's 'inf'): JSON schema accepts them."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _non_finite(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _non_finite(v, (*path, i))
+    elif isinstance(obj, float) and not math.isfinite(obj):
+        yield path, obj
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors]
-        raise ConfigError(f"{what} does not match {schema_path}:\n" + "\n".join(lines))
+    lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors]
+    lines += [f"  key '{_path_str(path)}': {value} is not a finite number" for path, value in _non_finite(instance)]
+    if lines:
+        raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
 
 
 STATE_COLUMNS = ("system", "state", "temperature_K", "pressure_bar", "density_g_cm3")
@@ -42,15 +55,38 @@ def load_state_points(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config key 'state_points': file '{path}' not found")
-    table = pd.read_csv(path, sep="\t", comment="#", dtype={"system": str, "state": str})
+    try:
+        table = pd.read_csv(path, sep="\t", comment="#", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config key 'state_points': cannot read '{path}' as a tab-separated sheet: {exc}") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    if len(table.columns) <= 2 and any("," in c or ";" in c for c in table.columns):
+        raise ConfigError(f"{path}: the header {list(table.columns)} looks comma- or semicolon-separated; the "
+                          f"sheet must be tab-separated with the columns {list(STATE_COLUMNS)}")
     for col in ("pressure_bar", "density_g_cm3"):
         if col not in table:
-            table[col] = math.nan
+            table[col] = ""
     return table
 
 
-def _clean_row(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+NUMERIC_COLUMNS = ("temperature_K", "pressure_bar", "density_g_cm3")
+
+
+def _row_values(row: dict, where: str) -> dict:
+    """A sheet row (text cells) → typed values; empty cells are left out. A cell that is not a number is named."""
+    out = {}
+    for key, text in row.items():
+        text = str(text).strip()
+        if text == "":
+            continue
+        if key in NUMERIC_COLUMNS:
+            try:
+                out[key] = float(text)
+            except ValueError:
+                raise ConfigError(f"{where}, column '{key}': {text!r} is not a number") from None
+        else:
+            out[key] = text
+    return out
 
 
 @dataclass
@@ -71,9 +107,13 @@ def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[Sta
     if unknown:
         raise ConfigError(f"{sheet_path}: unknown column(s) {sorted(unknown)}; allowed: {list(STATE_COLUMNS)}")
     points = []
+    missing = [c for c in ("system", "state", "temperature_K") if c not in table.columns]
+    if missing:
+        raise ConfigError(f"{sheet_path}: missing column(s) {missing}; a sheet has the columns {list(STATE_COLUMNS)} "
+                          "(tab-separated; one of pressure_bar and density_g_cm3 per row)")
     for i, row in enumerate(table.to_dict("records")):
-        row = _clean_row(row)
         where = f"{sheet_path}, row {i + 1} (system {row.get('system')!r}, state {row.get('state')!r})"
+        row = _row_values(row, where)
         validate_against_schema(row, schema_path, where)
         has_p, has_rho = "pressure_bar" in row, "density_g_cm3" in row
         if has_p == has_rho:
@@ -266,14 +306,71 @@ def check_lengths_fit_the_box(config: dict, name: str, system: dict, molecule_ma
                                   f"molecules (systems.{name}.n_molecules) or a shorter range")
 
 
+MAX_REFERENCE_TIMESTEP_FS = {"none": 1.0, "HBonds": 4.0, "AllBonds": 5.0, "HAngles": 5.0}
+
+
 def check_run_lengths(config: dict) -> None:
+    """Report intervals against run lengths; the all-atom timestep against its constraints; the frames a run
+    records against the time blocks training and the jackknife need. (A CG report interval shorter than the CG
+    step records every step.)"""
+    ref = config["reference_md"]
+    limit = MAX_REFERENCE_TIMESTEP_FS[ref["constraints"]]
+    if ref["timestep_fs"] > limit:
+        raise ConfigError(f"config key 'reference_md.timestep_fs' = {ref['timestep_fs']:g} fs is too long for "
+                          f"constraints '{ref['constraints']}' (at most {limit:g} fs: the fastest unconstrained "
+                          "vibration must be resolved)")
     for section in ("reference_md", "cg_md"):
         md = config[section]
         if md["report_interval_ps"] > md["production_ps"]:
             raise ConfigError(f"config key '{section}.report_interval_ps' ({md['report_interval_ps']:g} ps) is longer "
                               f"than '{section}.production_ps' ({md['production_ps']:g} ps): the run would record no frame")
-        if md["report_interval_ps"] * 1000.0 < md["timestep_fs"] and section == "reference_md":
-            raise ConfigError(f"config key '{section}.report_interval_ps' is shorter than one timestep")
+    if ref["report_interval_ps"] * 1000.0 < ref["timestep_fs"]:
+        raise ConfigError(f"config key 'reference_md.report_interval_ps' ({ref['report_interval_ps']:g} ps) is shorter "
+                          f"than one timestep ({ref['timestep_fs']:g} fs)")
+    n_ref = int(round(ref["production_ps"] / ref["report_interval_ps"]))
+    tr = config["training"]
+    n_valid = max(1, int(round(tr["valid_fraction"] * n_ref)))
+    n_test = max(1, int(round(tr["test_fraction"] * n_ref)))
+    if n_ref - n_valid - n_test < 2:
+        raise ConfigError(f"config keys 'reference_md.production_ps' / 'reference_md.report_interval_ps' give "
+                          f"{n_ref} frames per state: after the validation ({n_valid}) and test ({n_test}) blocks of "
+                          "'training.valid_fraction' and 'training.test_fraction', fewer than 2 remain for training")
+    cg = config["cg_md"]
+    n_cg = int(round(cg["production_ps"] / cg["report_interval_ps"]))
+    if n_cg < 2 * config["rdf"]["n_blocks"]:
+        raise ConfigError(f"config key 'rdf.n_blocks' = {config['rdf']['n_blocks']}: a CG run records {n_cg} frames "
+                          "('cg_md.production_ps' / 'cg_md.report_interval_ps'), fewer than 2 per jackknife block")
+
+
+def check_training_settings(config: dict) -> None:
+    tr = config["training"]
+    if tr["batch_size"] > tr["max_batch_size"]:
+        raise ConfigError(f"config key 'training.batch_size' ({tr['batch_size']}) exceeds 'training.max_batch_size' "
+                          f"({tr['max_batch_size']}), the largest the plateau controller may raise it to")
+    if tr["termination_patience"] < tr["plateau_patience"]:
+        raise ConfigError(f"config key 'training.termination_patience' ({tr['termination_patience']}) is shorter than "
+                          f"'training.plateau_patience' ({tr['plateau_patience']}): training would stop before the "
+                          "batch size is ever raised")
+    if tr["valid_fraction"] + tr["test_fraction"] >= 0.5:
+        raise ConfigError("config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5")
+
+
+def check_forcefield(name: str, system: dict, basedir) -> None:
+    """The force-field XML must parse and have a template for every residue of the molecule template."""
+    from openmm import app
+
+    ff_path, pdb_path = resolve(basedir, system["forcefield"]), resolve(basedir, system["template_pdb"])
+    key = f"config key 'systems.{name}.forcefield'"
+    try:
+        forcefield = app.ForceField(str(ff_path))
+    except Exception as exc:
+        raise ConfigError(f"{key}: cannot read '{ff_path}' as an OpenMM force field XML: {exc}") from exc
+    topology = app.PDBFile(str(pdb_path)).topology
+    unmatched = forcefield.getUnmatchedResidues(topology)
+    if unmatched:
+        names = sorted({r.name for r in unmatched})
+        raise ConfigError(f"{key}: '{ff_path}' has no residue template matching residue(s) {names} of '{pdb_path}' "
+                          "(atom names, elements and bonds must match a <Residue> of the XML)")
 
 
 def resolve(basedir, path) -> Path:
@@ -281,11 +378,13 @@ def resolve(basedir, path) -> Path:
     return p if p.is_absolute() else Path(basedir) / p
 
 
-def load_study(config: dict, basedir, schema_dir=None) -> Study:
-    """Validate ``config`` (already loaded by Snakemake) and its state-point sheet; return the Study."""
+def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Study:
+    """Validate ``config`` (already loaded by Snakemake from ``config_files`` and --config overrides) and its
+    state-point sheet; return the Study."""
     basedir = Path(basedir)
     schema_dir = Path(schema_dir) if schema_dir else basedir / "workflow" / "schemas"
-    validate_against_schema(config, schema_dir / "config.schema.yaml", "the configuration")
+    source = f"the configuration ({', '.join(map(str, config_files))})" if config_files else "the configuration"
+    validate_against_schema(config, schema_dir / "config.schema.yaml", source)
     sheet = resolve(basedir, config["state_points"])
     states = check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet)
     expanded: dict[str, dict[str, dict]] = {}
@@ -296,6 +395,7 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
                 raise ConfigError(f"config key 'systems.{name}.{key}': file '{f}' not found")
         own = {s.state for s in states if s.system == name}
         molecule_mass = check_template_and_mapping(name, system, basedir)
+        check_forcefield(name, system, basedir)
         check_lengths_fit_the_box(config, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
@@ -317,7 +417,5 @@ def load_study(config: dict, basedir, schema_dir=None) -> Study:
     if mscg["knot_spacing_A"] >= mscg["cutoff_A"]:
         raise ConfigError("config key 'mscg.knot_spacing_A' must be well below 'mscg.cutoff_A'")
     check_run_lengths(config)
-    tr = config["training"]
-    if tr["valid_fraction"] + tr["test_fraction"] >= 0.5:
-        raise ConfigError("config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5")
+    check_training_settings(config)
     return Study(config, basedir, states, expanded)

@@ -165,10 +165,13 @@ def rdf_grid(curves: dict, models: list[str], states: list[str], temperatures: d
 
 
 def regularization_curve(curve: list[dict], chosen: float, title: str):
-    """MS-CG: training and validation force RMSE against the regularisation strength; the chosen one marked."""
+    """MS-CG: training, cross-validated and validation-block force RMSE against the regularisation strength; the
+    chosen one marked."""
     df = pd.DataFrame(curve)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogx(df["regularization"], df["train_ForceRMSE"], "o-", label="train force RMSE")
+    if "cv_ForceRMSE" in df:
+        ax.semilogx(df["regularization"], df["cv_ForceRMSE"], "^-", label="cross-validated force RMSE (selects λ)")
     ax.semilogx(df["regularization"], df["valid_ForceRMSE"], "s--", label="valid force RMSE")
     ax.axvline(chosen, color="grey", lw=1, ls=":", label=f"chosen λ = {chosen:g}")
     ax.set_xlabel("regularisation strength λ (second-difference penalty)")

@@ -1,9 +1,23 @@
 # Helpers only: configuration validation (before any job starts) and input functions.
 from pathlib import Path
 
-from cgtransfer.config import load_study
+import sys
 
-STUDY = load_study(config, basedir=workflow.basedir, schema_dir=Path(workflow.basedir) / "workflow" / "schemas")
+from cgtransfer.config import ConfigError, load_study
+
+try:
+    STUDY = load_study(
+        config,
+        basedir=workflow.basedir,
+        schema_dir=Path(workflow.basedir) / "workflow" / "schemas",
+        config_files=[
+            *workflow.configfiles,
+            *(["--config overrides"] if workflow.config_settings.overwrite_config else []),
+        ],
+    )
+except ConfigError as error:  # a bad config is the user's to fix: the message, no traceback, before any job
+    print(f"cgtransfer: invalid configuration, no job was started.\n{error}", file=sys.stderr)
+    sys.exit(1)
 RESULTS = "results"
 
 
