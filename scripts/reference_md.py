@@ -6,4 +6,5 @@ w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):
     run_reference(snakemake.input.box, snakemake.input.forcefield, p.state["temperature_K"], p.state["pressure_bar"],
                   p.state["density_g_cm3"], p.md, out.topology, out.trajectory, out.forces, out.thermo,
-                  threads=snakemake.threads, seed=p.seed, label=f"reference_md {w.system}/{w.state}")
+                  threads=snakemake.threads, seed=p.seed, label=f"reference_md {w.system}/{w.state}",
+                  failure_pdb=snakemake.log[0].removesuffix(".log") + ".last_good.pdb")

@@ -56,3 +56,25 @@ def test_nvt_reference_records_forces_of_its_own_frames(tmp_path):
 def test_reference_rejects_both_or_neither_of_pressure_and_density(tmp_path):
     with pytest.raises(ValueError, match="exactly one of pressure_bar and density_g_cm3"):
         run_reference(tmp_path / "x.pdb", XML, 300.0, 1.0, 0.8, MD, *(tmp_path / f for f in "abcd"))
+
+
+def test_an_exploding_reference_names_state_and_step_and_keeps_the_last_good_frame(tmp_path):
+    """A reference run that blows up (here: a 40-fs step for an all-atom liquid) stops with a message naming the
+    system/state label, the phase and the step; the last sane configuration is written beside the log for
+    inspection, and none of the run's outputs exists."""
+    from cgtransfer.reporters import SimulationDiverged
+
+    build_box(REPO / "resources/methanol/methanol.pdb", 64, 0.75, tmp_path / "box.pdb", seed=3)
+    md = {**MD, "timestep_fs": 40.0, "equilibration_ps": 20.0, "minimize_max_iterations": 20}
+    out = [tmp_path / f for f in ("top.pdb", "traj.dcd", "f.npz", "t.csv")]
+    with pytest.raises(SimulationDiverged) as err:
+        run_reference(tmp_path / "box.pdb", XML, 300.0, 1.0, None, md, *out, threads=1,
+                      label="reference_md methanol/T300", failure_pdb=tmp_path / "logs" / "T300.last_good.pdb")
+    text = str(err.value)
+    assert "reference_md methanol/T300 (equilibration): diverged" in text and "step" in text, text
+    assert "T300.last_good.pdb" in text
+    good = app.PDBFile(str(tmp_path / "logs" / "T300.last_good.pdb"))
+    assert good.topology.getNumAtoms() == 64 * 6
+    assert np.all(np.isfinite(good.getPositions(asNumpy=True).value_in_unit(u.nanometer)))
+    assert not any(p.exists() for p in out)
+    assert not list(tmp_path.glob(".*.tmp*"))

@@ -48,3 +48,40 @@ def test_mismatched_inputs_are_named(tiny_model, argon_cg, argon_run, tmp_path):
     np.savez(tmp_path / "forces.npz", **forces)
     with pytest.raises(ValueError, match=r"forces\.npz holds forces on 107 atoms but .*topology\.pdb has 108"):
         mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", tmp_path / "forces.npz", {"AR": {"AR": ["AR"]}})
+
+
+def test_corrupted_inputs_are_named(argon_run, argon_cg, tmp_path):
+    """A truncated trajectory, a force file with fewer frames than the trajectory, a topology the mapping does not
+    fit, a truncated or internally inconsistent dataset: each stops with the file and what does not match."""
+    from cgtransfer import mapping
+    from cgtransfer.io import write_npz
+    from cgtransfer.training import load_dataset
+
+    d = argon_run["dir"]
+    argon = {"AR": {"AR": ["AR"]}}
+    # a trajectory cut in the middle of a frame (a job killed while writing, a full disk)
+    dcd = (d / "trajectory.dcd").read_bytes()
+    (tmp_path / "cut.dcd").write_bytes(dcd[: len(dcd) * 2 // 3])
+    with pytest.raises(ValueError, match=r"cut\.dcd"):
+        mapping.map_trajectory(d / "topology.pdb", tmp_path / "cut.dcd", d / "forces.npz", argon)
+    # forces of fewer frames than the trajectory
+    forces = dict(np.load(d / "forces.npz"))
+    forces["forces_kj_mol_nm"] = forces["forces_kj_mol_nm"][:-2]
+    np.savez(tmp_path / "short_forces.npz", **forces)
+    with pytest.raises(ValueError, match=r"trajectory\.dcd has 30 frames but .*short_forces\.npz has 28"):
+        mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", tmp_path / "short_forces.npz", argon)
+    # a topology the mapping does not fit (a mapping for another molecule)
+    with pytest.raises(ValueError, match=r"topology\.pdb does not match the mapping: residue AR .*has no entry"):
+        mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", d / "forces.npz", {"MOH": {"M": ["C"]}})
+    # datasets: its own is fine; truncated file, a bead count that differs between arrays, foreign species
+    assert load_dataset(argon_cg["dataset"])["positions"].shape == (30, 108, 3)
+    (tmp_path / "truncated.npz").write_bytes(argon_cg["dataset"].read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"truncated\.npz: cannot read the mapped dataset"):
+        load_dataset(tmp_path / "truncated.npz")
+    cg = dict(argon_cg["cg"])
+    write_npz(tmp_path / "beads.npz", **{**cg, "masses": cg["masses"][:-1]})
+    with pytest.raises(ValueError, match=r"beads\.npz: 'masses' has shape \(107,\) but 30 frames of 108 beads need"):
+        load_dataset(tmp_path / "beads.npz")
+    write_npz(tmp_path / "species.npz", **{**cg, "species": cg["species"] + 1})
+    with pytest.raises(ValueError, match=r"species\.npz: species numbers outside 1\.\.1"):
+        load_dataset(tmp_path / "species.npz")

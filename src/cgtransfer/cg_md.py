@@ -23,10 +23,12 @@ import openmm.unit as u
 from openmm import app
 
 from . import units
+from .forcefields import cpu_platform
 from .io import write_csv, write_json
 from .models import CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
+from .training import load_dataset
 from .reporters import run_protocol
 from .volume import load_volume_term
 
@@ -153,8 +155,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         raise ValueError(f"unknown ensemble {ensemble!r}")
     if ensemble == "npt" and pressure_bar is None:
         raise ValueError(f"{label}: NPT needs a state with a pressure")
-    with np.load(dataset_npz) as d:
-        data = {k: d[k] for k in d.files}
+    data = load_dataset(dataset_npz)
     positions_A, box_A = start_frame(data, ensemble)
     volume_term = None
     if volume_term_json is not None:
@@ -168,9 +169,9 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
                                           {**cfg, "device": device}, label, seed=seed, volume_term=volume_term)
     integrator, dt_fs = cg_integrator(system, temperature_K, cfg)
     integrator.setRandomNumberSeed(seed)
-    platform = openmm.Platform.getPlatformByName("CPU")
+    platform, props = cpu_platform(threads, "CPU")
     topology = cg_topology(data, box_A)
-    simulation = app.Simulation(topology, system, integrator, platform, {"Threads": str(int(threads))})
+    simulation = app.Simulation(topology, system, integrator, platform, props)
     simulation.context.setPositions(units.angstrom_to_nm(positions_A) * u.nanometer)
     simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
 
@@ -196,6 +197,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     wall_prod = run.wall_production_s
     summary = {
         "label": label,
+        "seed": int(seed),
         "ensemble": ensemble,
         "stable": run.failure is None,
         "temperature_target_K": temperature_K,

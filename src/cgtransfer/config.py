@@ -335,6 +335,9 @@ def check_run_lengths(config: dict) -> None:
         raise ConfigError(f"config keys 'reference_md.production_ps' / 'reference_md.report_interval_ps' give "
                           f"{n_ref} frames per state: after the validation ({n_valid}) and test ({n_test}) blocks of "
                           "'training.valid_fraction' and 'training.test_fraction', fewer than 2 remain for training")
+    if (n_ref - n_valid - n_test) * tr["fraction_train_eval"] < 1:
+        raise ConfigError(f"config key 'training.fraction_train_eval' = {tr['fraction_train_eval']:g}: of the "
+                          f"{n_ref - n_valid - n_test} training frames per state it evaluates none")
     cg = config["cg_md"]
     n_cg = int(round(cg["production_ps"] / cg["report_interval_ps"]))
     if n_cg < 2 * config["rdf"]["n_blocks"]:

@@ -82,8 +82,16 @@ def separable_lennard_jones(system: openmm.System, rtol: float = 1e-6) -> bool:
 
 
 def cpu_platform(threads: int | None = None, name: str = "CPU"):
+    """The platform and its properties. On the CPU platform the thread count goes both to the ``Threads``
+    property and to ``OPENMM_CPU_THREADS``: OpenMM's PME plugin ignores the property and otherwise starts one
+    thread per core of the node (measured: with ``Threads`` 1 the reciprocal-space forces still differ from run
+    to run; a 2-core job on a 64-core cluster node would run 64 PME threads). With one thread, OpenMM's CPU
+    forces are bitwise reproducible; with several, the summation order varies (~1e-4 kJ/mol/nm)."""
+    import os
+
     platform = openmm.Platform.getPlatformByName(name)
     props = {}
     if name == "CPU" and threads:
         props["Threads"] = str(int(threads))
+        os.environ["OPENMM_CPU_THREADS"] = str(int(threads))  # read when the PME kernel is created
     return platform, props

@@ -14,10 +14,14 @@ import numpy as np
 
 @contextlib.contextmanager
 def atomic_path(path, suffix: str | None = None):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds. Temporaries
+    of ``path`` that a killed job left behind (SIGKILL runs no cleanup) are removed first: one job owns each
+    output path, so they cannot belong to a live writer."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = suffix if suffix is not None else "".join(path.suffixes)
+    for stale in path.parent.glob(f".{path.stem}.*.tmp{suffix}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     try:

@@ -56,16 +56,24 @@ def check_constraints_inside_beads(universe: mda.Universe, atom_bead: np.ndarray
 
 def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
     """Return the CG arrays for hippynn: species, positions (Å), cells (Å), forces (kcal/mol/Å), float32."""
-    universe = mda.Universe(str(topology_pdb), str(trajectory))
+    try:
+        universe = mda.Universe(str(topology_pdb), str(trajectory))
+    except Exception as exc:  # a truncated or foreign trajectory
+        raise ValueError(f"{trajectory} (topology {topology_pdb}): MDAnalysis cannot read it "
+                         f"({type(exc).__name__}: {exc}); rerun reference_md") from exc
     with np.load(forces_npz) as data:
         forces_kj = data["forces_kj_mol_nm"]
         time_ps = data["time_ps"]
+        reference_seed = int(data["seed"]) if "seed" in data.files else -1
     if len(forces_kj) != universe.trajectory.n_frames:
         raise ValueError(f"{trajectory} has {universe.trajectory.n_frames} frames but {forces_npz} has {len(forces_kj)}")
     if forces_kj.shape[1] != universe.atoms.n_atoms:
         raise ValueError(f"{forces_npz} holds forces on {forces_kj.shape[1]} atoms but {topology_pdb} has "
                          f"{universe.atoms.n_atoms}: force file and topology do not belong together")
-    beads, atom_bead, bead_types = bead_definitions(universe, mapping)
+    try:
+        beads, atom_bead, bead_types = bead_definitions(universe, mapping)
+    except ValueError as exc:
+        raise ValueError(f"{topology_pdb} does not match the mapping: {exc}") from exc
     check_constraints_inside_beads(universe, atom_bead)
     n_beads = len(beads)
     if hasattr(universe, "bonds") and len(universe.bonds) > 0:
@@ -111,6 +119,7 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
         "bead_types": np.array(bead_types),
         "residue_index": np.array([b[2] for b in beads], dtype=np.int64),
         "time_ps": np.asarray(time_ps, dtype=np.float64),
+        "reference_seed": np.int64(reference_seed),
     }
 
 
@@ -141,6 +150,7 @@ def summarize_mapped(cg: dict, rdf_table, onset_threshold: float) -> dict:
     out = {
         "n_frames": int(len(cg["positions"])),
         "n_beads": int(cg["positions"].shape[1]),
+        "reference_seed": int(cg.get("reference_seed", -1)),
         "bead_types": list(map(str, cg["bead_types"])),
         "mean_box_A": box.mean(axis=0).tolist(),
         "mean_density_g_cm3": float(units.density_g_cm3(float(cg["masses"].sum()), volume_nm3).mean()),

@@ -16,8 +16,8 @@ from openmm import app
 
 from . import units
 from .forcefields import cpu_platform, create_system
-from .io import write_csv, write_npz
-from .reporters import ForceReporter, run_protocol, total_mass_amu
+from .io import atomic_path, write_csv, write_npz
+from .reporters import ForceReporter, SimulationDiverged, run_protocol, total_mass_amu
 
 
 def steps_for(ps: float, timestep_fs: float) -> int:
@@ -39,8 +39,10 @@ def scale_to_density(topology: app.Topology, positions_nm: np.ndarray, box_edge_
 
 def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: float | None,
                   density_g_cm3: float | None, md: dict, out_topology, out_trajectory, out_forces, out_thermo,
-                  threads: int = 1, seed: int = 1, label: str = "reference") -> dict:
-    """Run the all-atom reference MD at (T, P) [NPT] or (T, rho) [NVT]. ``md`` holds the reference_md config."""
+                  threads: int = 1, seed: int = 1, label: str = "reference", failure_pdb=None) -> dict:
+    """Run the all-atom reference MD at (T, P) [NPT] or (T, rho) [NVT]. ``md`` holds the reference_md config.
+    A run that blows up raises SimulationDiverged naming ``label`` (system/state), phase and step; its last
+    sane configuration goes to ``failure_pdb`` (beside the rule's log) when given."""
     if (pressure_bar is None) == (density_g_cm3 is None):
         raise ValueError(f"{label}: give exactly one of pressure_bar and density_g_cm3")
     pdb = app.PDBFile(str(box_pdb))
@@ -83,8 +85,22 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     n_prod -= n_prod % interval
     forces = ForceReporter(interval)
     pressure = {"pressure_bar": lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)}
-    run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory, out_topology,
-                       chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,))
+    try:
+        run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory,
+                           out_topology, chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,))
+    except SimulationDiverged as exc:
+        # an exploding all-atom reference is a setup error (overlapping packing, bad force field, too long a
+        # step): stop, and keep the last sane configuration for inspection beside the log, not in the outputs
+        note = ""
+        good = getattr(exc, "last_good", {})
+        if failure_pdb is not None and "state" in good:
+            topology.setPeriodicBoxVectors(good["state"].getPeriodicBoxVectors())
+            with atomic_path(failure_pdb) as tmp:
+                with open(tmp, "w") as fh:
+                    app.PDBFile.writeFile(topology, good["state"].getPositions(), fh)
+            note = (f"; the last configuration before the failure ({getattr(exc, 'phase', '?')}, step "
+                    f"{good['step']}) is in {failure_pdb}")
+        raise SimulationDiverged(f"{exc}{note}") from exc
     if len(run.equilibration):
         print(f"{label}: equilibrated {md['equilibration_ps']} ps, last density "
               f"{run.equilibration['density_g_cm3'].iloc[-1]:.4f} g/cm3", flush=True)
@@ -92,11 +108,12 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     arrays = forces.arrays()
     frame = run.thermo
     assert len(frame) == len(arrays["step"]), "force and thermo reports out of step"
-    write_npz(out_forces, **arrays, time_ps=frame["time_ps"].to_numpy(), temperature_K=temperature_K)
+    write_npz(out_forces, **arrays, time_ps=frame["time_ps"].to_numpy(), temperature_K=temperature_K, seed=int(seed))
     write_csv(out_thermo, frame)
     ns_per_day = (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0)
     summary = {
         "n_frames": int(len(frame)),
+        "seed": int(seed),
         "mean_temperature_K": float(frame["temperature_K"].mean()),
         "mean_density_g_cm3": float(frame["density_g_cm3"].mean()),
         "mean_pressure_bar": float(frame["pressure_bar"].mean()),

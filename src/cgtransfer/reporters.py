@@ -140,12 +140,16 @@ def is_divergence(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and is_divergence(cause)
 
 
-def step_checked(simulation, n_steps: int, label: str, chunk: int) -> None:
+def step_checked(simulation, n_steps: int, label: str, chunk: int, last_good: dict | None = None) -> None:
     """simulation.step in chunks; a blow-up (see ``is_divergence``) becomes SimulationDiverged naming the
-    simulation and the steps; any other error propagates as it is."""
+    simulation and the steps; any other error propagates as it is. ``last_good`` (a dict) receives the state
+    (positions, box) and step at the start of every chunk: the last configuration known to be sane."""
     done = 0
     while done < n_steps:
         k = min(chunk, n_steps - done)
+        if last_good is not None:
+            last_good["state"] = simulation.context.getState(getPositions=True)
+            last_good["step"] = int(simulation.currentStep)
         try:
             simulation.step(k)
         except SimulationDiverged:
@@ -189,6 +193,7 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
     the topology the configuration the run started from, so a failed run is a result, not a crash."""
     thermo_options = thermo_options or {}
     chunk = chunk or interval
+    last_good: dict = {}
     start = simulation.context.getState(getPositions=True)
     equil = ThermoReporter(interval, system, f"{label} (equilibration)", **thermo_options)
     prod = ThermoReporter(interval, system, label, **thermo_options)
@@ -198,7 +203,7 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
     with atomic_path(out_trajectory, suffix=".dcd") as tmp_dcd:
         try:
             simulation.reporters.append(equil)
-            step_checked(simulation, n_equil, f"{label} (equilibration)", chunk)
+            step_checked(simulation, n_equil, f"{label} (equilibration)", chunk, last_good)
             simulation.reporters.clear()
             phase = "production"
             simulation.currentStep = 0
@@ -206,8 +211,9 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
             t_prod = time.perf_counter()
             dcd = app.DCDReporter(str(tmp_dcd), interval, enforcePeriodicBox=enforce_periodic_box)
             simulation.reporters.extend([dcd, prod, *production_reporters])
-            step_checked(simulation, n_prod, label, chunk)
+            step_checked(simulation, n_prod, label, chunk, last_good)
         except SimulationDiverged as exc:
+            exc.phase, exc.last_good = phase, last_good
             if not keep_failed:
                 raise
             result.failure, result.failed_phase = exc, phase

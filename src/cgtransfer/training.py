@@ -32,9 +32,34 @@ def time_block_split(n_frames: int, valid_fraction: float, test_fraction: float)
     return idx[:n_train], idx[n_train:n_train + n_valid], idx[n_train + n_valid:]
 
 
+DATASET_KEYS = ("species", "positions", "cells", "forces", "masses", "bead_types")
+
+
 def load_dataset(path) -> dict:
-    with np.load(path) as d:
-        return {k: d[k] for k in d.files}
+    """A mapped dataset (map_to_cg's dataset.npz), checked for consistency: a truncated, foreign or hand-edited
+    file stops here with the file and what does not match, not deep inside training or MD."""
+    try:
+        with np.load(path) as d:
+            data = {k: d[k] for k in d.files}
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError, pickle refusals: all mean a broken file
+        raise ValueError(f"{path}: cannot read the mapped dataset ({type(exc).__name__}: {exc}); rerun map_to_cg") from exc
+    missing = [k for k in DATASET_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path}: the mapped dataset lacks {missing}")
+    n_frames, n_beads = data["positions"].shape[:2]
+    shapes = {"species": (n_frames, n_beads), "positions": (n_frames, n_beads, 3), "cells": (n_frames, 3, 3),
+              "forces": (n_frames, n_beads, 3), "masses": (n_beads,)}
+    for key, shape in shapes.items():
+        if data[key].shape != shape:
+            raise ValueError(f"{path}: '{key}' has shape {data[key].shape} but {n_frames} frames of {n_beads} beads "
+                             f"need {shape}: the dataset is inconsistent (truncated or assembled from other files)")
+    n_types = len(data["bead_types"])
+    if data["species"].min() < 1 or data["species"].max() > n_types:
+        raise ValueError(f"{path}: species numbers outside 1..{n_types} (the bead types {list(data['bead_types'])})")
+    for key in ("positions", "cells", "forces"):
+        if not np.all(np.isfinite(data[key])):
+            raise ValueError(f"{path}: '{key}' holds non-finite values")
+    return data
 
 
 def prior_parameters(datasets: list[dict], summaries: list[dict], prior_cfg: dict) -> dict:
@@ -141,8 +166,8 @@ def train_and_report(kind: str, dataset_paths, summary_paths, state_names, setti
     pred, ref = np.concatenate(preds), np.concatenate(refs)
     test = force_metrics(pred, ref)
     curve = record.pop("curve")
-    metrics = {"model": label, "training_states": list(state_names), "test": test, "test_per_state": per_state,
-               **record}
+    metrics = {"model": label, "training_states": list(state_names), "seed": int(seed), "test": test,
+               "test_per_state": per_state, **record}
     print(json.dumps(metrics, indent=1))
     save_figure(model.curve_figure(curve, f"{label} ({kind})"), out_curve_png)
     save_figure(plots.force_parity(pred, ref, f"{label} ({kind})", test), out_parity_png)

@@ -123,6 +123,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
 
     from .cg_md import block_average
     from .io import read_json, write_json
+    from .training import load_dataset
 
     points, skipped, mapped = [], {}, {}
     model = None
@@ -135,8 +136,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
         p_aa = st["pressure_bar"] if st.get("pressure_bar") is not None else p_aa_measured
         if st.get("pressure_bar") is not None:
             p_aa_err = 0.0
-        with np.load(data_path) as d:
-            data = {k: d[k] for k in d.files}
+        data = load_dataset(data_path)
         n_beads = data["positions"].shape[1]
         # the box of the CG NVT run (cg_md.start_frame: the mean edges of the mapped frames)
         volume = float(np.prod(data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64).mean(axis=0)))

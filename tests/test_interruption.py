@@ -1,0 +1,136 @@
+"""A job killed outright (SIGKILL: a node failure, an out-of-memory kill, a scheduler's hard limit) leaves no
+output that a downstream rule accepts, and a rerun with --rerun-incomplete repeats exactly the interrupted job
+and what had not run yet. The real Snakemake CLI on a one-state, one-model study (real OpenMM, HIP-NN-TS training,
+CG MD),
+killed in three different rules; then completed and checked."""
+
+import copy
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def micro_config(work: Path) -> Path:
+    cfg = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    cfg = copy.deepcopy(cfg)
+    system = cfg["systems"]["methanol"]
+    for key in ("template_pdb", "forcefield"):
+        system[key] = str(REPO / system[key])
+    system["models"] = {"hipnn": {"kind": "hipnn", "states": "each"}}
+    cfg["volume_term"]["enabled"] = False
+    cfg["reference_md"]["threads"] = 1
+    (work / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
+                                     "methanol\tT400\t400\t\t0.68\n")
+    cfg["state_points"] = str(work / "states.tsv")
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(work, config, *args, **kwargs):
+    return subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+                           "--configfile", str(config), "--cores", "1", *args], capture_output=True, text=True,
+                          **kwargs)
+
+
+def planned_jobs(work, config) -> dict[str, int]:
+    """rule → number of jobs a rerun would run (the dry run's job table)."""
+    proc = snakemake(work, config, "--dry-run", "--rerun-incomplete")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def run_and_kill(work, config, log_glob: str, delay_s: float) -> tuple[list[str], str]:
+    """Start the workflow, SIGKILL its whole process group ``delay_s`` after a log matching ``log_glob``
+    appears (the job is running); return the rules that finished before the kill and the killed rule."""
+    proc = subprocess.Popen([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+                             "--configfile", str(config), "--cores", "1", "--rerun-incomplete"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 600
+    while not list(work.glob(log_glob)):
+        assert proc.poll() is None, f"the workflow ended before {log_glob} started:\n{proc.stdout.read()[-3000:]}"
+        assert time.time() < deadline
+        time.sleep(0.1)
+    time.sleep(delay_s)
+    assert proc.poll() is None, "the job finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    out = proc.communicate()[0]
+    finished = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", out)
+    subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--configfile",
+                    str(config), "--unlock"], capture_output=True, check=True)
+    return finished, log_glob.split("/")[2]
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    work = tmp_path_factory.mktemp("interrupted")
+    config = micro_config(work)
+    all_rules = set(planned_jobs(work, config)) - {"all"}
+    done, kills = set(), []
+    for log_glob, delay in (("results/logs/reference_md/methanol/T400.log", 6.0),
+                            ("results/logs/train/methanol/hipnn_T400.log", 2.0),
+                            ("results/logs/cg_md/methanol/hipnn_T400/T400/nvt.log", 2.0)):
+        finished, killed = run_and_kill(work, config, log_glob, delay)
+        done |= set(finished)
+        plan = planned_jobs(work, config)
+        kills.append({"killed": killed, "finished": set(finished), "done": set(done), "plan": plan,
+                      "tmp_files": sorted(str(p) for p in (work / "results").rglob("*.tmp*"))})
+    final = snakemake(work, config, "--rerun-incomplete")
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    return work, kills, all_rules
+
+
+def test_a_rerun_repeats_exactly_the_interrupted_job(interrupted):
+    _, kills, all_rules = interrupted
+    assert {"reference_md", "train", "cg_md"} <= all_rules
+    for k in kills:
+        plan = set(k["plan"])
+        assert k["killed"] in plan, k  # the interrupted job runs again ...
+        assert not (plan & k["done"]), k  # ... and nothing that had finished
+        assert plan | k["done"] >= all_rules, k  # everything else is still to do
+    assert kills[0]["plan"]["reference_md"] == 1 and "build_box" in kills[0]["done"]
+
+
+def test_no_partial_output_survives_or_is_accepted(interrupted):
+    """The killed job's outputs do not exist (written to temporaries and renamed at the end), so no downstream
+    rule can start from them; the temporaries a kill leaves are removed when the job reruns."""
+    work, kills, _ = interrupted
+    ref = work / "results/methanol/reference/T400"
+    cg = work / "results/methanol/cg_md/hipnn_T400/T400/nvt"
+    assert kills[0]["killed"] == "reference_md" and kills[2]["killed"] == "cg_md"
+    assert not list((work / "results").rglob("*.tmp*")), "temporaries left after the reruns"
+    # after the reruns: complete, consistent outputs (frames of trajectory, forces and thermo agree)
+    import MDAnalysis as mda
+
+    u = mda.Universe(str(ref / "topology.pdb"), str(ref / "trajectory.dcd"))
+    with np.load(ref / "forces.npz") as f:
+        n_forces = len(f["forces_kj_mol_nm"])
+    assert u.trajectory.n_frames == n_forces == len(pd.read_csv(ref / "thermo.csv")) == 20
+    assert (cg / "summary.json").stat().st_size > 0
+    assert (work / "results/methanol/summary/metrics.csv").stat().st_size > 0
+
+
+def test_a_killed_reference_run_leaves_no_output(tmp_path):
+    """Kill the reference simulation mid-run and look at once: none of its four outputs exists."""
+    config = micro_config(tmp_path)
+    run_and_kill(tmp_path, config, "results/logs/reference_md/methanol/T400.log", 8.0)
+    ref = tmp_path / "results/methanol/reference/T400"
+    assert not any((ref / name).exists() for name in ("topology.pdb", "trajectory.dcd", "forces.npz", "thermo.csv"))
