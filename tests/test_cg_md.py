@@ -7,6 +7,7 @@ import re
 import numpy as np
 import openmm
 import openmm.unit as u
+import pandas as pd
 import pytest
 
 from cgtransfer import units
@@ -81,9 +82,13 @@ def test_cg_md_runs_at_target_temperature(tiny_model, argon_cg, tmp_path, ensemb
         assert np.isfinite(s[key])
     # 108 beads, 20 frames: the kinetic temperature's standard error is ~3 %; the thermostat must hold 120 K
     assert s["mean_temperature_K"] == pytest.approx(120.0, rel=0.12)
+    volume = pd.read_csv(out["thermo"])["volume_nm3"]
     if ensemble == "nvt":
         assert np.isfinite(s["mean_pressure_bar"])
         assert s["mean_density_g_cm3"] == pytest.approx(1.4, rel=0.02)  # NVT in the reference's mean box
+        assert volume.nunique() == 1
+    else:  # the barostat acted: the box moved (every 25 steps, 20 frames of 2 ps)
+        assert volume.nunique() > 10 and volume.std() > 1e-4 * volume.mean()
     import MDAnalysis as mda
 
     assert mda.Universe(str(out["top"]), str(out["traj"])).trajectory.n_frames == 20
