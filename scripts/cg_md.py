@@ -1,7 +1,8 @@
 """Snakemake adapter for rule cg_md (logic: cgtransfer.cg_md)."""
 from cgtransfer.compute import configure
 
-configure(snakemake.threads, snakemake.params.cg_md["device"])  # before hippynn is imported
+device = snakemake.config["cg_md"]["device"]  # a run-time setting: read here, not a param (no rerun)
+configure(snakemake.threads, device)  # before hippynn is imported
 
 from cgtransfer.cg_md import run_cg_md  # noqa: E402
 from cgtransfer.io import log_to, single_or_none  # noqa: E402
@@ -11,5 +12,5 @@ with log_to(snakemake.log[0]):
     run_cg_md(snakemake.input.checkpoint, snakemake.input.dataset, p.state["temperature_K"], p.state["pressure_bar"],
               w.ensemble, p.cg_md, out.topology, out.trajectory, out.thermo, out.summary,
               label=f"cg_md model {w.model}, state {w.state} ({w.system}, {w.ensemble.upper()})",
-              threads=snakemake.threads, device=p.cg_md["device"], seed=p.seed,
+              threads=snakemake.threads, device=device, seed=p.seed,
               volume_term_json=single_or_none(snakemake.input.volume_term))

@@ -3,8 +3,9 @@ from cgtransfer.io import log_to
 from cgtransfer.reference import run_reference
 
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
+md = {**p.md, "platform": snakemake.config["reference_md"]["platform"]}  # run-time setting: not a param
 with log_to(snakemake.log[0]):
     run_reference(snakemake.input.box, snakemake.input.forcefield, p.state["temperature_K"], p.state["pressure_bar"],
-                  p.state["density_g_cm3"], p.md, out.topology, out.trajectory, out.forces, out.thermo,
+                  p.state["density_g_cm3"], md, out.topology, out.trajectory, out.forces, out.thermo,
                   threads=snakemake.threads, seed=p.seed, label=f"reference_md {w.system}/{w.state}",
                   failure_pdb=snakemake.log[0].removesuffix(".log") + ".last_good.pdb")

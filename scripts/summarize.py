@@ -9,5 +9,5 @@ with log_to(snakemake.log[0]):
     rdf_paths = dict(zip(map(tuple, snakemake.params.pairs), snakemake.input.rdfs))
     Path(out.rdf_dir).mkdir(parents=True, exist_ok=True)
     table = summarize(snakemake.input.metrics, rdf_paths, snakemake.params.info, dict(out.items()),
-                      system=snakemake.wildcards.system, provenance=snakemake.params.provenance)
+                      system=snakemake.wildcards.system, provenance={**snakemake.params.provenance, "config": snakemake.config})
     print(table.to_string())

@@ -134,3 +134,43 @@ def test_a_killed_reference_run_leaves_no_output(tmp_path):
     run_and_kill(tmp_path, config, "results/logs/reference_md/methanol/T400.log", 8.0)
     ref = tmp_path / "results/methanol/reference/T400"
     assert not any((ref / name).exists() for name in ("topology.pdb", "trajectory.dcd", "forces.npz", "thermo.csv"))
+
+
+def test_reruns_follow_physics_not_run_time_settings(interrupted):
+    """On the finished study (dry runs only): another thread count or device reruns nothing; editing a state's
+    row reruns that state's chain; adding a state runs only what it needs plus the summary; editing a stage's
+    module in the package reruns that stage and what follows."""
+    work, _, _ = interrupted
+    config = work / "config.yaml"
+    assert planned_jobs(work, config) == {}
+    cfg = yaml.safe_load(config.read_text())
+    for section, key, value in (("reference_md", "threads", 2), ("cg_md", "threads", 2), ("training", "device", "cpu"),
+                                ("cg_md", "device", "auto"), ("reference_md", "platform", "Reference")):
+        edited = copy.deepcopy(cfg)
+        edited[section][key] = value
+        (work / "edited.yaml").write_text(yaml.safe_dump(edited))
+        assert planned_jobs(work, work / "edited.yaml") == {}, (section, key)
+    # one row edited: its reference and everything built on it
+    sheet = work / "states.tsv"
+    original = sheet.read_text()
+    sheet.write_text(original.replace("\t0.68", "\t0.70"))
+    plan = planned_jobs(work, config)
+    assert plan["reference_md"] == 1 and plan["map_to_cg"] == 1 and plan["summarize"] == 1
+    assert "build_box" not in plan
+    # a new state: its reference, its own model, the old model at the new state, the summary; not the old model
+    sheet.write_text(original + "methanol\tT300\t300\t\t0.78\n")
+    plan = planned_jobs(work, config)
+    assert plan["reference_md"] == 1 and plan["train"] == 1 and plan["summarize"] == 1
+    assert plan["cg_md"] == 3  # hipnn_T300 at both states, hipnn_T400 at T300 (NVT states only)
+    sheet.write_text(original)
+    assert planned_jobs(work, config) == {}
+    # an edit to the comparison module (a changed checksum, not a mere touch) reruns compare and summarize only
+    compare_py = REPO / "src/cgtransfer/compare.py"
+    source, stat = compare_py.read_bytes(), compare_py.stat()
+    try:
+        compare_py.write_bytes(source + b"\n# an edit\n")
+        os.utime(compare_py, (time.time() + 5, time.time() + 5))
+        assert planned_jobs(work, config) == {"compare": 1, "summarize": 1, "all": 1}
+    finally:
+        compare_py.write_bytes(source)
+        os.utime(compare_py, (stat.st_atime, stat.st_mtime))

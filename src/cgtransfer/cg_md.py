@@ -29,7 +29,7 @@ from .models import CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
 from .training import load_dataset
-from .reporters import run_protocol
+from .reporters import checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
 from .volume import load_volume_term
 
 
@@ -191,7 +191,12 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     thermo_options = {"extra": extra, "max_temperature_K": cfg["max_temperature_factor"] * temperature_K,
                       "include_positions": True, "min_pair_distance_limit_A": cfg.get("overlap_limit_A")}
     run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory, out_topology,
-                       thermo_options=thermo_options, enforce_periodic_box=True, keep_failed=True)
+                       thermo_options=thermo_options, enforce_periodic_box=True, keep_failed=True,
+                       checkpoint_steps=checkpoint_steps_for(cfg.get("checkpoint_interval_ps", 0), interval,
+                                                             cfg["report_interval_ps"]),
+                       fingerprint={"T": temperature_K, "P": pressure_bar, "ensemble": ensemble, "seed": seed,
+                                    "device": device, "cfg": {k: v for k, v in cfg.items() if k != "checkpoint_interval_ps"},
+                                    "inputs": file_identity(dataset_npz, volume_term_json, *model_files(checkpoint_dir))})
     frame = run.thermo
     write_csv(out_thermo, frame if len(frame) else pd.DataFrame(columns=["step", "time_ps", *extra]))
     wall_prod = run.wall_production_s
@@ -216,6 +221,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
                         "failed_at_step": run.failed_at_step, "failed_at_ps": run.failed_at_ps,
                         "wall_s": time.perf_counter() - t0})
         write_json(out_summary, summary)
+        finish_partial(out_trajectory)
         print(f"{label}: UNSTABLE, recorded as a result: {run.failure}", flush=True)
         return summary
 
@@ -242,6 +248,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         summary["mean_pressure_bar"] = p_mean
         summary["mean_pressure_stderr_bar"] = p_err
     write_json(out_summary, summary)
+    finish_partial(out_trajectory)
     print(f"{label}: {summary}", flush=True)
     return summary
 

@@ -17,7 +17,8 @@ from openmm import app
 from . import units
 from .forcefields import cpu_platform, create_system
 from .io import atomic_path, write_csv, write_npz
-from .reporters import ForceReporter, SimulationDiverged, run_protocol, total_mass_amu
+from .reporters import (ForceReporter, SimulationDiverged, checkpoint_steps_for, file_identity, finish_partial,
+                        run_protocol, total_mass_amu)
 
 
 def steps_for(ps: float, timestep_fs: float) -> int:
@@ -87,7 +88,12 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     pressure = {"pressure_bar": lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)}
     try:
         run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory,
-                           out_topology, chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,))
+                           out_topology, chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,),
+                           checkpoint_steps=checkpoint_steps_for(md.get("checkpoint_interval_ps", 0), interval,
+                                                                 md["report_interval_ps"]),
+                           fingerprint={"T": temperature_K, "P": pressure_bar, "rho": density_g_cm3, "seed": seed,
+                                        "md": {k: v for k, v in md.items() if k != "checkpoint_interval_ps"},
+                                        "inputs": file_identity(box_pdb, forcefield_xml)})
     except SimulationDiverged as exc:
         # an exploding all-atom reference is a setup error (overlapping packing, bad force field, too long a
         # step): stop, and keep the last sane configuration for inspection beside the log, not in the outputs
@@ -110,6 +116,7 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     assert len(frame) == len(arrays["step"]), "force and thermo reports out of step"
     write_npz(out_forces, **arrays, time_ps=frame["time_ps"].to_numpy(), temperature_K=temperature_K, seed=int(seed))
     write_csv(out_thermo, frame)
+    finish_partial(out_trajectory)  # every output written: the checkpoints go
     ns_per_day = (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0)
     summary = {
         "n_frames": int(len(frame)),

@@ -12,18 +12,21 @@ rule compare:
         npt_thermo=npt_run("thermo.csv"),
         force_errors=base_force_errors,
         volume_term=volume_term_file,
+        code=stage_code("compare"),
     output:
         metrics=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/metrics.json",
         rdf=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/rdf.csv",
+    log:
+        f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare/{{system}}/{{model}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
     params:
         state=state_point,
         rdf=config["rdf"],
         kind=model_kind,
         in_training=lambda w: w.state in training_states(w),
-    log:
-        f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/compare/{{system}}/{{model}}/{{state}}.tsv"
     script:
         "../../scripts/compare.py"
 
@@ -32,6 +35,7 @@ rule summarize:
     input:
         metrics=lambda w: compare_outputs(w.system, "metrics.json"),
         rdfs=lambda w: compare_outputs(w.system, "rdf.csv"),
+        code=stage_code("summarize"),
     output:
         metrics=f"{RESULTS}/{{system}}/summary/metrics.csv",
         long=f"{RESULTS}/{{system}}/summary/long.csv",
@@ -72,16 +76,18 @@ rule summarize:
             category="RDFs",
             labels={"figure": "RDF overlay"},
         ),
-    params:
-        info=lambda w: {m: STUDY.model(w.system, m) for m in STUDY.models(w.system)},
-        provenance=lambda w: {"git_revision": GIT_REVISION, "config": config,
-                              "state_points": [vars(s) for s in STUDY.states_of(w.system)]},
-        pairs=lambda w: [
-            (m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)
-        ],
     log:
         f"{RESULTS}/logs/summarize/{{system}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/summarize/{{system}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        info=lambda w: {m: STUDY.model(w.system, m) for m in STUDY.models(w.system)},
+        provenance=lambda w: {
+            "git_revision": GIT_REVISION,
+            "state_points": [vars(s) for s in STUDY.states_of(w.system)],
+        },
+        pairs=lambda w: [(m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)],
     script:
         "../../scripts/summarize.py"

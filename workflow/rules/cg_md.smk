@@ -3,22 +3,25 @@ rule cg_md:
         checkpoint=base_checkpoint,
         dataset=rules.map_to_cg.output.dataset,
         volume_term=volume_term_file,
+        code=stage_code("cg_md"),
     output:
         topology=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/topology.pdb",
         trajectory=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/trajectory.dcd",
         thermo=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/thermo.csv",
         summary=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/summary.json",
-    params:
-        state=state_point,
-        cg_md=lambda w: STUDY.cg_md_settings(w.system, w.model),
-        seed=config["seed"],
-    threads: config["cg_md"]["threads"]
-    resources:
-        runtime=240,
-        mem_mb=4000,
     log:
         f"{RESULTS}/logs/cg_md/{{system}}/{{model}}/{{state}}/{{ensemble}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/cg_md/{{system}}/{{model}}/{{state}}/{{ensemble}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["cg_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    params:
+        state=state_point,
+        cg_md=lambda w: physics(STUDY.cg_md_settings(w.system, w.model)),
+        seed=config["seed"],
     script:
         "../../scripts/cg_md.py"

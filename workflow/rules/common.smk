@@ -1,7 +1,6 @@
 # Helpers only: configuration validation (before any job starts) and input functions.
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 from cgtransfer.config import ConfigError, load_study
 
@@ -20,17 +19,51 @@ except ConfigError as error:  # a bad config is the user's to fix: the message, 
     sys.exit(1)
 RESULTS = "results"
 
+# Run-time settings: they change how fast a job runs, not what it computes, so they are not rule params (a new
+# thread count or device must not rerun finished simulations); scripts read them from the config at run time.
+RUNTIME_KEYS = ("threads", "device", "platform")
+
+
+def physics(settings):
+    """A config section without its run-time settings: what a rule's params may carry."""
+    return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS}
+
+
+# The package modules each stage's results depend on: inputs, so that editing one (mtime) reruns that stage
+# and what follows, which Snakemake's code trigger (it sees only the rule's script) would miss.
+PACKAGE = Path(workflow.basedir) / "src" / "cgtransfer"
+STAGE_MODULES = {
+    "build_box": ["box", "units"],
+    "reference_md": ["reference", "forcefields", "reporters", "units"],
+    "map_to_cg": ["mapping", "rdf", "units"],
+    "train": ["training", "models", "hipnn_model", "model", "mscg", "units"],
+    "pair_table": ["mscg"],
+    "force_errors": ["training", "models", "hipnn_model", "model", "mscg"],
+    "cg_md": ["cg_md", "potential", "reporters", "models", "hipnn_model", "model", "mscg", "volume", "units"],
+    "fit_volume_term": ["volume", "units"],
+    "compare": ["compare", "rdf", "volume", "units"],
+    "summarize": ["summarize", "plots"],
+}
+
+
+def stage_code(stage):
+    return [str(PACKAGE / f"{m}.py") for m in STAGE_MODULES[stage]]
+
 
 def git_revision():
-    """The workflow's git revision (with '+dirty' for uncommitted changes), for provenance."""
+    """The workflow's git revision (with -dirty appended for uncommitted changes, as git describe does), for provenance."""
     import subprocess
 
     try:
-        rev = subprocess.run(["git", "-C", workflow.basedir, "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", workflow.basedir, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
+        rev = subprocess.run(
+            ["git", "-C", workflow.basedir, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", workflow.basedir, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return f"{rev}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -66,7 +99,7 @@ def kind_settings(w):
     """Only the config section of the model's kind: editing mscg settings does not retrain HIP-NN-TS."""
     from cgtransfer.training import kind_settings as settings
 
-    return settings(model_kind(w), config)
+    return {section: physics(values) for section, values in settings(model_kind(w), config).items()}
 
 
 def training_inputs(kind):
@@ -162,8 +195,5 @@ def all_outputs():
     for system in STUDY.systems():
         out += summary_outputs(system)
         out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
-        out += [
-            f"{RESULTS}/{system}/models/{m}/pair_potential.png"
-            for m in STUDY.models_of_kind(system, "mscg")
-        ]
+        out += [f"{RESULTS}/{system}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
     return out

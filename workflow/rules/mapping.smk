@@ -3,18 +3,21 @@ rule map_to_cg:
         topology=rules.reference_md.output.topology,
         trajectory=rules.reference_md.output.trajectory,
         forces=rules.reference_md.output.forces,
+        code=stage_code("map_to_cg"),
     output:
         dataset=f"{RESULTS}/{{system}}/cg_data/{{state}}/dataset.npz",
         rdf=f"{RESULTS}/{{system}}/cg_data/{{state}}/rdf.csv",
         summary=f"{RESULTS}/{{system}}/cg_data/{{state}}/summary.json",
-    params:
-        mapping=lambda w: STUDY.system(w.system)["mapping"],
-        rdf=config["rdf"],
-    resources:
-        mem_mb=4000,
     log:
         f"{RESULTS}/logs/map_to_cg/{{system}}/{{state}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/map_to_cg/{{system}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        mapping=lambda w: STUDY.system(w.system)["mapping"],
+        rdf=config["rdf"],
     script:
         "../../scripts/map_to_cg.py"

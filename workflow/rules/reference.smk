@@ -1,16 +1,19 @@
 rule build_box:
     input:
         template=system_file("template_pdb"),
+        code=stage_code("build_box"),
     output:
         f"{RESULTS}/{{system}}/box/packed.pdb",
-    params:
-        n_molecules=lambda w: STUDY.system(w.system)["n_molecules"],
-        density=lambda w: STUDY.system(w.system)["initial_density_g_cm3"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/build_box/{{system}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/build_box/{{system}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        n_molecules=lambda w: STUDY.system(w.system)["n_molecules"],
+        density=lambda w: STUDY.system(w.system)["initial_density_g_cm3"],
+        seed=config["seed"],
     script:
         "../../scripts/build_box.py"
 
@@ -19,24 +22,27 @@ rule reference_md:
     input:
         box=rules.build_box.output[0],
         forcefield=system_file("forcefield"),
+        code=stage_code("reference_md"),
     output:
         topology=f"{RESULTS}/{{system}}/reference/{{state}}/topology.pdb",
         trajectory=f"{RESULTS}/{{system}}/reference/{{state}}/trajectory.dcd",
         forces=f"{RESULTS}/{{system}}/reference/{{state}}/forces.npz",
         thermo=f"{RESULTS}/{{system}}/reference/{{state}}/thermo.csv",
-    params:
-        state=state_point,
-        md=config["reference_md"],
-        seed=config["seed"],
-    threads: config["reference_md"]["threads"]
-    # first: with many 1-thread jobs ready, a 2-thread job would otherwise wait for two free cores at once
-    priority: 10
-    resources:
-        runtime=240,
-        mem_mb=4000,
     log:
         f"{RESULTS}/logs/reference_md/{{system}}/{{state}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/reference_md/{{system}}/{{state}}.tsv"
+    # first: with many 1-thread jobs ready, a 2-thread job would otherwise wait for two free cores at once
+    priority: 10
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["reference_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    params:
+        state=state_point,
+        md=physics(config["reference_md"]),
+        seed=config["seed"],
     script:
         "../../scripts/reference_md.py"

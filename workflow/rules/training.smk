@@ -2,6 +2,7 @@ rule train:
     input:
         datasets=training_inputs("dataset"),
         summaries=training_inputs("summary"),
+        code=stage_code("train"),
     output:
         checkpoint=directory(f"{RESULTS}/{{system}}/models/{{model}}/checkpoint"),
         metrics=f"{RESULTS}/{{system}}/models/{{model}}/metrics.json",
@@ -17,21 +18,23 @@ rule train:
             category="Training",
             labels={"system": "{system}", "model": "{model}", "figure": "force parity"},
         ),
+    log:
+        f"{RESULTS}/logs/train/{{system}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{system}}/{{model}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        runtime=720,
+        mem_mb=8000,
     params:
         kind=model_kind,
         states=training_states,
         settings=kind_settings,
         prior=config["prior"],
-        training=config["training"],
+        training=physics(config["training"]),
         seed=config["seed"],
-    threads: config["training"]["threads"]
-    resources:
-        runtime=720,
-        mem_mb=8000,
-    log:
-        f"{RESULTS}/logs/train/{{system}}/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{system}}/{{model}}.tsv"
     script:
         "../../scripts/train.py"
 
@@ -39,6 +42,7 @@ rule train:
 rule pair_table:
     input:
         checkpoint=rules.train.output.checkpoint,
+        code=stage_code("pair_table"),
     output:
         table=f"{RESULTS}/{{system}}/models/{{model}}/pair_table.csv",
         figure=report(
@@ -51,6 +55,8 @@ rule pair_table:
         f"{RESULTS}/logs/pair_table/{{system}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pair_table/{{system}}/{{model}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
     script:
         "../../scripts/pair_table.py"
 
@@ -59,16 +65,19 @@ rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,
         dataset=rules.map_to_cg.output.dataset,
+        code=stage_code("force_errors"),
     output:
         f"{RESULTS}/{{system}}/force_errors/{{model}}/{{state}}.json",
-    params:
-        training=config["training"],
-        in_training=lambda w: w.state in training_states(w),
-    threads: 1
     log:
         f"{RESULTS}/logs/force_errors/{{system}}/{{model}}/{{state}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/force_errors/{{system}}/{{model}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: 1
+    params:
+        training=physics(config["training"]),
+        in_training=lambda w: w.state in training_states(w),
     script:
         "../../scripts/force_errors.py"
 
@@ -79,8 +88,16 @@ rule fit_volume_term:
         cg_nvt=volume_fit_inputs("cg_nvt"),
         reference_thermo=volume_fit_inputs("reference_thermo"),
         datasets=volume_fit_inputs("datasets"),
+        code=stage_code("fit_volume_term"),
     output:
         f"{RESULTS}/{{system}}/models/{{model}}/volume_term.json",
+    log:
+        f"{RESULTS}/logs/fit_volume_term/{{system}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_volume_term/{{system}}/{{model}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: 1
     params:
         states=lambda w: [
             {
@@ -91,10 +108,5 @@ rule fit_volume_term:
             for s in training_states(w)
         ],
         settings=config["volume_term"],
-    threads: 1
-    log:
-        f"{RESULTS}/logs/fit_volume_term/{{system}}/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/fit_volume_term/{{system}}/{{model}}.tsv"
     script:
         "../../scripts/fit_volume_term.py"
