@@ -10,7 +10,8 @@ from cgtransfer.io import log_to, single_or_none  # noqa: E402
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):
     run_cg_md(snakemake.input.checkpoint, snakemake.input.dataset, p.state["temperature_K"], p.state["pressure_bar"],
-              w.ensemble, p.cg_md, out.topology, out.trajectory, out.thermo, out.summary,
+              w.ensemble, {**p.cg_md, "checkpoint_interval_ps": snakemake.config["cg_md"]["checkpoint_interval_ps"]},
+              out.topology, out.trajectory, out.thermo, out.summary,
               label=f"cg_md model {w.model}, state {w.state} ({w.system}, {w.ensemble.upper()})",
               threads=snakemake.threads, device=device, seed=p.seed,
               volume_term_json=single_or_none(snakemake.input.volume_term))

@@ -3,7 +3,8 @@ from cgtransfer.io import log_to
 from cgtransfer.reference import run_reference
 
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
-md = {**p.md, "platform": snakemake.config["reference_md"]["platform"]}  # run-time setting: not a param
+run_time = snakemake.config["reference_md"]  # run-time settings: not params (changing them reruns nothing)
+md = {**p.md, "platform": run_time["platform"], "checkpoint_interval_ps": run_time["checkpoint_interval_ps"]}
 with log_to(snakemake.log[0]):
     run_reference(snakemake.input.box, snakemake.input.forcefield, p.state["temperature_K"], p.state["pressure_bar"],
                   p.state["density_g_cm3"], md, out.topology, out.trajectory, out.forces, out.thermo,

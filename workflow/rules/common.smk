@@ -21,7 +21,7 @@ RESULTS = "results"
 
 # Run-time settings: they change how fast a job runs, not what it computes, so they are not rule params (a new
 # thread count or device must not rerun finished simulations); scripts read them from the config at run time.
-RUNTIME_KEYS = ("threads", "device", "platform")
+RUNTIME_KEYS = ("threads", "device", "platform", "checkpoint_interval_ps")
 
 
 def physics(settings):
