@@ -7,6 +7,7 @@ checkpoint of a run with other settings is discarded, and the checkpoint directo
 written."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -157,3 +158,38 @@ def CG_RUN(d, model, dataset, cfg):
 
     names = ("top.pdb", "traj.dcd", "thermo.csv", "summary.json")
     return run_cg_md(model, dataset, 120.0, 500.0, "npt", cfg, *(d / n for n in names), label="argon npt")
+
+
+def TRAIN(dataset, summary, out: Path, epochs: int):
+    """A HIP-NN-TS training of ``epochs`` epochs on the argon fixture (run in its own process to be killed)."""
+    from conftest import TINY_NETWORK, TINY_TRAINING
+    from cgtransfer.training import train_model
+
+    train = {**TINY_TRAINING, "max_epochs": epochs, "termination_patience": 100, "plateau_patience": 50}
+    return train_model("hipnn", [dataset], [summary], ["T120"], {"network": TINY_NETWORK, "training": train},
+                       {"width_A": 0.15, "force_fraction_at_onset": 0.05}, train, out, label="argon/resume", seed=2)
+
+
+def test_killed_training_resumes_from_its_last_epoch(argon_cg, tmp_path, capsys):
+    """hippynn writes a checkpoint every epoch; a training killed after a few epochs and rerun continues from the
+    last one and ends with as many epochs as an uninterrupted training; the resume points are removed at the end."""
+    epochs = 8
+    out = tmp_path / "killed" / "checkpoint"
+    out.parent.mkdir()
+    script = ("import sys; sys.path.insert(0, %r); from pathlib import Path; "
+              "from cgtransfer.compute import configure; configure(1, 'cpu'); "
+              "import test_checkpoint as t; t.TRAIN(Path(%r), Path(%r), Path(%r), %d)"
+              % (str(REPO / "tests"), str(argon_cg["dataset"]), str(argon_cg["summary"]), str(out), epochs))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tmp_dir = out.with_name(out.name + ".tmp")
+    kill_when(proc, lambda: (tmp_dir / "checkpoint_epoch_3.pt").exists())
+    assert not out.exists()  # nothing a downstream rule could take
+    record = TRAIN(argon_cg["dataset"], argon_cg["summary"], out, epochs)
+    printed = capsys.readouterr().out
+    resumed = re.search(r"argon/resume: resumed from checkpoint_epoch_(\d+)\.pt", printed)
+    assert resumed and int(resumed.group(1)) >= 3, printed[-2000:]
+    assert record["epochs"] == epochs and len(record["curve"]) == epochs  # the whole history, not only the rerun's
+    assert not list(out.glob("*epoch_*.pt")) and not (out / "fit_identity.json").exists() and not tmp_dir.exists()
+    from cgtransfer.models import load_model
+
+    assert load_model(out).kind == "hipnn"

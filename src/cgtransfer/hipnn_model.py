@@ -70,6 +70,34 @@ class ModelEvaluator:
 PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
 
 
+def latest_epoch_checkpoint(directory: Path) -> Path | None:
+    """hippynn's newest complete per-epoch checkpoint in ``directory`` (``checkpoint_epoch_<n>.pt``), if any."""
+    found = []
+    for p in directory.glob("checkpoint_epoch_*.pt"):
+        try:
+            found.append((int(p.stem.rsplit("_", 1)[1]), p))
+        except ValueError:
+            continue
+    for _, p in sorted(found, reverse=True):
+        try:  # a file cut short by a kill while it was being written is skipped
+            torch.load(p, map_location="cpu", weights_only=False)
+            return p
+        except Exception:
+            p.unlink()
+    return None
+
+
+def prune_epoch_checkpoints(epoch: int, _better: bool) -> None:
+    """hippynn callback (run before the epoch's own checkpoint is written): keep only the newest one before."""
+    for pattern in ("checkpoint_epoch_*.pt", "model_epoch_*.pt"):
+        for p in Path(".").glob(pattern):
+            try:
+                if int(p.stem.rsplit("_", 1)[1]) < epoch - 1:
+                    p.unlink()
+            except ValueError:
+                continue
+
+
 class HipnnModel(CGModel):
     kind = "hipnn"
 
@@ -92,7 +120,8 @@ class HipnnModel(CGModel):
     def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0):
         """``settings``: {"network": hipnn config, "training": training config}."""
         from hippynn.databases import Database
-        from hippynn.experiment import SetupParams, setup_and_train
+        from hippynn.experiment import SetupParams
+        from hippynn.experiment.routines import setup_training, train_model
         from hippynn.experiment.assembly import assemble_for_training
         from hippynn.experiment.controllers import PatienceController, RaiseBatchSizeOnPlateau
         from hippynn.graphs.nodes import loss
@@ -128,8 +157,20 @@ class HipnnModel(CGModel):
         torch_device = resolve_device(train_cfg["device"])
         t0 = time.perf_counter()
         with active_directory(str(out_dir), create=False):
-            tracker = setup_and_train(training_modules=training_modules, database=database,
-                                      setup_params=SetupParams(controller=controller, device=torch_device))
+            training_modules, controller, tracker = setup_training(
+                training_modules=training_modules, setup_params=SetupParams(controller=controller, device=torch_device))
+            resume = latest_epoch_checkpoint(Path("."))
+            if resume is not None:  # a killed training job: continue from its last epoch checkpoint
+                state = torch.load(resume, map_location=torch_device, weights_only=False)
+                training_modules.model.load_state_dict(state["model"])
+                controller.load_state_dict(state["controller"])
+                tracker = state["metric_tracker"]
+                torch.random.set_rng_state(state["torch_rng_state"])
+                print(f"{label}: resumed from {resume.name} (epoch {tracker.current_epoch})", flush=True)
+            # a checkpoint every epoch (hippynn's store_every), the older ones pruned: a killed job resumes
+            tracker = train_model(training_modules, database, controller, tracker, callbacks=[prune_epoch_checkpoints],
+                                  batch_callbacks=None, store_every=1)
+            prune_epoch_checkpoints(10**9, False)  # finished: the resume points go, the best model stays
         wall = time.perf_counter() - t0
         n_train = len(data.splits["train"])
         curve = [{"epoch": i, **{f"{split}_{m}": float(v) for split, vals in e.items() for m, v in vals.items()}}

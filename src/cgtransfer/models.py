@@ -157,9 +157,16 @@ def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str
     cls = model_class(kind)
     out_dir = Path(out_dir)
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
+    # A fit killed before it finished left tmp_dir (with per-epoch checkpoints for HIP-NN-TS): it is resumed
+    # only if it was the same fit (kind, settings, seed, training data); anything else starts afresh.
+    identity = fit_identity(kind, data, settings, seed)
+    marker = tmp_dir / "fit_identity.json"
+    if not (marker.is_file() and json.loads(marker.read_text()) == identity):
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir(parents=True)
+        marker.write_text(json.dumps(identity))
     info, record = cls.fit(data, settings, tmp_dir, label=label, seed=seed)
+    marker.unlink(missing_ok=True)
     info = {"kind": kind, "bead_types": list(data.bead_types), "training_states": list(data.state_names),
             "units": UNITS, **info}
     (tmp_dir / MODEL_INFO).write_text(json.dumps(info, indent=2, default=_json_default))
@@ -167,6 +174,19 @@ def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str
         shutil.rmtree(out_dir)
     os.replace(tmp_dir, out_dir)
     return {"kind": kind, "warnings": info.get("warnings", []), **record}
+
+
+def fit_identity(kind: str, data: TrainingData, settings: dict, seed: int) -> dict:
+    """What makes two fits the same: kind, settings, seed, and a digest of the training arrays and splits."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(data.arrays):
+        digest.update(np.ascontiguousarray(data.arrays[key]).tobytes())
+    for split in sorted(data.splits):
+        digest.update(np.asarray(data.splits[split], dtype=np.int64).tobytes())
+    return json.loads(json.dumps({"kind": kind, "settings": settings, "seed": seed, "data": digest.hexdigest(),
+                                  "bead_types": list(data.bead_types)}, default=str))
 
 
 def _json_default(obj):
