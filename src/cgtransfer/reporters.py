@@ -402,7 +402,7 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
         simulation.reporters.clear()
     result.wall_production_s = progress["wall_production_s"]
     segments = [partial / f"segment{i:05d}.dcd" for i in range(progress["segments"])]
-    segments = [seg for seg in segments if seg.stat().st_size > _dcd_header_length(seg)] if segments else []
+    segments = [seg for seg in segments if seg.stat().st_size > 100 and seg.stat().st_size > _dcd_header_length(seg)]
     if segments:
         concatenate_dcd(segments, out_trajectory)
     else:
