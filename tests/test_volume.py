@@ -135,3 +135,183 @@ def test_same_seed_nvt_is_unchanged_by_the_volume_term():
         integrator.step(200)
         runs.append(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer))
     assert np.array_equal(runs[0], runs[1])
+
+
+# --------------------------------------------------------------------------- fitting: pressure and compressibility
+def _linear_points(term, states):
+    """Points a fit sees when the uncorrected CG pressure is linear in ρ about each state: the gaps the term
+    must close are the term's own pressure shift and slope shift there (so the fit must return that term)."""
+    from cgtransfer.volume import corrected_slope_bar_A3
+
+    points = []
+    for t, rho, with_slope in states:
+        p = {"state": f"T{t:g}", "temperature_K": t, "rho_A3": rho, "stderr_bar": 10.0,
+             "pressure_gap_bar": float(term.pressure_shift_bar(rho, t))}
+        if with_slope:
+            p.update({"slope_gap_bar_A3": corrected_slope_bar_A3(term, 0.0, rho, t), "slope_gap_stderr_bar_A3": 500.0})
+        points.append(p)
+    return points
+
+
+def test_fit_recovers_a_known_temperature_dependent_quadratic_term():
+    from cgtransfer.volume import fit_volume_term
+
+    truth = VolumeTerm(a=[-150.0, 4000.0], b=[0.3, -5.0], t_ref_K=300.0)
+    states = [(250.0, 0.0150, True), (300.0, 0.0145, True), (330.0, 0.0141, True), (450.0, 0.0120, False)]
+    term, details = fit_volume_term(_linear_points(truth, states), order=2)
+    assert details["coefficients_fitted"] == ["a1", "b1", "a2", "b2"] and details["chi2_per_equation"] < 1e-12
+    for t in (250.0, 300.0, 400.0):
+        assert term.coefficients(t) == pytest.approx(truth.coefficients(t), rel=1e-6)
+    # one NPT state: two equations, two unknowns; order 1 or no slope: the pressure alone, psi linear
+    one = _linear_points(truth, [(300.0, 0.0145, True)])
+    term, details = fit_volume_term(one, order=2)
+    assert details["coefficients_fitted"] == ["a1", "a2"]
+    assert term.coefficients(300.0) == pytest.approx(truth.coefficients(300.0), rel=1e-6)
+    term, details = fit_volume_term(one, order=1)
+    assert details["coefficients_fitted"] == ["a1"] and term.coefficients(300.0)[1] == 0.0
+    assert term.pressure_shift_bar(0.0145, 300.0) == pytest.approx(one[0]["pressure_gap_bar"], rel=1e-9)
+    nvt_only = _linear_points(truth, [(300.0, 0.0145, False)])
+    assert fit_volume_term(nvt_only, order=2)[1]["coefficients_fitted"] == ["a1"]
+    with pytest.raises(ValueError, match="cannot be fitted"):
+        fit_volume_term([], order=2)
+
+
+def test_pressure_slope_of_a_straight_line_and_too_few_densities():
+    from cgtransfer.volume import pressure_density_slope
+
+    rho = [0.0138, 0.0145, 0.0152]
+    slope, err = pressure_density_slope(rho, [100.0 + 2e5 * (r - 0.0145) for r in rho], [10.0, 10.0, 10.0])
+    assert slope == pytest.approx(2e5, rel=1e-9)
+    assert err == pytest.approx(10.0 / np.sqrt(np.sum((np.array(rho) - np.mean(rho)) ** 2)), rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2 distinct densities"):
+        pressure_density_slope([0.0145], [100.0], [10.0])
+
+
+def _lj_simulation(n, edge_nm, t, eps_scale, pressure_bar=None, term=None, seed=7, positions=None):
+    from conftest import argon_system
+
+    system = argon_system(n, edge_nm)
+    nb = system.getForce(0)
+    for i in range(n):
+        q, sig, eps = nb.getParticleParameters(i)
+        nb.setParticleParameters(i, q, sig, eps * eps_scale)
+    if term is not None:
+        system.addForce(term.openmm_force(n, t))
+    barostat = openmm.MonteCarloBarostat((pressure_bar or 1.0) * u.bar, t * u.kelvin, 25 if pressure_bar else 0)
+    barostat.setRandomNumberSeed(seed)
+    system.addForce(barostat)
+    # 10 fs is 0.005 LJ time units for argon; the Reference platform is the fastest for 108 atoms
+    integrator = openmm.LangevinMiddleIntegrator(t * u.kelvin, 5 / u.picosecond, 10 * u.femtosecond)
+    integrator.setRandomNumberSeed(seed)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    if positions is None:
+        k = int(np.ceil(n ** (1 / 3)))
+        grid = np.array([(i, j, l) for i in range(k) for j in range(k) for l in range(k)])[:n]
+        positions = (grid + 0.5) * edge_nm / k
+    context.setPositions(positions)
+    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)
+    context.setVelocitiesToTemperature(t * u.kelvin, seed)
+    return context, integrator, barostat
+
+
+def _sample(context, integrator, barostat, n_steps, every, pressure=False):
+    volumes, pressures = [], []
+    for _ in range(n_steps // every):
+        integrator.step(every)
+        volumes.append(context.getState().getPeriodicBoxVolume().value_in_unit(u.nanometer**3))
+        if pressure:
+            pressures.append(barostat.computeCurrentPressure(context).value_in_unit(u.bar))
+    return np.array(volumes), np.array(pressures)
+
+
+def test_fitted_term_brings_a_mis_scaled_lennard_jones_model_back_to_the_target_density_and_compressibility():
+    """Known answer: the 'all-atom' system is LJ argon at 120 K and 300 bar (NPT: its density and, from the
+    volume fluctuations, its compressibility). The 'CG model' is the same fluid with ε scaled by 0.7 — it
+    misses the density by far. Its NVT pressures at ρ_AA and ρ_AA(1 ∓ 5 %) give P_CG and dP_CG/dρ; the fitted
+    quadratic volume term must bring the mis-scaled model's NPT density back to ρ_AA and its compressibility to
+    the all-atom one. Everything here is OpenMM and the package's own fit; nothing is mocked."""
+    from cgtransfer.cg_md import block_average
+    from cgtransfer.compare import compressibility_per_bar
+    from cgtransfer.volume import corrected_slope_bar_A3, fit_volume_term, pressure_density_slope
+
+    n, t, p_set, eps_scale = 108, 120.0, 300.0, 0.7
+    edge0 = (n * 39.948 / 1.30 * 1.66053906660e-3) ** (1 / 3)
+    # the all-atom target
+    ctx, integ, baro = _lj_simulation(n, edge0, t, 1.0, pressure_bar=p_set)
+    integ.step(1500)
+    v_aa, _ = _sample(ctx, integ, baro, 12000, 10)
+    kappa_aa, kappa_aa_err = compressibility_per_bar(v_aa, t)
+    v0 = float(v_aa.mean())
+    rho0 = n / (v0 * 1000.0)  # Å⁻³
+    positions = ctx.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer)
+    box = ctx.getState().getPeriodicBoxVectors()[0][0].value_in_unit(u.nanometer)
+    # the uncorrected mis-scaled model: NVT pressure curve about ρ_AA
+    curve = []
+    for factor in (0.95, 1.0, 1.05):
+        edge = (v0 / factor) ** (1 / 3)
+        ctx_m, integ_m, baro_m = _lj_simulation(n, edge, t, eps_scale, positions=positions * edge / box)
+        integ_m.step(1000)
+        _, p = _sample(ctx_m, integ_m, baro_m, 4000, 10, pressure=True)
+        curve.append((factor * rho0, *block_average(p)))
+    slope_cg, slope_cg_err = pressure_density_slope(*zip(*curve))
+    p_cg = curve[1][1]
+    assert p_cg - p_set > 300.0  # the mis-scaled model is far off at the target density
+    slope_aa = 1.0 / (rho0 * kappa_aa)
+    point = {"state": "T120", "temperature_K": t, "rho_A3": rho0, "pressure_gap_bar": p_set - p_cg,
+             "stderr_bar": curve[1][2], "slope_gap_bar_A3": slope_aa - slope_cg,
+             "slope_gap_stderr_bar_A3": float(np.hypot(slope_aa * kappa_aa_err / kappa_aa, slope_cg_err))}
+    term, _ = fit_volume_term([point], order=2)
+    assert corrected_slope_bar_A3(term, slope_cg, rho0, t) == pytest.approx(slope_aa, rel=1e-6)
+    # uncorrected NPT: runs far from the target; corrected NPT: back to it
+    ctx_u, integ_u, baro_u = _lj_simulation(n, box, t, eps_scale, pressure_bar=p_set, positions=positions)
+    integ_u.step(3000)
+    rho_u = n / _sample(ctx_u, integ_u, baro_u, 2000, 10)[0].mean()
+    ctx_c, integ_c, baro_c = _lj_simulation(n, box, t, eps_scale, pressure_bar=p_set, term=term, positions=positions)
+    integ_c.step(1500)
+    v_c, _ = _sample(ctx_c, integ_c, baro_c, 12000, 10)
+    kappa_c, kappa_c_err = compressibility_per_bar(v_c, t)
+    rho_aa_nm = n / v0
+    print(f"rho AA {rho_aa_nm:.3f}/nm3, uncorrected {rho_u:.3f}, corrected {n / v_c.mean():.3f}; kappa AA "
+          f"{kappa_aa:.3g} +/- {kappa_aa_err:.2g}, corrected {kappa_c:.3g} +/- {kappa_c_err:.2g} /bar")
+    assert abs(rho_u / rho_aa_nm - 1) > 0.08
+    assert n / v_c.mean() == pytest.approx(rho_aa_nm, rel=0.02)
+    assert kappa_c == pytest.approx(kappa_aa, rel=0.3)
+
+
+def test_unstable_pressure_curves_are_recorded_not_fitted(argon_cg, tmp_path):
+    """Bad input of the fit stage: at state A the CG pressure falls with density (a mechanically unstable model
+    there): skipped with the reason; at state B one density of the scan blew up: B keeps its pressure equation,
+    loses its slope, says why, and psi falls back to linear. A model whose only state is A is uncorrectable."""
+    import pandas as pd
+
+    from cgtransfer.io import write_json
+    from cgtransfer.volume import fit_for_model
+
+    rng = np.random.default_rng(0)
+    thermo = tmp_path / "thermo.csv"
+    pd.DataFrame({"pressure_bar": 300 + rng.normal(0, 50, 200),
+                  "volume_nm3": 12.0 + rng.normal(0, 0.2, 200)}).to_csv(thermo, index=False)
+
+    def summary(name, pressure, factor=None, stable=True):
+        d = {"stable": stable, "mean_pressure_bar": pressure, "mean_pressure_stderr_bar": 20.0}
+        if factor is not None:
+            d["density_factor"] = factor
+        if not stable:
+            d = {"stable": False, "failure": "temperature 900 K above limit", "density_factor": factor}
+        write_json(tmp_path / name, d)
+        return tmp_path / name
+
+    states = [{"state": s, "temperature_K": 120.0, "pressure_bar": 300.0} for s in ("A", "B")]
+    nvt = [summary("a.json", 900.0), summary("b.json", 800.0)]
+    scans = [[summary("a_lo.json", 1500.0, 0.95), summary("a_hi.json", 400.0, 1.05)],
+             [summary("b_lo.json", 0.0, 0.95, stable=False), summary("b_hi.json", 1400.0, 1.05)]]
+    settings = {"order": 2, "mapped_frames": 0}
+    out = fit_for_model(None, states, nvt, [thermo] * 2, [argon_cg["dataset"]] * 2, settings, tmp_path / "v.json",
+                        "test", cg_scan_summaries=scans)
+    assert "mechanically unstable" in out["skipped_states"]["A"]
+    assert "unstable" in out["slope_notes"]["B"] and [p["state"] for p in out["points"]] == ["B"]
+    assert out["correctable"] and out["fit"]["coefficients_fitted"] == ["a1"]
+    assert out["points"][0]["pressure_corrected_bar"] == pytest.approx(300.0, abs=1e-6)
+    only_a = fit_for_model(None, states[:1], nvt[:1], [thermo], [argon_cg["dataset"]], settings,
+                           tmp_path / "va.json", "test", cg_scan_summaries=scans[:1])
+    assert only_a["correctable"] is False and "cannot be fitted" in only_a["reason"]

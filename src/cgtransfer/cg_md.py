@@ -33,16 +33,44 @@ from .reporters import checkpoint_steps_for, file_identity, finish_partial, mode
 from .volume import load_volume_term
 
 
-def start_frame(data: dict, ensemble: str):
+DENSITY_SCAN_PREFIX = "nvt_rho"
+
+
+def density_scan_ensemble(density_factor: float) -> str:
+    """The ensemble name of an NVT run at ``density_factor`` × the all-atom mean density (the volume term's
+    pressure-density scan), e.g. ``nvt_rho0.950``."""
+    return f"{DENSITY_SCAN_PREFIX}{density_factor:.3f}"
+
+
+def parse_ensemble(ensemble: str) -> tuple[str, float]:
+    """("nvt" | "npt", density factor): ``nvt`` and ``npt`` have factor 1, ``nvt_rho<f>`` is NVT at f × ρ_AA."""
+    if ensemble in ("nvt", "npt"):
+        return ensemble, 1.0
+    if ensemble.startswith(DENSITY_SCAN_PREFIX):
+        try:
+            factor = float(ensemble[len(DENSITY_SCAN_PREFIX):])
+        except ValueError:
+            factor = float("nan")
+        if np.isfinite(factor) and 0.5 <= factor <= 2.0:
+            return "nvt", factor
+    raise ValueError(f"unknown ensemble {ensemble!r} (nvt, npt or nvt_rho<density factor 0.5-2>)")
+
+
+def start_frame(data: dict, ensemble: str, density_factor: float = 1.0):
     """(positions Å, box edges Å) to start from: the frame closest to the mean volume; for NVT scaled onto the
-    mean box (affine, by at most the frame's volume fluctuation)."""
+    mean box (affine, by at most the frame's volume fluctuation), or onto the mean box shrunk to
+    ``density_factor`` × the mean density (the volume term's pressure-density scan)."""
     boxes = data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64)
     volumes = boxes.prod(axis=1)
     i = int(np.argmin(np.abs(volumes - volumes.mean())))
     pos = data["positions"][i].astype(np.float64)
     if ensemble == "nvt":
-        mean_box = boxes.mean(axis=0)
-        return pos * (mean_box / boxes[i]), mean_box
+        box = boxes.mean(axis=0)
+        if density_factor != 1.0:
+            box = box / density_factor ** (1.0 / 3.0)
+        return pos * (box / boxes[i]), box
+    if density_factor != 1.0:
+        raise ValueError("a density factor applies to NVT runs only")
     return pos, boxes[i]
 
 
@@ -151,12 +179,12 @@ def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
 def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
               cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
               device: str = "cpu", seed: int = 1, volume_term_json=None) -> dict:
-    if ensemble not in ("nvt", "npt"):
-        raise ValueError(f"unknown ensemble {ensemble!r}")
+    ensemble_name = ensemble
+    ensemble, density_factor = parse_ensemble(ensemble_name)
     if ensemble == "npt" and pressure_bar is None:
         raise ValueError(f"{label}: NPT needs a state with a pressure")
     data = load_dataset(dataset_npz)
-    positions_A, box_A = start_frame(data, ensemble)
+    positions_A, box_A = start_frame(data, ensemble, density_factor)
     volume_term = None
     if volume_term_json is not None:
         volume_term, reason = load_volume_term(volume_term_json)
@@ -194,7 +222,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
                        thermo_options=thermo_options, enforce_periodic_box=True, keep_failed=True,
                        checkpoint_steps=checkpoint_steps_for(cfg.get("checkpoint_interval_ps", 0), interval,
                                                              cfg["report_interval_ps"]),
-                       fingerprint={"T": temperature_K, "P": pressure_bar, "ensemble": ensemble, "seed": seed,
+                       fingerprint={"T": temperature_K, "P": pressure_bar, "ensemble": ensemble_name, "seed": seed,
                                     "device": device, "cfg": {k: v for k, v in cfg.items() if k != "checkpoint_interval_ps"},
                                     "inputs": file_identity(dataset_npz, volume_term_json, *model_files(checkpoint_dir))})
     frame = run.thermo
@@ -205,6 +233,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "seed": int(seed),
         "ensemble": ensemble,
         "stable": run.failure is None,
+        **({"density_factor": density_factor} if ensemble_name != ensemble else {}),
         "temperature_target_K": temperature_K,
         "pressure_target_bar": pressure_bar,
         "timestep_fs": dt_fs,

@@ -217,7 +217,10 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
             rho = top.atoms.n_atoms / float(np.prod(top.dimensions[:3]))
             shift = float(term.pressure_shift_bar(rho, temperature_K))
         metrics["volume_term_pressure_shift_bar"] = shift
-    if "nvt" not in failed:
+        if term is None:  # the corrected model does not exist: its NVT pressure is unknown, not the base model's
+            metrics["volume_term_uncorrectable"] = reason
+            metrics["volume_term_pressure_shift_bar"] = nan
+    if "nvt" not in failed and metrics.get("volume_term_uncorrectable") is None:
         nvt = {**nvt, "mean_pressure_bar": nvt["mean_pressure_bar"] + shift}
         metrics["pressure_cg_nvt_bar"] = nvt["mean_pressure_bar"]
         metrics["pressure_cg_nvt_stderr_bar"] = nvt["mean_pressure_stderr_bar"]

@@ -69,27 +69,76 @@ class VolumeTerm:
 
 
 # ------------------------------------------------------------------------------------------------ fitting
-def fit_volume_term(points: list[dict]) -> VolumeTerm:
-    """Self-consistent pressure matching at the all-atom density, one point per training state.
+def pressure_density_slope(rho_A3, pressure_bar, stderr_bar) -> tuple[float, float]:
+    """dP/dρ (bar Å³) of a model's NVT pressures at a few densities: weighted straight line, with the standard
+    error of the slope from the runs' own standard errors (≥ 2 densities)."""
+    rho, p = np.asarray(rho_A3, dtype=float), np.asarray(pressure_bar, dtype=float)
+    se = np.asarray([s if np.isfinite(s) and s > 0 else np.nan for s in stderr_bar], dtype=float)
+    if len(rho) < 2 or np.ptp(rho) <= 0:
+        raise ValueError(f"a pressure slope needs at least 2 distinct densities, got {len(set(rho.tolist()))}")
+    se = np.where(np.isfinite(se), se, np.nanmax(se) if np.isfinite(se).any() else 1.0)
+    w = 1.0 / se**2
+    x0 = np.sum(w * rho) / np.sum(w)
+    sxx = np.sum(w * (rho - x0) ** 2)
+    slope = float(np.sum(w * (rho - x0) * p) / sxx)
+    return slope, float(np.sqrt(1.0 / sxx))
 
-    Each point: ``temperature_K``, ``rho_A3`` (beads per Å³ of the all-atom mean box) and ``pressure_gap_bar`` =
-    P_AA − P_CG (the uncorrected model's NVT pressure in that box) with its standard error ``stderr_bar``. With
-    ψ = c₁(T) ρ the term adds c₁ρ² to the pressure at any configuration, so c₁ = gap/ρ² makes the corrected NVT
-    pressure equal the all-atom pressure exactly; over several temperatures c₁(T) = a + b (T − T_ref) by weighted
-    least squares (one temperature: b = 0)."""
+
+def fit_volume_term(points: list[dict], order: int = 2) -> tuple[VolumeTerm, dict]:
+    """Self-consistent pressure matching, one point per training state; returns (term, fit details).
+
+    Each point: ``temperature_K``, ``rho_A3`` (beads per Å³ of the all-atom mean box), ``pressure_gap_bar`` =
+    P_AA − P_CG (the uncorrected model's NVT pressure in that box) with its standard error ``stderr_bar``, and
+    optionally ``slope_gap_bar_A3`` = dP_AA/dρ − dP_CG/dρ at that density with ``slope_gap_stderr_bar_A3`` (NPT
+    states: dP_AA/dρ = 1/(ρ κ_T,AA)). The term adds ΔP(ρ) = ρ²ψ′ = c₁ρ² + 2c₂ρ³ and dΔP/dρ = 2c₁ρ + 6c₂ρ², both
+    linear in the coefficients, and exerts no force, so the corrected model's NVT pressure at each sampled density
+    is the uncorrected one plus ΔP exactly: matching both gaps is a weighted linear least-squares problem, solved
+    in one step (no iteration: nothing the term changes feeds back into the NVT pressures). Coefficients
+    c_k(T) = a_k + b_k (T − T_ref): a₂ needs ``order`` 2 and a slope; b₁ two temperatures; b₂ slopes at two
+    temperatures. One state of order 2 with a slope: two equations, two unknowns, both gaps closed exactly."""
     if not points:
         raise ValueError("no training state with a usable CG pressure: the volume term cannot be fitted")
-    t = np.array([p["temperature_K"] for p in points], dtype=float)
-    rho = np.array([p["rho_A3"] for p in points], dtype=float)
-    c1 = np.array([p["pressure_gap_bar"] for p in points]) / units.BAR_PER_KCAL_MOL_A3 / rho**2
-    se = np.array([max(p.get("stderr_bar") or 0.0, 1e-9) for p in points]) / units.BAR_PER_KCAL_MOL_A3 / rho**2
-    t_ref = float(t.mean())
-    if np.ptp(t) < 1e-6:
-        w = 1.0 / se**2
-        return VolumeTerm(a=[float(np.sum(w * c1) / np.sum(w))], b=[0.0], t_ref_K=t_ref)
-    design = np.column_stack([np.ones_like(t), t - t_ref]) / se[:, None]
-    (a, b), *_ = np.linalg.lstsq(design, c1 / se, rcond=None)
-    return VolumeTerm(a=[float(a)], b=[float(b)], t_ref_K=t_ref)
+    to_model = 1.0 / units.BAR_PER_KCAL_MOL_A3  # bar → kcal/mol/Å³
+    t_ref = float(np.mean([p["temperature_K"] for p in points]))
+    rows, rhs, sigma, kinds = [], [], [], []
+    for p in points:
+        rho, dt = p["rho_A3"], p["temperature_K"] - t_ref
+        rows.append([rho**2, rho**2 * dt, 2 * rho**3, 2 * rho**3 * dt])
+        rhs.append(p["pressure_gap_bar"] * to_model)
+        sigma.append(max(p.get("stderr_bar") or 0.0, 1e-3) * to_model)
+        kinds.append(("pressure", p["temperature_K"]))
+        if order >= 2 and p.get("slope_gap_bar_A3") is not None:
+            rows.append([2 * rho, 2 * rho * dt, 6 * rho**2, 6 * rho**2 * dt])
+            rhs.append(p["slope_gap_bar_A3"] * to_model)
+            sigma.append(max(p.get("slope_gap_stderr_bar_A3") or 0.0, 1e-3) * to_model)
+            kinds.append(("slope", p["temperature_K"]))
+    temps = {t for _, t in kinds}
+    slope_temps = {t for k, t in kinds if k == "slope"}
+    use = [True, len(temps) > 1, order >= 2 and bool(slope_temps), order >= 2 and len(slope_temps) > 1]
+    a = np.asarray(rows)[:, use] / np.asarray(sigma)[:, None]
+    y = np.asarray(rhs) / np.asarray(sigma)
+    scale = np.linalg.norm(a, axis=0)  # columns differ by ρ ~ 0.01: solve on unit columns
+    coef, *_ = np.linalg.lstsq(a / scale, y, rcond=None)
+    if not np.all(np.isfinite(coef)):
+        raise ValueError("the volume-term least squares gave non-finite coefficients")
+    full = np.zeros(4)
+    full[np.flatnonzero(use)] = coef / scale
+    term = VolumeTerm(a=[float(full[0]), float(full[2])], b=[float(full[1]), float(full[3])], t_ref_K=t_ref)
+    residual = (np.asarray(rows) @ full - np.asarray(rhs)) / np.asarray(sigma)
+    details = {"order": 2 if use[2] else 1, "equations": len(rows), "unknowns": int(sum(use)),
+               "coefficients_fitted": [n for n, u_ in zip(("a1", "b1", "a2", "b2"), use) if u_],
+               "chi2_per_equation": float(np.mean(residual**2))}
+    if order >= 2 and not use[2]:
+        details["order_note"] = "no training state with a compressibility target (NPT) and a usable pressure " \
+                                "slope: psi linear (pressure only)"
+    return term, details
+
+
+def corrected_slope_bar_A3(term: VolumeTerm, slope_cg_bar_A3: float, rho_A3: float, temperature_K: float) -> float:
+    """dP/dρ of the corrected model at ρ: the uncorrected slope plus d(ρ²ψ′)/dρ = 2c₁ρ + 6c₂ρ² (bar Å³)."""
+    c = term.coefficients(temperature_K)
+    c2 = c[1] if len(c) > 1 else 0.0
+    return slope_cg_bar_A3 + (2 * c[0] * rho_A3 + 6 * c2 * rho_A3**2) * units.BAR_PER_KCAL_MOL_A3
 
 
 def virial_pressure_bar(model, data: dict, frames, temperature_K: float, rel_dv: float = 2e-3) -> np.ndarray:
@@ -111,23 +160,30 @@ def virial_pressure_bar(model, data: dict, frames, temperature_K: float, rel_dv:
 
 
 def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, reference_thermos: list,
-                  datasets: list, settings: dict, out_json, label: str) -> dict:
+                  datasets: list, settings: dict, out_json, label: str, cg_scan_summaries: list | None = None) -> dict:
     """Stage fit_volume_term: fit a model's volume term on its training states and save it beside the model.
 
     ``states``: per training state {state, temperature_K, pressure_bar (None at NVT states)}; the other lists are
-    aligned with it. The all-atom target is the set pressure at NPT states and the measured all-atom pressure at
-    NVT states. A state whose
-    uncorrected NVT run was unstable gives no pressure and is skipped; no usable state at all makes the model
-    uncorrectable (recorded with the reason; its corrected cells are reported as such, the study goes on)."""
+    aligned with it; ``cg_scan_summaries[i]``: the uncorrected model's NVT runs at the other densities of state i
+    (order 2, NPT states; empty otherwise). The all-atom target is the set pressure at NPT states and the measured
+    all-atom pressure at NVT states, and at NPT states the all-atom slope dP/dρ = 1/(ρ κ_T) from the reference's
+    volume fluctuations. A state whose uncorrected NVT run was unstable, or whose CG pressure falls with density
+    (a mechanically unstable model there), is skipped with the reason; a scan run that failed only drops that
+    state's slope. No usable state, or a corrected slope ≤ 0 at a training state, makes the model uncorrectable
+    (recorded with the reason; its corrected cells are reported as such, the study goes on)."""
     import pandas as pd
 
     from .cg_md import block_average
+    from .compare import compressibility_per_bar
     from .io import read_json, write_json
     from .training import load_dataset
 
-    points, skipped, mapped = [], {}, {}
+    order = int(settings.get("order", 1))
+    scans_per_state = cg_scan_summaries if cg_scan_summaries is not None else [[] for _ in states]
+    points, skipped, mapped, slope_notes = [], {}, {}, {}
     model = None
-    for st, cg_path, thermo_path, data_path in zip(states, cg_nvt_summaries, reference_thermos, datasets):
+    for st, cg_path, scans, thermo_path, data_path in zip(states, cg_nvt_summaries, scans_per_state,
+                                                         reference_thermos, datasets):
         cg = read_json(cg_path)
         thermo = pd.read_csv(thermo_path)
         p_aa_measured, p_aa_err = block_average(thermo["pressure_bar"])
@@ -140,6 +196,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
         n_beads = data["positions"].shape[1]
         # the box of the CG NVT run (cg_md.start_frame: the mean edges of the mapped frames)
         volume = float(np.prod(data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64).mean(axis=0)))
+        rho0 = n_beads / volume
         if settings.get("mapped_frames", 0):
             if model is None:
                 from .models import load_model
@@ -157,19 +214,80 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
         if not cg.get("stable", True):
             skipped[st["state"]] = f"uncorrected NVT run unstable: {cg.get('failure')}"
             continue
-        points.append({"state": st["state"], "temperature_K": st["temperature_K"], "rho_A3": n_beads / volume,
-                       "pressure_aa_bar": p_aa, "pressure_aa_measured_bar": p_aa_measured,
-                       "pressure_cg_bar": cg["mean_pressure_bar"],
-                       "pressure_gap_bar": p_aa - cg["mean_pressure_bar"],
-                       "stderr_bar": float(np.hypot(p_aa_err, cg["mean_pressure_stderr_bar"]))})
-    out = {"label": label, "points": points, "skipped_states": skipped, "mapped_frame_estimate": mapped}
+        point = {"state": st["state"], "temperature_K": st["temperature_K"], "rho_A3": rho0,
+                 "pressure_aa_bar": p_aa, "pressure_aa_measured_bar": p_aa_measured,
+                 "pressure_cg_bar": cg["mean_pressure_bar"], "pressure_cg_stderr_bar": cg["mean_pressure_stderr_bar"],
+                 "pressure_gap_bar": p_aa - cg["mean_pressure_bar"],
+                 "stderr_bar": float(np.hypot(p_aa_err, cg["mean_pressure_stderr_bar"]))}
+        if scans:
+            curve = [(rho0, cg["mean_pressure_bar"], cg["mean_pressure_stderr_bar"])]
+            failed = []
+            for path in scans:
+                scan = read_json(path)
+                if scan.get("stable", True):
+                    curve.append((scan["density_factor"] * rho0, scan["mean_pressure_bar"],
+                                  scan["mean_pressure_stderr_bar"]))
+                else:
+                    failed.append(f"NVT run at {scan.get('density_factor', '?')} x rho_AA unstable: "
+                                  f"{scan.get('failure')}")
+            point["pressure_curve"] = [{"rho_A3": r, "pressure_bar": p_, "stderr_bar": e} for r, p_, e in curve]
+            try:
+                if failed:
+                    raise ValueError("; ".join(failed))
+                slope_cg, slope_cg_err = pressure_density_slope(*zip(*curve))
+            except ValueError as exc:
+                slope_notes[st["state"]] = f"no CG pressure slope (too few densities): {exc}"
+            else:
+                point.update({"slope_cg_bar_A3": slope_cg, "slope_cg_stderr_bar_A3": slope_cg_err})
+                if slope_cg <= 0:
+                    skipped[st["state"]] = (f"mechanically unstable: the uncorrected CG pressure falls with density "
+                                            f"(dP/drho = {slope_cg:.4g} +/- {slope_cg_err:.2g} bar A^3 over "
+                                            f"rho_AA x {min(c[0] for c in curve) / rho0:.3f}-"
+                                            f"{max(c[0] for c in curve) / rho0:.3f})")
+                    continue
+                kappa, kappa_err = compressibility_per_bar(thermo["volume_nm3"], st["temperature_K"])
+                if st.get("pressure_bar") is not None and np.isfinite(kappa) and kappa > 0:
+                    slope_aa = 1.0 / (rho0 * kappa)
+                    slope_aa_err = slope_aa * (kappa_err / kappa if np.isfinite(kappa_err) else 0.0)
+                    point.update({"compressibility_aa_per_bar": kappa, "compressibility_aa_stderr_per_bar": kappa_err,
+                                  "slope_aa_bar_A3": slope_aa, "slope_aa_stderr_bar_A3": slope_aa_err,
+                                  "slope_gap_bar_A3": slope_aa - slope_cg,
+                                  "slope_gap_stderr_bar_A3": float(np.hypot(slope_aa_err, slope_cg_err))})
+                else:
+                    slope_notes[st["state"]] = f"no all-atom compressibility (kappa_T = {kappa:.3g} / bar)"
+        points.append(point)
+    out = {"label": label, "order_requested": order, "points": points, "skipped_states": skipped,
+           "slope_notes": slope_notes, "mapped_frame_estimate": mapped}
     try:
-        term = fit_volume_term(points)
+        term, details = fit_volume_term(points, order=order)
+        out["fit"] = details
+        unstable = []
+        for p in points:
+            t, rho = p["temperature_K"], p["rho_A3"]
+            shift = float(term.pressure_shift_bar(rho, t))
+            p["pressure_corrected_bar"] = p["pressure_cg_bar"] + shift
+            p["pressure_shift_bar"] = shift
+            if "slope_cg_bar_A3" in p:
+                slope = corrected_slope_bar_A3(term, p["slope_cg_bar_A3"], rho, t)
+                p["slope_corrected_bar_A3"] = slope
+                if slope <= 0:
+                    unstable.append(f"{p['state']} (dP/drho = {slope:.4g} bar A^3)")
+                    continue
+                p["compressibility_corrected_per_bar"] = 1.0 / (rho * slope)
+                if "slope_aa_bar_A3" in p:
+                    # the NPT density the corrected model should reach: linear in ρ about the AA density
+                    p["predicted_density_error_pct"] = 100.0 * (p["pressure_aa_bar"] - p["pressure_corrected_bar"]) \
+                        / slope / rho
+        if unstable:
+            raise ValueError("the corrected model would be mechanically unstable (pressure falling with density) "
+                             "at " + ", ".join(unstable))
         out.update({"correctable": True, "term": term.to_dict(),
-                    "pressure_shift_at_training_states_bar": {p["state"]: float(term.pressure_shift_bar(p["rho_A3"], p["temperature_K"]))
-                                                              for p in points}})
+                    "pressure_shift_at_training_states_bar": {p["state"]: p["pressure_shift_bar"] for p in points}})
     except ValueError as exc:
-        out.update({"correctable": False, "reason": str(exc)})
+        reason = str(exc)
+        if not points and skipped:
+            reason += " (" + "; ".join(f"{state}: {why}" for state, why in skipped.items()) + ")"
+        out.update({"correctable": False, "reason": reason})
     write_json(out_json, out)
     print(out, flush=True)
     return out

@@ -40,7 +40,7 @@ STAGE_MODULES = {
     "pair_table": ["mscg"],
     "force_errors": ["training", "models", "hipnn_model", "model", "mscg"],
     "cg_md": ["cg_md", "potential", "reporters", "models", "hipnn_model", "model", "mscg", "volume", "units"],
-    "fit_volume_term": ["volume", "units"],
+    "fit_volume_term": ["volume", "units", "compare", "cg_md", "training", "models"],
     "compare": ["compare", "rdf", "volume", "units"],
     "summarize": ["summarize", "plots"],
 }
@@ -75,7 +75,7 @@ wildcard_constraints:
     system="[A-Za-z0-9_]+",
     state="[A-Za-z0-9_]+",
     model="[A-Za-z0-9_]+",
-    ensemble="nvt|npt",
+    ensemble="nvt|npt|nvt_rho[0-9]+\\.[0-9]+",
 
 
 def system_file(key):
@@ -145,6 +145,25 @@ def volume_fit_inputs(kind):
         "datasets": "{R}/{sys}/cg_data/{s}/dataset.npz",
     }
     return lambda w: [paths[kind].format(R=RESULTS, sys=w.system, m=w.model, s=s) for s in training_states(w)]
+
+
+def density_scan(w, state):
+    """The uncorrected model's extra NVT runs for the volume term's pressure slope at a training state: order 2,
+    NPT states only (the slope target is the all-atom compressibility), at rho_AA (1 -/+ density_scan_pct %)."""
+    vt = config["volume_term"]
+    if not vt["enabled"] or vt["order"] < 2 or "npt" not in STUDY.ensembles(w.system, state):
+        return []
+    from cgtransfer.cg_md import density_scan_ensemble
+
+    d = vt["density_scan_pct"] / 100.0
+    return [
+        f"{RESULTS}/{w.system}/cg_md/{w.model}/{state}/{density_scan_ensemble(f)}/summary.json"
+        for f in (1.0 - d, 1.0 + d)
+    ]
+
+
+def density_scan_inputs(w):
+    return [path for s in training_states(w) for path in density_scan(w, s)]
 
 
 def cg_runs(system):

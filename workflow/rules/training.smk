@@ -86,6 +86,7 @@ rule fit_volume_term:
     input:
         checkpoint=rules.train.output.checkpoint,
         cg_nvt=volume_fit_inputs("cg_nvt"),
+        cg_scan=density_scan_inputs,
         reference_thermo=volume_fit_inputs("reference_thermo"),
         datasets=volume_fit_inputs("datasets"),
         code=stage_code("fit_volume_term"),
@@ -107,6 +108,7 @@ rule fit_volume_term:
             }
             for s in training_states(w)
         ],
+        scans_per_state=lambda w: [len(density_scan(w, s)) for s in training_states(w)],
         settings=config["volume_term"],
     script:
         "../../scripts/fit_volume_term.py"
