@@ -305,6 +305,9 @@ MORE_BAD_CONFIGS = {
                                       r"'training\.valid_fraction' \+ 'training\.test_fraction' must be below 0\.5"),
     "too few frames for the time blocks": (_set(("reference_md", "production_ps"), 0.6), r"give 3 frames per state: after the validation \(1\) and test \(1\) blocks"),
     "volume term switch as text": (_set(("volume_term", "enabled"), "yes"), r"key 'volume_term\.enabled': 'yes' is not of type 'boolean'"),
+    "volume term of order 3": (_set(("volume_term", "order"), 3), r"key 'volume_term\.order': 3 is not one of \[1, 2\]"),
+    "density scan of 0 %": (_set(("volume_term", "density_scan_pct"), 0), r"key 'volume_term\.density_scan_pct': 0 is less than or equal to the minimum of 0"),
+    "density scan of 50 %": (_set(("volume_term", "density_scan_pct"), 50), r"key 'volume_term\.density_scan_pct': 50 is greater than the maximum of 20"),
     "MTS factor 0": (_set(("cg_md", "mts_inner_steps"), 0), r"key 'cg_md\.mts_inner_steps': 0 is less than the minimum of 1"),
 }
 
