@@ -33,6 +33,7 @@ def micro_config(work: Path) -> Path:
     system["models"] = {"hipnn": {"kind": "hipnn", "states": "each"}}
     cfg["volume_term"]["enabled"] = False
     cfg["reference_md"]["threads"] = 1
+    cfg["reference_md"]["equilibration_ps"] = 3.0  # one NVT state: no density to relax from the packed box
     (work / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
                                      "methanol\tT400\t400\t\t0.68\n")
     cfg["state_points"] = str(work / "states.tsv")

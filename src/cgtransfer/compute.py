@@ -10,6 +10,7 @@ An explicit HIPPYNN_USE_CUSTOM_KERNELS in the environment wins.
 from __future__ import annotations
 
 import os
+import sys
 
 
 def resolve_device(name: str):
@@ -20,12 +21,31 @@ def resolve_device(name: str):
     return torch.device(name)
 
 
-def configure(threads: int, device: str = "auto"):
-    """Limit torch and numba to ``threads`` and choose hippynn's kernels for the device; returns the device."""
-    import torch
+_THREADS: int | None = None
 
-    torch.set_num_threads(int(threads))
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(int(threads)))
+
+def configure(threads: int, device: str = "auto"):
+    """Limit torch and numba to ``threads`` and choose hippynn's kernels for the device; returns the device.
+
+    For ``device="cpu"`` torch is not imported here (an MS-CG job never needs it): the thread limit is applied
+    when the HIP-NN-TS code imports torch (``limit_torch_threads``)."""
+    global _THREADS
+    _THREADS = int(threads)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(_THREADS))
+    if device == "cpu":
+        os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "pytorch")
+        if "torch" in sys.modules:
+            limit_torch_threads()
+        return "cpu"
     dev = resolve_device(device)
+    limit_torch_threads()
     os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "pytorch" if dev.type == "cpu" else "auto")
     return dev
+
+
+def limit_torch_threads():
+    """Apply the thread count of ``configure`` to torch (called where torch is imported for the model)."""
+    import torch
+
+    if _THREADS is not None:
+        torch.set_num_threads(_THREADS)

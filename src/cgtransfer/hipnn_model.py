@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from . import model as graph
-from .compute import resolve_device
+from .compute import limit_torch_threads, resolve_device
 from .models import CGModel, TrainingData
+
+limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
 
 
 class ModelEvaluator:

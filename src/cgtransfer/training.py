@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
 from .io import read_json, write_json
 from .models import CGModel, TrainingData, fit_model, load_model
@@ -111,6 +110,8 @@ def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names
                 prior_cfg: dict, train_cfg: dict, out_checkpoint_dir, label: str = "model", seed: int = 0) -> dict:
     """Fit one model of ``kind`` on the named states into ``out_checkpoint_dir`` (atomically). Returns the
     training record (timings, split sizes, kind-specific fit details, warnings)."""
+    import torch
+
     torch.manual_seed(seed)
     data = training_data(dataset_paths, summary_paths, state_names, prior_cfg, train_cfg)
     record = fit_model(kind, data, settings, out_checkpoint_dir, label=label, seed=seed)
