@@ -90,9 +90,15 @@ def interrupted(tmp_path_factory):
                             ("results/logs/train/methanol/hipnn_T400.log", 2.0),
                             ("results/logs/cg_md/methanol/hipnn_T400/T400/nvt.log", 2.0)):
         finished, killed = run_and_kill(work, config, log_glob, delay)
+        # looked at at once, before any rerun: which of the killed job's final outputs exist
+        outputs = {"reference_md": work / "results/methanol/reference/T400",
+                   "cg_md": work / "results/methanol/cg_md/hipnn_T400/T400/nvt"}.get(killed)
+        existing = sorted(p.name for p in outputs.iterdir() if not p.name.startswith(".")) if outputs and \
+            outputs.exists() else []
         done |= set(finished)
         plan = planned_jobs(work, config)
         kills.append({"killed": killed, "finished": set(finished), "done": set(done), "plan": plan,
+                      "outputs_after_kill": existing,
                       "tmp_files": sorted(str(p) for p in (work / "results").rglob("*.tmp*"))})
     final = snakemake(work, config, "--rerun-incomplete")
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
@@ -129,12 +135,14 @@ def test_no_partial_output_survives_or_is_accepted(interrupted):
     assert (work / "results/methanol/summary/metrics.csv").stat().st_size > 0
 
 
-def test_a_killed_reference_run_leaves_no_output(tmp_path):
-    """Kill the reference simulation mid-run and look at once: none of its four outputs exists."""
-    config = micro_config(tmp_path)
-    run_and_kill(tmp_path, config, "results/logs/reference_md/methanol/T400.log", 8.0)
-    ref = tmp_path / "results/methanol/reference/T400"
-    assert not any((ref / name).exists() for name in ("topology.pdb", "trajectory.dcd", "forces.npz", "thermo.csv"))
+def test_a_killed_simulation_leaves_no_output(interrupted):
+    """Looked at right after the kill: none of the killed reference or CG run's final outputs exists (topology,
+    trajectory, forces, thermo, summary are written to temporaries and renamed at the end)."""
+    _, kills, _ = interrupted
+    assert kills[0]["killed"] == "reference_md" and kills[2]["killed"] == "cg_md"
+    finals = {"topology.pdb", "trajectory.dcd", "forces.npz", "thermo.csv", "summary.json"}
+    for k in (kills[0], kills[2]):
+        assert not finals & set(k["outputs_after_kill"]), k
 
 
 def test_reruns_follow_physics_not_run_time_settings(interrupted):

@@ -55,7 +55,8 @@ def submit(work: Path, config: Path, env: dict, *extra):
     return subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
                            "--configfile", str(config), "--profile", str(REPO / "profiles/slurm"),
                            "--slurm-no-account", "--slurm-status-command", "squeue",
-                           "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs",
+                           "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "2",
+                           "--slurm-keep-successful-logs",
                            "--set-threads", "reference_md=1", "train=1", "cg_md=1", *extra],
                           capture_output=True, text=True, env={**os.environ, **env}, timeout=1500)
 

@@ -25,7 +25,7 @@ from openmm import app
 from . import units
 from .forcefields import cpu_platform
 from .io import write_csv, write_json
-from .models import CGModel, load_model
+from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, load_model
 from .rdf import min_pair_distance
 from .reference import steps_for
 from .training import load_dataset
@@ -146,8 +146,6 @@ def _record_failure(out_topology, out_trajectory, out_thermo, out_summary, label
 def outer_step_factor(system: openmm.System, cfg: dict) -> int:
     """k when the run will use multiple time stepping (a network force in the slow group and
     ``cfg["mts_inner_steps"]`` = k > 1), else 1."""
-    from .hipnn_model import NETWORK_FORCE_GROUP
-
     k = int(cfg.get("mts_inner_steps", 1))
     groups = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
     return k if k > 1 and NETWORK_FORCE_GROUP in groups else 1
@@ -160,8 +158,6 @@ def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
     HIP-NN-TS network with ``prior_in_openmm``) and ``cfg["mts_inner_steps"]`` = k > 1, the network is evaluated
     once per outer step of k × timestep_fs and the fast forces k times (``MTSLangevinIntegrator``, r-RESPA);
     otherwise a ``LangevinMiddleIntegrator`` at timestep_fs."""
-    from .hipnn_model import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP
-
     k = outer_step_factor(system, cfg)
     groups = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
     friction = cfg["friction_per_ps"] / u.picosecond

@@ -16,7 +16,7 @@ import torch
 
 from . import model as graph
 from .compute import limit_torch_threads, resolve_device
-from .models import CGModel, TrainingData
+from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
 
@@ -66,10 +66,6 @@ class ModelEvaluator:
                                      torch.as_tensor(positions, dtype=torch.float32, device=dev),
                                      torch.as_tensor(cells, dtype=torch.float32, device=dev))
         return energy.detach().cpu().numpy().reshape(-1), forces.detach().cpu().numpy()
-
-
-#: force groups of the MD fast path: the native prior (inner, every MTS substep) and the network (outer)
-PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
 
 
 def latest_epoch_checkpoint(directory: Path) -> Path | None:

@@ -122,6 +122,9 @@ class CGModel:
 
 
 KINDS = ("hipnn", "mscg")
+# OpenMM force groups of a CG model: the fast forces (prior, pair tables) and a network evaluated once per outer
+# step of multiple time stepping (cg_md); here, not in hipnn_model, so that MS-CG runs never import hippynn
+PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
 
 
 def model_class(kind: str) -> type[CGModel]:
