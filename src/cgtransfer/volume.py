@@ -77,11 +77,9 @@ def pressure_density_slope(rho_A3, pressure_bar, stderr_bar) -> tuple[float, flo
     if len(rho) < 2 or np.ptp(rho) <= 0:
         raise ValueError(f"a pressure slope needs at least 2 distinct densities, got {len(set(rho.tolist()))}")
     se = np.where(np.isfinite(se), se, np.nanmax(se) if np.isfinite(se).any() else 1.0)
-    w = 1.0 / se**2
-    x0 = np.sum(w * rho) / np.sum(w)
-    sxx = np.sum(w * (rho - x0) ** 2)
-    slope = float(np.sum(w * (rho - x0) * p) / sxx)
-    return slope, float(np.sqrt(1.0 / sxx))
+    # numpy's weighted least squares; "unscaled": the covariance from the given errors, not from the residuals
+    (slope, _), cov = np.polyfit(rho, p, 1, w=1.0 / se, cov="unscaled")
+    return float(slope), float(np.sqrt(cov[0, 0]))
 
 
 def fit_volume_term(points: list[dict], order: int = 2) -> tuple[VolumeTerm, dict]:
