@@ -23,6 +23,7 @@ import openmm.unit as u
 from openmm import app
 
 from . import units
+from .config import DENSITY_SCAN_PREFIX
 from .forcefields import cpu_platform
 from .io import write_csv, write_json
 from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, load_model
@@ -31,15 +32,6 @@ from .reference import steps_for
 from .training import load_dataset
 from .reporters import checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
 from .volume import load_volume_term
-
-
-DENSITY_SCAN_PREFIX = "nvt_rho"
-
-
-def density_scan_ensemble(density_factor: float) -> str:
-    """The ensemble name of an NVT run at ``density_factor`` × the all-atom mean density (the volume term's
-    pressure-density scan), e.g. ``nvt_rho0.950``."""
-    return f"{DENSITY_SCAN_PREFIX}{density_factor:.3f}"
 
 
 def parse_ensemble(ensemble: str) -> tuple[str, float]:

@@ -38,6 +38,15 @@ def _non_finite(obj, path=()):
         yield path, obj
 
 
+DENSITY_SCAN_PREFIX = "nvt_rho"
+
+
+def density_scan_ensemble(density_factor: float) -> str:
+    """The ensemble name of a CG NVT run at ``density_factor`` × the all-atom mean density (the volume term's
+    pressure-density scan), e.g. ``nvt_rho0.950`` (here, not in cg_md, so the Snakefile need not load OpenMM)."""
+    return f"{DENSITY_SCAN_PREFIX}{density_factor:.3f}"
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft7Validator(schema)
