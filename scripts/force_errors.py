@@ -9,4 +9,4 @@ from cgtransfer.training import state_force_errors  # noqa: E402
 
 with log_to(snakemake.log[0]):
     state_force_errors(snakemake.input.checkpoint, snakemake.input.dataset, training,
-                       snakemake.params.in_training, snakemake.output[0])
+                       snakemake.params.in_training, snakemake.output[0], snakemake.params.temperature_K)

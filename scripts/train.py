@@ -12,4 +12,5 @@ settings = {k: ({**v, "device": training["device"]} if k == "training" else v) f
 with log_to(snakemake.log[0]):
     train_and_report(p.kind, snakemake.input.datasets, snakemake.input.summaries, p.states, settings, p.prior,
                      training, out.checkpoint, out.metrics, out.curve, out.parity,
-                     label=f"{snakemake.wildcards.system}/{snakemake.wildcards.model}", seed=p.seed)
+                     label=f"{snakemake.wildcards.system}/{snakemake.wildcards.model}", seed=p.seed,
+                     reference_thermo_paths=list(snakemake.input.reference_thermo) or None)

@@ -182,7 +182,8 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     model = load_model(checkpoint_dir, device=device)
     model.check_data(data, str(dataset_npz))
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, pressure_bar, ensemble,
-                                          {**cfg, "device": device}, label, seed=seed, volume_term=volume_term)
+                                          {**cfg, "device": device, "temperature_K": temperature_K}, label, seed=seed,
+                                          volume_term=volume_term)
     integrator, dt_fs = cg_integrator(system, temperature_K, cfg)
     integrator.setRandomNumberSeed(seed)
     platform, props = cpu_platform(threads, "CPU")
@@ -197,6 +198,17 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         return min_pair_distance(pos, edges)
 
     extra = {"min_pair_distance_A": min_distance}
+    if model.temperature_aware and model.info.get("energy_anchoring"):
+        # the energy-anchored U(R) along the run: its mean predicts the all-atom potential energy at this state
+        species = data["species"][:1]
+
+        def model_energy(sim, state):
+            pos = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
+            edges = units.nm_to_angstrom(np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer)))
+            pos = pos - np.floor(pos / edges) * edges
+            return float(model.model_energy(species, pos[None], np.diag(edges)[None], temperature_K)[0])
+
+        extra["model_energy_kcal_mol"] = model_energy
     if ensemble == "nvt":
         extra["pressure_bar"] = lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)
     interval = max(1, steps_for(cfg["report_interval_ps"], dt_fs))  # at least every step (long timesteps)
@@ -260,6 +272,10 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "model_calls": getattr(getattr(model, "potential", None), "n_calls", None),
         "wall_s": time.perf_counter() - t0,
     })
+    if "model_energy_kcal_mol" in frame:
+        e_mean, e_err = block_average(frame["model_energy_kcal_mol"])
+        summary["mean_model_energy_kcal_mol"] = e_mean
+        summary["mean_model_energy_stderr_kcal_mol"] = e_err
     if ensemble == "nvt":
         p_mean, p_err = block_average(frame["pressure_bar"])
         summary["mean_pressure_bar"] = p_mean

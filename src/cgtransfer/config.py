@@ -183,6 +183,23 @@ def expand_models(system: str, specs: dict, own_states: list[str], where: str) -
     return out
 
 
+def check_temperature_aware(system: str, models: dict[str, dict], states: dict) -> None:
+    """A temperature-aware model (kind hipnn_t) learns U and S from forces at several temperatures: with one
+    training temperature they are not separable, and every training frame needs its temperature."""
+    for name, m in models.items():
+        if m["kind"] != "hipnn_t":
+            continue
+        temps = [states[s].temperature_K for s in m["states"]]
+        bad = [s for s, t in zip(m["states"], temps) if not (math.isfinite(t) and t > 0)]
+        if bad:
+            raise ConfigError(f"config key 'systems.{system}.models': model {name!r} (kind hipnn_t) has training "
+                              f"state(s) {bad} without a positive temperature: its frames would have none")
+        if len(set(temps)) < 2:
+            raise ConfigError(f"config key 'systems.{system}.models': model {name!r} (kind hipnn_t) is trained at one "
+                              f"temperature only ({sorted(set(temps))} K, states {m['states']}): U and S are not "
+                              "separable; give it training states at two temperatures at least")
+
+
 VOLUME_SUFFIX = "_vol"
 
 
@@ -413,6 +430,7 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
         expanded[name] = expand_models(name, system["models"], own_sorted, str(sheet))
+        check_temperature_aware(name, expanded[name], {s.state: s for s in states if s.system == name})
         if config["volume_term"]["enabled"]:
             expanded[name] = with_volume_corrected(name, expanded[name])
         for resname, beads in system["mapping"].items():

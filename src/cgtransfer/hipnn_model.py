@@ -37,6 +37,7 @@ class ModelEvaluator:
         from hippynn.tools import active_directory
 
         self.device = resolve_device(device)
+        self.directory = str(checkpoint_dir)
         self.info = json.loads((Path(checkpoint_dir) / "model_info.json").read_text())
         with active_directory(str(checkpoint_dir), create=False):
             loaded = load_model_from_cwd(model_device=self.device, weights_only=False)
@@ -46,11 +47,15 @@ class ModelEvaluator:
             return anchor.find_unique_relative(lambda n: n.name == name)
 
         inputs = [node("species"), node("positions"), node("cells")]
+        # a temperature-aware model (kind hipnn_t) takes the temperature of each frame as a fourth input
+        self.temperature_aware = self.info.get("kind") == "hipnn_t"
+        if self.temperature_aware:
+            inputs.append(node("temperature"))
         if include_prior:
             outputs = [node("energy"), node("forces")]
         else:
-            henergy = node("HEnergy")
-            outputs = [henergy.mol_energy, GradientNode("network_forces", (henergy.mol_energy, inputs[1]), sign=-1)]
+            network = node("network_energy") if self.temperature_aware else node("HEnergy").mol_energy
+            outputs = [network, GradientNode("network_forces", (network, inputs[1]), sign=-1)]
         module = GraphModule(inputs, outputs).to(self.device)
         module.eval()
         for p in module.parameters():
@@ -58,14 +63,43 @@ class ModelEvaluator:
         graph.set_pair_skin(module, pair_skin_A)
         self.graph = self.module = module
         self.include_prior = include_prior
+        self._energy_module = None
+        self._inputs, self._model_energy = inputs, (node("model_energy") if self.temperature_aware else None)
 
-    def __call__(self, species, positions, cells):
-        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3)."""
+    def _tensors(self, species, positions, cells, temperature_K):
         dev = self.device
-        energy, forces = self.module(torch.as_tensor(species, dtype=torch.int64, device=dev),
-                                     torch.as_tensor(positions, dtype=torch.float32, device=dev),
-                                     torch.as_tensor(cells, dtype=torch.float32, device=dev))
+        args = [torch.as_tensor(species, dtype=torch.int64, device=dev),
+                torch.as_tensor(positions, dtype=torch.float32, device=dev),
+                torch.as_tensor(cells, dtype=torch.float32, device=dev)]
+        if self.temperature_aware:
+            if temperature_K is None:
+                raise ValueError(f"the temperature-aware model at {self.directory} needs the temperature of each "
+                                 "frame (temperature_K)")
+            t = np.broadcast_to(np.asarray(temperature_K, dtype=np.float64).reshape(-1, 1), (len(args[0]), 1))
+            if not np.all(np.isfinite(t)) or np.any(t <= 0):
+                raise ValueError(f"temperature-aware model at {self.directory}: temperature {temperature_K} K is not "
+                                 "a positive number")
+            args.append(torch.as_tensor(np.ascontiguousarray(t), dtype=torch.float32, device=dev))
+        return args
+
+    def __call__(self, species, positions, cells, temperature_K=None):
+        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å [, temperature_K scalar or (B,) for a
+        temperature-aware model] → energy (B,) kcal/mol (W(R; T) for hipnn_t), forces (B, N, 3)."""
+        energy, forces = self.module(*self._tensors(species, positions, cells, temperature_K))
         return energy.detach().cpu().numpy().reshape(-1), forces.detach().cpu().numpy()
+
+    def model_energy(self, species, positions, cells, temperature_K):
+        """U(R) (kcal/mol, prior included, without the training-energy shift) of a temperature-aware model."""
+        from hippynn.graphs import GraphModule
+
+        if not self.temperature_aware:
+            raise ValueError(f"{self.directory}: only a temperature-aware model (hipnn_t) has a separate U(R)")
+        if self._energy_module is None:
+            self._energy_module = GraphModule(self._inputs, [self._model_energy]).to(self.device)
+            self._energy_module.eval()
+        with torch.no_grad():
+            (u,) = self._energy_module(*self._tensors(species, positions, cells, temperature_K))
+        return u.detach().cpu().numpy().reshape(-1)
 
 
 def latest_epoch_checkpoint(directory: Path) -> Path | None:
@@ -116,7 +150,7 @@ class HipnnModel(CGModel):
 
     @classmethod
     def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0):
-        """``settings``: {"network": hipnn config, "training": training config}."""
+        """``settings``: {"network": hipnn config, "training": training config[, "hipnn_t": hipnn_t config]}."""
         from hippynn.databases import Database
         from hippynn.experiment import SetupParams
         from hippynn.experiment.routines import setup_training, train_model
@@ -131,16 +165,22 @@ class HipnnModel(CGModel):
         if network["dist_hard_max"] >= 0.5 * box_min:
             raise ValueError(f"{label}: hipnn dist_hard_max {network['dist_hard_max']} Å must be below half the "
                              f"smallest box edge ({0.5 * box_min:.2f} Å) for the periodic KD-tree pair finder")
-        nodes = graph.build_graph(len(data.bead_types), network, data.prior, pair_skin_A=0.0)
+        nodes, arrays, kind_info = cls._graph_and_arrays(data, settings, label)
         forces = nodes["forces"]
         rmse = loss.MSELoss.of_node(forces) ** (1 / 2)
         mae = loss.MAELoss.of_node(forces)
         rsq = loss.Rsq.of_node(forces)
         total = rmse + mae
-        validation_losses = {"ForceRMSE": rmse, "ForceMAE": mae, "ForceRsq": rsq, "TotalLoss": total}
+        validation_losses = {"ForceRMSE": rmse, "ForceMAE": mae, "ForceRsq": rsq}
+        if "energy_anchor" in arrays:  # hipnn_t with energy anchoring: U(R) regressed on the all-atom energy
+            n_beads = data.arrays["positions"].shape[1]
+            energy_rmse = loss.MSELoss.of_node(nodes["model_energy"]) ** (1 / 2)
+            validation_losses["EnergyRMSE"] = energy_rmse
+            total = total + (float(settings["hipnn_t"]["energy_loss_weight"]) / n_beads) * energy_rmse
+        validation_losses["TotalLoss"] = total
         training_modules, db_info = assemble_for_training(total, validation_losses)
 
-        database = Database(dict(data.arrays), seed=seed, quiet=True, **db_info)
+        database = Database(arrays, seed=seed, quiet=True, **db_info)
         for split in ("test", "valid", "train"):
             database.make_explicit_split(split, torch.as_tensor(data.splits[split]))
 
@@ -175,7 +215,7 @@ class HipnnModel(CGModel):
                  for i, e in enumerate(tracker.epoch_metric_values)]
         (out_dir / "training_curve.json").write_text(json.dumps(curve, indent=1))
         info = {"network": {k: network[k] for k in graph.NETWORK_KEYS}, "prior": data.prior,
-                "interaction_range_A": float(network["dist_hard_max"])}
+                "interaction_range_A": float(network["dist_hard_max"]), **kind_info}
         record = {
             "device": str(torch_device),
             "wall_s": wall,
@@ -186,8 +226,14 @@ class HipnnModel(CGModel):
         }
         return info, record
 
-    def predict(self, species, positions, cells):
-        return self.evaluator(species, positions, cells)
+    @classmethod
+    def _graph_and_arrays(cls, data: TrainingData, settings: dict, label: str):
+        """The training graph, the database arrays and what model_info.json records beyond the network."""
+        nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0)
+        return nodes, dict(data.arrays), {}
+
+    def predict(self, species, positions, cells, temperature_K=None):
+        return self.evaluator(species, positions, cells, temperature_K)
 
     @property
     def interaction_range_A(self) -> float:
@@ -201,7 +247,8 @@ class HipnnModel(CGModel):
 
         native_prior = bool(settings.get("prior_in_openmm", False))
         potential = HippynnPotential(self.directory, species, device=settings.get("device", "cpu"),
-                                     pair_skin_A=settings["pair_skin_A"], include_prior=not native_prior)
+                                     pair_skin_A=settings["pair_skin_A"], include_prior=not native_prior,
+                                     temperature_K=settings.get("temperature_K") if self.kind == "hipnn_t" else None)
         network = make_force(potential)
         forces = [network]
         if native_prior:
@@ -222,3 +269,59 @@ class HipnnModel(CGModel):
         from . import plots
 
         return plots.training_curve(curve, title)
+
+
+class HipnnTModel(HipnnModel):
+    """Model kind ``hipnn_t``: temperature-aware HIP-NN-TS, W(R; T) = U(R) − T S(R) (`cgtransfer.model`).
+
+    One network with two energy heads rather than two networks: U and S are then built on the same learned
+    many-body features (half the cost per MD step of two networks, and the two heads cannot disagree about
+    which neighbourhoods matter), and the frame's temperature enters only through the exact −T S form. Trained
+    by force matching on the frames of all its training temperatures at once, each with its own T
+    (F = −∇U + T ∇S); optionally (``hipnn_t.energy_anchoring``) U(R) is also regressed on the all-atom potential
+    energy of each frame (the dual-potential idea of Lebold & Noid 2019), shifted by its training mean. In CG MD
+    the temperature is that of the state the model runs at."""
+
+    kind = "hipnn_t"
+
+    @property
+    def temperature_aware(self) -> bool:
+        return True
+
+    @classmethod
+    def _graph_and_arrays(cls, data: TrainingData, settings: dict, label: str):
+        temps = np.asarray(data.frame_temperature_K, dtype=np.float64)
+        if len(temps) != len(data.arrays["positions"]) or not np.all(np.isfinite(temps)) or np.any(temps <= 0):
+            raise ValueError(f"{label}: a temperature-aware model needs a positive temperature for every training "
+                             f"frame ({len(temps)} temperatures for {len(data.arrays['positions'])} frames)")
+        distinct = sorted(set(np.round(temps, 6)))
+        if len(distinct) < 2:
+            raise ValueError(f"{label}: a temperature-aware model needs frames at two temperatures at least (U and S "
+                             f"are not separable at one); its training states are all at {distinct} K")
+        t_ref = float(temps.mean())
+        nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0,
+                                  reference_temperature_K=t_ref)
+        arrays = dict(data.arrays)
+        arrays["temperature"] = temps.reshape(-1, 1).astype(np.float32)
+        info = {"reference_temperature_K": t_ref, "training_temperatures_K": [float(t) for t in distinct],
+                "energy_anchoring": False, "energy_shift_kcal_mol": 0.0}
+        if settings["hipnn_t"]["energy_anchoring"]:
+            energies = np.asarray(data.frame_energy_kcal_mol, dtype=np.float64)
+            if len(energies) != len(temps) or not np.all(np.isfinite(energies)):
+                raise ValueError(f"{label}: energy anchoring needs the all-atom potential energy of every training "
+                                 f"frame ({len(energies)} energies for {len(temps)} frames)")
+            shift = float(energies[data.frames("train")].mean())
+            arrays["energy_anchor"] = (energies - shift).reshape(-1, 1).astype(np.float32)
+            info.update({"energy_anchoring": True, "energy_shift_kcal_mol": shift,
+                         "energy_loss_weight": float(settings["hipnn_t"]["energy_loss_weight"])})
+        return nodes, arrays, info
+
+    @classmethod
+    def load(cls, directory, device: str = "cpu") -> "HipnnTModel":
+        return cls(directory, json.loads((Path(directory) / "model_info.json").read_text()), device=device)
+
+    def model_energy(self, species, positions, cells, temperature_K):
+        """U(R) in kcal/mol on the all-atom energy scale (the training shift added back; meaningful as an
+        all-atom energy only with energy anchoring)."""
+        u = self.evaluator.model_energy(species, positions, cells, temperature_K)
+        return u + float(self.info.get("energy_shift_kcal_mol", 0.0))

@@ -1,5 +1,12 @@
 """The CG model: hippynn HIP-NN-TS (HipnnQuad, l=2) energy plus a fixed exponential pair repulsion (the prior).
 
+The temperature-aware variant (model kind ``hipnn_t``) gives the same network two energy heads and the
+temperature of each frame as an input: the CG potential of mean force is a free energy, W(R; T) = U(R) − T S(R).
+With θ = (T − T₀)/T₀ (T₀: the mean training temperature) the heads are W₀(R) = W(R; T₀) − prior and
+S̃(R) = T₀ S(R) (kcal/mol), so W = prior + W₀ − θ S̃, U = prior + W₀ + S̃ and S = S̃/T₀ (kcal/mol/K). The two
+heads are centred on T₀ because the training temperatures lie on either side of it: W₀ and S̃ are then nearly
+uncorrelated targets (uncentred, U and T S would be two large, nearly cancelling outputs).
+
 Energy (kcal/mol) = HIP-NN-TS(beads) + sum over bead pairs of the prior; forces = -dE/dx (hippynn
 GradientNode). The prior follows the seed paper's companion hippynn example: a pair force
 |F(r)| = p·s·exp(a (t - r)), a = ln(1/p)/d, so that |F(t)| = p·s at the onset t (where the reference RDF first
@@ -15,7 +22,7 @@ import math
 
 import torch
 from hippynn.graphs import IdxType
-from hippynn.graphs.nodes.base import ExpandParents
+from hippynn.graphs.nodes.base import ExpandParents, InputNode
 from hippynn.graphs.nodes.base.definition_helpers import AutoKw
 from hippynn.graphs.nodes.base.multi import MultiNode
 from hippynn.graphs.nodes.indexers import acquire_encoding_padding
@@ -72,13 +79,50 @@ class ExponentialRepulsionNode(ExpandParents, AutoKw, MultiNode):
         super().__init__(name, parents, module=module)
 
 
+class TemperatureNode(InputNode):
+    """The temperature of each frame (K), one value per system (database key ``temperature``, shape (F, 1))."""
+
+    _index_state = IdxType.Molecules
+    input_type_str = "Temperature"
+
+
+class FreeEnergyOfTemperature(torch.nn.Module):
+    """W = W₀ − θ S̃ and U = W₀ + S̃ with θ = (T − T₀)/T₀ (see the module docstring); all (B, 1)."""
+
+    def __init__(self, reference_temperature: float):
+        super().__init__()
+        if not reference_temperature > 0.0:
+            raise ValueError("the reference temperature of a temperature-aware model must be positive")
+        self.reference_temperature = float(reference_temperature)
+
+    def forward(self, free_energy_at_reference, entropy_term, temperature):
+        theta = (temperature.to(free_energy_at_reference.dtype) - self.reference_temperature) / self.reference_temperature
+        return free_energy_at_reference - theta * entropy_term, free_energy_at_reference + entropy_term
+
+
+class FreeEnergyNode(AutoKw, MultiNode):
+    _input_names = "free_energy_at_reference", "entropy_term", "temperature"
+    _output_names = "free_energy", "energy"
+    _auto_module_class = FreeEnergyOfTemperature
+    _output_index_states = IdxType.Molecules, IdxType.Molecules
+
+    def __init__(self, name, parents, reference_temperature, module="auto"):
+        self.module_kwargs = {"reference_temperature": reference_temperature}
+        super().__init__(name, parents, module=module)
+
+
 NETWORK_KEYS = ("n_features", "n_sensitivities", "dist_soft_min", "dist_soft_max", "dist_hard_max",
                 "n_interaction_layers", "n_atom_layers", "sensitivity_type", "resnet")
 
 
-def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: float = 0.0) -> dict:
+def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: float = 0.0,
+                reference_temperature_K: float | None = None) -> dict:
     """The hippynn graph. ``network``: HipnnQuad module kwargs (see NETWORK_KEYS); ``prior``: onset, strength,
-    width, fraction. Returns the named nodes; ``forces`` has db_name "forces" (the only training target)."""
+    width, fraction. Returns the named nodes; ``forces`` has db_name "forces" (the force-matching target).
+
+    With ``reference_temperature_K`` = T₀ the graph is temperature-aware (module docstring): a ``temperature``
+    input, a second head ``HEntropy`` (S̃ = T₀ S), ``network_energy`` = the network's part of W(R; T) and
+    ``model_energy`` = U(R) with the prior (db_name "energy_anchor": the optional energy-anchoring target)."""
     species = SpeciesNode(name="species", db_name="species")
     positions = PositionsNode(name="positions", db_name="positions")
     cells = CellNode(name="cells", db_name="cells")
@@ -92,12 +136,28 @@ def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: floa
     henergy = HEnergyNode("HEnergy", parents=(hipnn,))
     repulsion = ExponentialRepulsionNode("prior", (pairs, pdx), prior["onset"], prior["strength"], prior["width"],
                                          prior["fraction"])
-    energy = henergy.mol_energy + repulsion.mol_energy
+    nodes = {"species": species, "positions": positions, "cells": cells, "pairs": pairs, "network": hipnn,
+             "henergy": henergy, "prior": repulsion}
+    if reference_temperature_K is None:
+        network_energy = henergy.mol_energy
+    else:
+        temperature = TemperatureNode(name="temperature", db_name="temperature")
+        hentropy = HEnergyNode("HEntropy", parents=(hipnn,))
+        free = FreeEnergyNode("free_energy", (henergy.mol_energy, hentropy.mol_energy, temperature),
+                              reference_temperature=float(reference_temperature_K))
+        network_energy = free.free_energy
+        network_energy.name = "network_energy"
+        model_energy = free.energy + repulsion.mol_energy
+        model_energy.name = "model_energy"
+        model_energy.db_name = "energy_anchor"
+        nodes.update({"temperature": temperature, "hentropy": hentropy, "free_energy": free,
+                      "model_energy": model_energy})
+    energy = network_energy + repulsion.mol_energy
     energy.name = "energy"
     forces = GradientNode("forces", (energy, positions), sign=-1)
     forces.db_name = "forces"
-    return {"species": species, "positions": positions, "cells": cells, "pairs": pairs, "network": hipnn,
-            "henergy": henergy, "prior": repulsion, "energy": energy, "forces": forces}
+    nodes.update({"network_energy": network_energy, "energy": energy, "forces": forces})
+    return nodes
 
 
 def set_pair_skin(module: torch.nn.Module, skin_A: float) -> None:

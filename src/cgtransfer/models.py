@@ -6,6 +6,8 @@ A model lives in a directory (the ``checkpoint/`` output of the train rule) hold
 
 * ``hipnn``: HIP-NN-TS (hippynn HipnnQuad) + a fixed exponential pair repulsion (`cgtransfer.hipnn_model`);
   runs in OpenMM as a `PythonForce`.
+* ``hipnn_t``: temperature-aware HIP-NN-TS, W(R; T) = U(R) − T S(R) with the frame's temperature as an input
+  (`cgtransfer.hipnn_model.HipnnTModel`); trained on several temperatures at once.
 * ``mscg``: the pairwise force-matched baseline (multiscale coarse-graining) on a B-spline basis
   (`cgtransfer.mscg`); runs natively in OpenMM as tabulated `CustomNonbondedForce`s.
 
@@ -34,6 +36,8 @@ class TrainingData:
     ``arrays``: species (F, N) int64, positions (F, N, 3) Å, cells (F, 3, 3) Å, forces (F, N, 3) kcal/mol/Å,
     float32. ``splits``: frame indices of train / valid / test (contiguous blocks per state, test last).
     ``summaries``: the map_to_cg summaries (reference RDF onsets, mean |force|) of the training states.
+    ``frame_state``, ``frame_temperature_K``: the state and its temperature of every frame;
+    ``frame_energy_kcal_mol``: the all-atom potential energy of every frame (only for energy anchoring).
     """
 
     arrays: dict
@@ -43,6 +47,8 @@ class TrainingData:
     summaries: list
     prior: dict
     frame_state: list = field(default_factory=list)
+    frame_temperature_K: list = field(default_factory=list)
+    frame_energy_kcal_mol: list = field(default_factory=list)
 
     def frames(self, split: str) -> np.ndarray:
         return np.asarray(self.splits[split])
@@ -67,16 +73,21 @@ class CGModel:
         raise NotImplementedError
 
     # --- inference in model units ---
-    def predict(self, species, positions, cells):
-        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3)."""
+    def predict(self, species, positions, cells, temperature_K=None):
+        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3).
+        ``temperature_K`` (scalar or (B,)): the frames' temperature; only temperature-aware kinds use it."""
         raise NotImplementedError
 
-    def predict_frames(self, data: dict, frames, batch_size: int = 8):
+    @property
+    def temperature_aware(self) -> bool:
+        return False
+
+    def predict_frames(self, data: dict, frames, batch_size: int = 8, temperature_K=None):
         energies, forces = [], []
         frames = np.asarray(frames)
         for start in range(0, len(frames), batch_size):
             f = frames[start:start + batch_size]
-            e, F = self.predict(data["species"][f], data["positions"][f], data["cells"][f])
+            e, F = self.predict(data["species"][f], data["positions"][f], data["cells"][f], temperature_K)
             energies.append(e)
             forces.append(F)
         return np.concatenate(energies), np.concatenate(forces)
@@ -121,7 +132,7 @@ class CGModel:
         raise NotImplementedError
 
 
-KINDS = ("hipnn", "mscg")
+KINDS = ("hipnn", "hipnn_t", "mscg")
 # OpenMM force groups of a CG model: the fast forces (prior, pair tables) and a network evaluated once per outer
 # step of multiple time stepping (cg_md); here, not in hipnn_model, so that MS-CG runs never import hippynn
 PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
@@ -134,6 +145,10 @@ def model_class(kind: str) -> type[CGModel]:
         from .hipnn_model import HipnnModel
 
         return HipnnModel
+    if kind == "hipnn_t":
+        from .hipnn_model import HipnnTModel
+
+        return HipnnTModel
     if kind == "mscg":
         from .mscg import MSCGModel
 

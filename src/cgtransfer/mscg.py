@@ -449,7 +449,7 @@ class MSCGModel(CGModel):
         return info, record
 
     # ------------------------------------------------------------------ inference
-    def predict(self, species, positions, cells):
+    def predict(self, species, positions, cells, temperature_K=None):
         species = np.asarray(species)
         positions = np.asarray(positions, dtype=np.float64)
         cells = np.asarray(cells, dtype=np.float64)

@@ -21,12 +21,13 @@ class NonFiniteModelOutput(RuntimeError):
 
 class HippynnPotential:
     def __init__(self, checkpoint_dir, species, device: str = "cpu", pair_skin_A: float = 1.0,
-                 include_prior: bool = True):
+                 include_prior: bool = True, temperature_K: float | None = None):
         self.checkpoint_dir = str(checkpoint_dir)
         self.species = np.asarray(species, dtype=np.int64).reshape(1, -1)
         self.device = device
         self.pair_skin_A = float(pair_skin_A)
         self.include_prior = bool(include_prior)
+        self.temperature_K = temperature_K  # the state's temperature: the input of a temperature-aware model
         self.n_calls = 0
         self._evaluator = None
 
@@ -53,7 +54,7 @@ class HippynnPotential:
             raise NonFiniteModelOutput("non-finite bead coordinates handed to the CG model")
         wrapped = positions_A - np.floor(positions_A / box_A) * box_A
         cell = np.diag(box_A).reshape(1, 3, 3)
-        energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell)
+        energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell, getattr(self, "temperature_K", None))
         self.n_calls += 1
         if not (np.isfinite(energy[0]) and np.all(np.isfinite(forces))):
             raise NonFiniteModelOutput(f"CG model returned a non-finite energy ({energy[0]}) or force")

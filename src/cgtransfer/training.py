@@ -69,9 +69,29 @@ def prior_parameters(datasets: list[dict], summaries: list[dict], prior_cfg: dic
     return {"onset": onset, "strength": strength, "width": prior_cfg["width_A"], "fraction": prior_cfg["force_fraction_at_onset"]}
 
 
+def frame_energies(dataset: dict, thermo_path) -> np.ndarray:
+    """The all-atom potential energy (kcal/mol) of every mapped frame, from the reference thermo CSV (one row per
+    recorded frame; matched by time, so a thermo file of another run is a clear error)."""
+    import pandas as pd
+
+    from . import units
+
+    thermo = pd.read_csv(thermo_path)
+    times = np.asarray(dataset["time_ps"], dtype=np.float64)
+    rows = {round(float(t), 6): float(e) for t, e in zip(thermo["time_ps"], thermo["potential_energy_kJ_mol"])}
+    missing = [t for t in times if round(float(t), 6) not in rows]
+    if missing:
+        raise ValueError(f"{thermo_path}: no all-atom energy at {len(missing)} of the {len(times)} mapped frame times "
+                         f"(first {missing[0]:g} ps): the thermo file and the mapped dataset are not of the same run")
+    return units.kj_to_kcal(np.array([rows[round(float(t), 6)] for t in times]))
+
+
 def training_data(dataset_paths: list, summary_paths: list, state_names: list[str], prior_cfg: dict,
-                  train_cfg: dict) -> TrainingData:
-    """Load the mapped training states, concatenate them and split each into contiguous time blocks."""
+                  train_cfg: dict, state_temperatures_K: dict | None = None,
+                  reference_thermo_paths: list | None = None) -> TrainingData:
+    """Load the mapped training states, concatenate them and split each into contiguous time blocks.
+    ``state_temperatures_K`` (state → K) gives every frame its temperature; ``reference_thermo_paths`` (one per
+    state) its all-atom potential energy (energy anchoring of temperature-aware models)."""
     datasets = [load_dataset(p) for p in dataset_paths]
     summaries = [read_json(p) for p in summary_paths]
     bead_types = [str(t) for t in datasets[0]["bead_types"]]
@@ -93,27 +113,44 @@ def training_data(dataset_paths: list, summary_paths: list, state_names: list[st
         frame_state += [name] * n
         offset += n
     splits = {k: np.concatenate(v) for k, v in splits.items()}
+    frame_temperature = []
+    if state_temperatures_K is not None:
+        missing = [s for s in state_names if s not in state_temperatures_K]
+        if missing:
+            raise ValueError(f"no temperature for the training state(s) {missing}: their frames cannot be given one")
+        frame_temperature = [float(state_temperatures_K[s]) for s in frame_state]
+    frame_energy = []
+    if reference_thermo_paths:
+        if len(reference_thermo_paths) != len(datasets):
+            raise ValueError(f"{len(reference_thermo_paths)} reference thermo files for {len(datasets)} training states")
+        frame_energy = np.concatenate([frame_energies(d, p) for d, p in zip(datasets, reference_thermo_paths)]).tolist()
     return TrainingData(arrays, splits, bead_types, list(state_names), summaries,
-                        prior_parameters(datasets, summaries, prior_cfg), frame_state)
+                        prior_parameters(datasets, summaries, prior_cfg), frame_state, frame_temperature, frame_energy)
 
 
 def kind_settings(kind: str, config: dict) -> dict:
     """The parts of the config a model kind's fit reads: ``config`` holds hipnn, mscg, training."""
     if kind == "hipnn":
         return {"network": config["hipnn"], "training": config["training"]}
+    if kind == "hipnn_t":
+        return {"network": config["hipnn"], "training": config["training"], "hipnn_t": config["hipnn_t"]}
     if kind == "mscg":
         return {"mscg": config["mscg"]}
     raise ValueError(f"unknown model kind {kind!r}")
 
 
 def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names: list[str], settings: dict,
-                prior_cfg: dict, train_cfg: dict, out_checkpoint_dir, label: str = "model", seed: int = 0) -> dict:
+                prior_cfg: dict, train_cfg: dict, out_checkpoint_dir, label: str = "model", seed: int = 0,
+                reference_thermo_paths: list | None = None) -> dict:
     """Fit one model of ``kind`` on the named states into ``out_checkpoint_dir`` (atomically). Returns the
-    training record (timings, split sizes, kind-specific fit details, warnings)."""
+    training record (timings, split sizes, kind-specific fit details, warnings). ``settings`` of a temperature-
+    aware kind carry ``state_temperatures_K`` (state → K); ``reference_thermo_paths`` the all-atom energies."""
     import torch
 
     torch.manual_seed(seed)
-    data = training_data(dataset_paths, summary_paths, state_names, prior_cfg, train_cfg)
+    data = training_data(dataset_paths, summary_paths, state_names, prior_cfg, train_cfg,
+                         state_temperatures_K=settings.get("state_temperatures_K"),
+                         reference_thermo_paths=reference_thermo_paths)
     record = fit_model(kind, data, settings, out_checkpoint_dir, label=label, seed=seed)
     record.update({"train_frames": int(len(data.splits["train"])), "valid_frames": int(len(data.splits["valid"])),
                    "test_frames": int(len(data.splits["test"]))})
@@ -142,25 +179,29 @@ def force_metrics(predicted: np.ndarray, reference: np.ndarray) -> dict:
     return out
 
 
-def held_out_forces(model: CGModel, data: dict, valid_fraction: float, test_fraction: float):
-    """Predicted and reference forces on the test block (the last frames) of one state."""
+def held_out_forces(model: CGModel, data: dict, valid_fraction: float, test_fraction: float,
+                    temperature_K: float | None = None):
+    """Predicted and reference forces on the test block (the last frames) of one state (at its temperature)."""
     _, _, test = time_block_split(len(data["positions"]), valid_fraction, test_fraction)
-    _, pred = model.predict_frames(data, test)
+    _, pred = model.predict_frames(data, test, temperature_K=temperature_K)
     return pred, data["forces"][test]
 
 
 def train_and_report(kind: str, dataset_paths, summary_paths, state_names, settings, prior_cfg, train_cfg,
-                     out_checkpoint_dir, out_metrics, out_curve_png, out_parity_png, label: str, seed: int = 0) -> dict:
+                     out_checkpoint_dir, out_metrics, out_curve_png, out_parity_png, label: str, seed: int = 0,
+                     reference_thermo_paths: list | None = None) -> dict:
     """Fit, then evaluate the held-out test block of every training state; write metrics, curve and parity."""
     from . import plots
     from .io import save_figure
 
     record = train_model(kind, dataset_paths, summary_paths, state_names, settings, prior_cfg, train_cfg,
-                         out_checkpoint_dir, label=label, seed=seed)
+                         out_checkpoint_dir, label=label, seed=seed, reference_thermo_paths=reference_thermo_paths)
     model = load_model(out_checkpoint_dir, device=train_cfg["device"])
+    temperatures = settings.get("state_temperatures_K", {})
     preds, refs, per_state = [], [], {}
     for path, state in zip(dataset_paths, state_names):
-        pred, ref = held_out_forces(model, load_dataset(path), train_cfg["valid_fraction"], train_cfg["test_fraction"])
+        pred, ref = held_out_forces(model, load_dataset(path), train_cfg["valid_fraction"], train_cfg["test_fraction"],
+                                    temperatures.get(state))
         per_state[state] = force_metrics(pred, ref)
         preds.append(pred)
         refs.append(ref)
@@ -176,12 +217,14 @@ def train_and_report(kind: str, dataset_paths, summary_paths, state_names, setti
     return metrics
 
 
-def state_force_errors(checkpoint_dir, dataset_path, train_cfg, in_training: bool, out_json) -> dict:
-    """Held-out force errors of one model on one state (the test block, never trained on by any model)."""
+def state_force_errors(checkpoint_dir, dataset_path, train_cfg, in_training: bool, out_json,
+                       temperature_K: float | None = None) -> dict:
+    """Held-out force errors of one model on one state (the test block, never trained on by any model), at the
+    state's temperature (the input of a temperature-aware model)."""
     model = load_model(checkpoint_dir, device=train_cfg["device"])
     data = load_dataset(dataset_path)
     model.check_data(data, str(dataset_path))
-    pred, ref = held_out_forces(model, data, train_cfg["valid_fraction"], train_cfg["test_fraction"])
+    pred, ref = held_out_forces(model, data, train_cfg["valid_fraction"], train_cfg["test_fraction"], temperature_K)
     metrics = {**force_metrics(pred, ref), "kind": model.kind, "state_in_training": bool(in_training)}
     write_json(out_json, metrics)
     return metrics

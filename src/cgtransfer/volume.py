@@ -149,7 +149,7 @@ def virial_pressure_bar(model, data: dict, frames, temperature_K: float, rel_dv:
     energies = []
     for sign in (+1, -1):
         s = (1.0 + sign * rel_dv) ** (1.0 / 3.0)
-        e, _ = model.predict(species, (pos * s).astype(np.float32), (cells * s).astype(np.float32))
+        e, _ = model.predict(species, (pos * s).astype(np.float32), (cells * s).astype(np.float32), temperature_K)
         energies.append(np.asarray(e, dtype=np.float64))
     p_virial = -(energies[0] - energies[1]) / (2.0 * rel_dv * volume)
     kt = units.KB_KJ_MOL_K * temperature_K * units.KCAL_PER_KJ

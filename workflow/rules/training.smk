@@ -2,6 +2,7 @@ rule train:
     input:
         datasets=training_inputs("dataset"),
         summaries=training_inputs("summary"),
+        reference_thermo=energy_anchoring_inputs,
         code=stage_code("train"),
     output:
         checkpoint=directory(f"{RESULTS}/{{system}}/models/{{model}}/checkpoint"),
@@ -78,6 +79,7 @@ rule force_errors:
     params:
         training=physics(config["training"]),
         in_training=lambda w: w.state in training_states(w),
+        temperature_K=lambda w: STUDY.state(w.system, w.state).temperature_K,
     script:
         "../../scripts/force_errors.py"
 
