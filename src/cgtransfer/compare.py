@@ -98,6 +98,24 @@ def density_drift(density, tolerance_pct: float = 1.0, n_blocks: int = 8) -> dic
             "density_converged": not (abs(trend) > tolerance_pct and abs(t) > 3.0)}
 
 
+def energy_comparison(nvt: dict, ref_thermo: pd.DataFrame, nvt_topology) -> dict:
+    """An energy-anchored temperature-aware model's mean U(R) along its NVT run against the all-atom mean
+    potential energy at the state, per molecule (kcal/mol); NaN for every other model or a failed run."""
+    from . import units
+
+    nan = float("nan")
+    keys = ("energy_cg_kcal_mol_per_molecule", "energy_cg_stderr_kcal_mol_per_molecule",
+            "energy_aa_kcal_mol_per_molecule", "energy_aa_stderr_kcal_mol_per_molecule",
+            "energy_error_kcal_mol_per_molecule", "energy_error_stderr_kcal_mol_per_molecule")
+    if "mean_model_energy_kcal_mol" not in nvt:
+        return dict.fromkeys(keys, nan)
+    n_molecules = mda.Universe(str(nvt_topology)).residues.n_residues
+    e_aa, e_aa_err = block_average(units.kj_to_kcal(ref_thermo["potential_energy_kJ_mol"].to_numpy()))
+    e_cg, e_cg_err = nvt["mean_model_energy_kcal_mol"], nvt["mean_model_energy_stderr_kcal_mol"]
+    values = (e_cg, e_cg_err, e_aa, e_aa_err, e_cg - e_aa, float(np.hypot(e_cg_err, e_aa_err)))
+    return {k: float(v) / n_molecules for k, v in zip(keys, values)}
+
+
 def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_csv, nvt_topology, nvt_trajectory,
                   nvt_summary_json, npt_summary_json, force_errors_json, nbins: int, rmax_A: float,
                   model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5,
@@ -234,6 +252,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
                     "pressure_error_stderr_bar", "temperature_cg_nvt_K", "temperature_deviation_pct_nvt",
                     "min_pair_distance_cg_nvt_A"):
             metrics[key] = nan
+    metrics.update(energy_comparison(nvt if "nvt" not in failed else {}, ref_thermo, nvt_topology))
     metrics["min_pair_distance_reference_A"] = ref_sum["min_pair_distance_A"]
     metrics.update({k: forces[k] for k in ("force_rmse_kcal_mol_A", "force_mae_kcal_mol_A", "force_r2")})
     metrics["force_rmse_stderr_kcal_mol_A"] = forces.get("force_rmse_stderr_kcal_mol_A", nan)

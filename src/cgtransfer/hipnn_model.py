@@ -75,11 +75,11 @@ class ModelEvaluator:
             if temperature_K is None:
                 raise ValueError(f"the temperature-aware model at {self.directory} needs the temperature of each "
                                  "frame (temperature_K)")
-            t = np.broadcast_to(np.asarray(temperature_K, dtype=np.float64).reshape(-1, 1), (len(args[0]), 1))
+            t = np.array(np.broadcast_to(np.asarray(temperature_K, dtype=np.float64).reshape(-1, 1), (len(args[0]), 1)))
             if not np.all(np.isfinite(t)) or np.any(t <= 0):
                 raise ValueError(f"temperature-aware model at {self.directory}: temperature {temperature_K} K is not "
                                  "a positive number")
-            args.append(torch.as_tensor(np.ascontiguousarray(t), dtype=torch.float32, device=dev))
+            args.append(torch.as_tensor(t, dtype=torch.float32, device=dev))
         return args
 
     def __call__(self, species, positions, cells, temperature_K=None):
