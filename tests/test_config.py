@@ -36,7 +36,11 @@ def test_default_and_test_configs_are_valid():
     assert any(m["training_set"] == "leave_one_out" for m in test.expanded["methanol"].values())
     paper = load_study(yaml.safe_load((REPO / "config/paper.yaml").read_text()), REPO)
     sets = {m["training_set"] for m in paper.expanded["methanol"].values()}
-    assert sets == {"each", "all", "leave_one_out"}
+    assert sets == {"each", "all", "leave_one_out", "custom"}
+    for study in (s, test, paper):  # every study holds a temperature-aware model, trained at several temperatures
+        aware = study.models_of_kind("methanol", "hipnn_t")
+        assert aware and all(len({study.state("methanol", st).temperature_K for st in study.model("methanol", m)["states"]}) >= 2
+                             for m in aware)
     assert max(p.temperature_K for p in paper.states) >= 700
 
 
@@ -44,7 +48,9 @@ def test_default_and_test_configs_are_valid():
     (lambda c: c["reference_md"].__setitem__("timestep_fs", "two"), r"key 'reference_md\.timestep_fs': 'two' is not of type 'number'"),
     (lambda c: c["hipnn"].pop("n_features"), r"key 'hipnn': 'n_features' is a required property"),
     (lambda c: c["systems"]["methanol"]["models"]["hipnn_all"].__setitem__("kind", "gnn"),
-     r"key 'systems\.methanol\.models\.hipnn_all\.kind': 'gnn' is not one of \['hipnn', 'mscg'\]"),
+     r"key 'systems\.methanol\.models\.hipnn_all\.kind': 'gnn' is not one of \['hipnn', 'hipnn_t', 'mscg'\]"),
+    (lambda c: c.pop("hipnn_t"), r"'hipnn_t' is a required property"),
+    (lambda c: c["hipnn_t"].__setitem__("energy_anchoring", "yes"), r"key 'hipnn_t\.energy_anchoring': 'yes' is not of type 'boolean'"),
     (lambda c: c["systems"]["methanol"]["models"]["mscg_all"].pop("states"),
      r"key 'systems\.methanol\.models\.mscg_all': 'states' is a required property"),
     (lambda c: c["mscg"].__setitem__("regularization", []), r"key 'mscg\.regularization': \[\] should be non-empty"),
@@ -96,11 +102,12 @@ def test_model_kinds_and_duplicate_training_state():
     # every trained model also exists with a fitted volume term, sharing its training
     assert set(s.models("methanol")) == set(names) | {n + "_vol" for n in names}
     assert all(s.base_model("methanol", n + "_vol") == n and s.volume_corrected("methanol", n + "_vol") for n in names)
-    # every training set of the default has both kinds
+    # every training set of the default has both kinds (the temperature-transfer set: and the temperature-aware one)
     sets = {}
     for name in names:
         sets.setdefault(tuple(s.model("methanol", name)["states"]), set()).add(s.model("methanol", name)["kind"])
-    assert all(kinds == {"hipnn", "mscg"} for kinds in sets.values())
+    assert all(kinds in ({"hipnn", "mscg"}, {"hipnn", "hipnn_t", "mscg"}) for kinds in sets.values())
+    assert sum(kinds == {"hipnn", "hipnn_t", "mscg"} for kinds in sets.values()) == 1
     cfg = copy.deepcopy(DEFAULT)
     cfg["systems"]["methanol"]["models"]["mscg_all"]["states"] = ["T298", "T298"]
     with pytest.raises(ConfigError, match=r"models\.mscg_all\.states': a state is listed twice"):
@@ -123,6 +130,24 @@ def test_training_set_shorthands_expand_to_named_models():
     assert models["a"]["states"] == order and models["a"]["training_set"] == "all"
     assert s.cg_md_settings("methanol", "a")["timestep_fs"] == 1.0  # a model's own cg_md override
     assert s.cg_md_settings("methanol", "h_T298")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
+
+
+def test_temperature_aware_model_needs_two_temperatures(tmp_path):
+    """U and S of W = U - T S are separable only with frames at two temperatures at least: a hipnn_t model on one
+    temperature (a single state, the each shorthand, or two states at the same temperature) is refused by name."""
+    for states in (["T298"], "each"):
+        cfg = copy.deepcopy(DEFAULT)
+        cfg["systems"]["methanol"]["models"] = {"warm": {"kind": "hipnn_t", "states": states}}
+        with pytest.raises(ConfigError, match=r"model 'warm(_T\d+)?' \(kind hipnn_t\) is trained at one temperature"):
+            load_study(cfg, REPO)
+    sheet = ("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\nmethanol\tA\t298\t1.0\t\n"
+             "methanol\tB\t298\t\t0.70\n")
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"] = {"two": {"kind": "hipnn_t", "states": ["A", "B"]}}
+    with pytest.raises(ConfigError, match=r"model 'two' \(kind hipnn_t\) is trained at one temperature only \(\[298\.0\] K"):
+        study(cfg, tmp_path, sheet)
+    cfg["systems"]["methanol"]["models"] = {"two": {"kind": "hipnn_t", "states": "all"}}
+    study(cfg, tmp_path, sheet.replace("B\t298", "B\t350"))  # two temperatures: accepted
 
 
 def test_bad_training_sets_are_rejected(tmp_path):
@@ -159,7 +184,7 @@ def _bad_sheet(cfg, tmp_path):
 def _unknown_kind(cfg, tmp_path):
     cfg["state_points"] = str(REPO / cfg["state_points"])
     cfg["systems"]["methanol"]["models"]["mscg_all"]["kind"] = "pairwise"
-    return ["systems.methanol.models.mscg_all.kind", "'pairwise' is not one of ['hipnn', 'mscg']"]
+    return ["systems.methanol.models.mscg_all.kind", "'pairwise' is not one of ['hipnn', 'hipnn_t', 'mscg']"]
 
 
 @pytest.mark.parametrize("breaks", [_bad_sheet, _unknown_kind])

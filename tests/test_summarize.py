@@ -72,3 +72,43 @@ def test_headline_is_not_resolved_inside_the_noise():
     lo, hi = h["hipnn_vs_mscg"]["ratio_95ci"]
     assert lo < 1.0 < hi and not h["hipnn_vs_mscg"]["resolved"]
     assert h["hipnn_vs_mscg"]["cells_not_significant"] == h["hipnn_vs_mscg"]["n_cells"]
+
+
+def test_temperature_transfer_labels_states_and_pairs_the_right_models():
+    """A temperature-aware model trained at 200 and 400 K: 300 K is interpolation, 500 K extrapolation. Its twins
+    are the models of the other kinds on exactly the same states, the single-state model the one trained at the
+    state; the density comes from the volume-corrected variant. Known errors: aware 1.0 everywhere, blind 2.0,
+    MS-CG 4.0, single-state 1.0 — so at the held-out states aware/blind = 0.5, aware/single = 1."""
+    from cgtransfer.summarize import temperature_headline, temperature_headline_text, temperature_transfer
+
+    temps = {"T200": 200.0, "T300": 300.0, "T400": 400.0, "T500": 500.0}
+    info = {"aware": _info("hipnn_t", ["T200", "T400"], "custom"),
+            "blind": _info("hipnn", ["T200", "T400"], "custom"),
+            "pair": _info("mscg", ["T200", "T400"], "custom"),
+            "other": _info("hipnn", ["T200", "T300", "T400"], "custom"),  # a different set: no twin
+            **{f"h_{s}": _info("hipnn", [s], "each") for s in temps}}
+    info["aware_vol"] = {**info["aware"], "volume_term": True, "base_model": "aware"}
+    error = {"aware": 1.0, "blind": 2.0, "pair": 4.0, "other": 9.0, **{f"h_{s}": 1.0 for s in temps}}
+    rows = []
+    for model, v in info.items():
+        for state, t in temps.items():
+            for metric, value in (("rdf_error_over_noise", error.get(model, 1.0)),
+                                  ("density_error_pct", 7.0 if model == "aware" else -1.5 if model == "aware_vol" else 5.0)):
+                rows.append({"model": model, "state": state, "temperature_K": t, "metric": metric, "value": value,
+                             "stderr": 0.05, "stable": True})
+    tt = temperature_transfer(pd.DataFrame(rows), info)
+    where = dict(zip(tt["state"], tt["where"]))
+    assert where == {"T200": "training", "T300": "interpolation", "T400": "training", "T500": "extrapolation"}
+    at300 = tt[(tt["state"] == "T300") & (tt["metric"] == "rdf_error_over_noise")].set_index("role")["model"].to_dict()
+    assert at300 == {"temperature-aware": "aware", "temperature-blind": "blind", "MS-CG": "pair", "single-state": "h_T300"}
+    density = tt[(tt["metric"] == "density_error_pct") & (tt["role"] == "temperature-aware")]
+    assert set(density["model"]) == {"aware_vol"} and (density["value"] == -1.5).all()
+    h = temperature_headline(tt)["aware"]
+    for where in ("interpolation", "extrapolation"):
+        assert h[where]["vs_temperature_blind"]["geometric_mean_ratio"] == pytest.approx(0.5)
+        assert h[where]["vs_single_state"]["geometric_mean_ratio"] == pytest.approx(1.0)
+        assert h[where]["vs_MS_CG"]["geometric_mean_ratio"] == pytest.approx(0.25)
+        assert h[where]["density_within_3pct"] is True
+    assert h["interpolation"]["states"] == ["T300"] and h["extrapolation"]["states"] == ["T500"]
+    text = "\n".join(temperature_headline_text({"aware": h}))
+    assert "[aware] interpolation (T300)" in text and "T300 -1.5" in text

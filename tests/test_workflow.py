@@ -23,9 +23,10 @@ TRAINING = {
     **{f"mscg_loo_{s}": [o for o in STATES if o != s] for s in STATES},
     **{f"mscg_{s}": [s] for s in STATES},
     "mscg_unstable": ["T273"],  # a 200-fs timestep: must blow up at every state and be reported, not crash
+    "hipnn_t": ["T273", "T400"],  # temperature-aware; T313 lies between its training temperatures
 }
 TRAINING.update({f"{m}_vol": states for m, states in TRAINING.items()})  # every model also with a volume term
-MODELS = {m: m.split("_")[0] for m in TRAINING}
+MODELS = {m: "hipnn_t" if m.startswith("hipnn_t") else m.split("_")[0] for m in TRAINING}
 UNSTABLE = ["mscg_unstable", "mscg_unstable_vol"]
 STABLE = [m for m in MODELS if m not in UNSTABLE]
 TRAINED = [m for m in STABLE if not m.endswith("_vol")]
@@ -47,13 +48,13 @@ def workflow_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def uncorrectable(workflow_run):
     """Volume-corrected models whose term could not be fitted, beyond the deliberately unstable one: allowed only
-    for the tiny 3-epoch HIP-NN-TS and only because its uncorrected pressure falls with density (mechanically
+    for the tiny 3-epoch HIP-NN-TS (either kind) and only because its uncorrected pressure falls with density (mechanically
     unstable) at every training state - a result the fit must record, which this run may or may not produce."""
     out = []
     for model in TRAINED:
         fit = json.loads((workflow_run / f"models/{model}/volume_term.json").read_text())
         if not fit["correctable"]:
-            assert MODELS[model] == "hipnn", (model, fit["reason"])
+            assert MODELS[model] in ("hipnn", "hipnn_t"), (model, fit["reason"])
             assert set(fit["skipped_states"]) == set(TRAINING[model]), fit
             assert all("mechanically unstable" in why for why in fit["skipped_states"].values()), fit
             assert "mechanically unstable" in fit["reason"]
@@ -76,7 +77,8 @@ def test_summary_tables_and_figures(workflow_run, uncorrectable):
     for name in ("metrics.csv", "long.csv", "force_rmse.csv", "rdf_error.csv", "density_error.csv",
                  "pressure_error.csv", "headline.json", "headline.txt", "provenance.json", "transferability.png",
                  "rdf_grid.png",
-                 "density_vs_temperature.png", *[f"rdf/rdf_{st}.png" for st in STATES]):
+                 "density_vs_temperature.png", "temperature_transfer.csv", "temperature_transfer.png",
+                 *[f"rdf/rdf_{st}.png" for st in STATES]):
         assert (s / name).stat().st_size > 0, name
     table = pd.read_csv(s / "metrics.csv")
     assert len(table) == len(MODELS) * len(STATES)  # the full matrix: every model at every state
@@ -94,12 +96,12 @@ def test_summary_tables_and_figures(workflow_run, uncorrectable):
     long = pd.read_csv(s / "long.csv")
     assert {"system", "model", "kind", "training_set", "volume_term", "base_model", "state", "ensemble",
             "temperature_K", "in_training", "stable", "metric", "value", "stderr", "git_revision"} <= set(long.columns)
-    assert set(long["training_set"]) == {"leave_one_out", "each"} and set(long["volume_term"]) == {True, False}
+    assert set(long["training_set"]) == {"leave_one_out", "each", "custom"} and set(long["volume_term"]) == {True, False}
     prov = json.loads((s / "provenance.json").read_text())  # what produced these numbers
     assert prov["packages"]["openmm"] and prov["packages"]["hippynn"] and prov["config"]["seed"] == 2024
     assert (long["git_revision"] == prov["git_revision"]).all() and prov["git_revision"] != ""
     rdf = pd.read_csv(s / "rdf_error.csv").set_index("model")
-    assert set(rdf.index) == set(MODELS) and set(rdf["kind"]) == {"hipnn", "mscg"}
+    assert set(rdf.index) == set(MODELS) and set(rdf["kind"]) == {"hipnn", "hipnn_t", "mscg"}
     assert {f"{st}_stderr" for st in STATES} <= set(rdf.columns)
     h = json.loads((s / "headline.json").read_text())
     # held-out cells of the leave-one-out twins: one per state
@@ -110,10 +112,12 @@ def test_summary_tables_and_figures(workflow_run, uncorrectable):
     assert h["multi_vs_single"]["mscg"]["n_cells"] == len(STATES)
     assert sorted(h["unstable_cells"]["mscg"]) == sorted(f"{m}@{st}" for m in UNSTABLE for st in STATES)
     # an uncorrectable volume-corrected model has no NPT run (its NVT cell is its base model's run)
-    no_term = [f"{m}@{st}" for m in uncorrectable for st in STATES if STATES[st][1] == "NPT"]
-    assert sorted(h["unstable_cells"].get("hipnn", [])) == sorted(no_term)
     text = (s / "headline.txt").read_text()
-    assert "[mscg] unstable cells: 6 (" in text and f"[hipnn] unstable cells: {len(no_term)}" in text
+    assert "[mscg] unstable cells: 6 (" in text
+    for kind in ("hipnn", "hipnn_t"):
+        no_term = [f"{m}@{st}" for m in uncorrectable if MODELS[m] == kind for st in STATES if STATES[st][1] == "NPT"]
+        assert sorted(h["unstable_cells"].get(kind, [])) == sorted(no_term)
+        assert f"[{kind}] unstable cells: {len(no_term)}" in text
 
 
 def test_unstable_cell_is_a_result(workflow_run, uncorrectable):
@@ -139,6 +143,44 @@ def test_unstable_cell_is_a_result(workflow_run, uncorrectable):
         summary = json.loads((workflow_run / f"cg_md/mscg_unstable/{state}/nvt/summary.json").read_text())
         assert summary["stable"] is False and summary["timestep_fs"] == 200.0
         assert summary["failed_phase"] in ("equilibration", "production")
+
+
+def test_temperature_aware_model(workflow_run, uncorrectable):
+    """hipnn_t trained at 273 and 400 K: a model with two energy heads whose input is the frame's temperature,
+    run at each state's temperature, in the temperature-transfer table next to its temperature-blind twin
+    (hipnn_loo_T313: the same two states) and MS-CG twin (mscg_loo_T313) (the tiny study has no single-state
+    HIP-NN-TS, so that role is empty); energy anchoring reports U(R) against the all-atom energy per state."""
+    info = json.loads((workflow_run / "models/hipnn_t/checkpoint/model_info.json").read_text())
+    assert info["kind"] == "hipnn_t" and info["training_temperatures_K"] == [273.0, 400.0]
+    assert info["reference_temperature_K"] == pytest.approx((273.0 + 400.0) / 2)  # equal frame counts per state
+    assert info["energy_anchoring"] is True and info["energy_shift_kcal_mol"] < 0  # liquid methanol: bound
+    curve = json.loads((workflow_run / "models/hipnn_t/checkpoint/training_curve.json").read_text())
+    assert "valid_EnergyRMSE" in curve[-1] and np.isfinite(curve[-1]["valid_EnergyRMSE"])
+    for state, (temp, _) in STATES.items():
+        nvt = json.loads((workflow_run / f"cg_md/hipnn_t/{state}/nvt/summary.json").read_text())
+        assert nvt["model_kind"] == "hipnn_t" and nvt["temperature_target_K"] == temp
+        assert np.isfinite(nvt["mean_model_energy_kcal_mol"])
+        m = json.loads((workflow_run / f"compare/hipnn_t/{state}/metrics.json").read_text())
+        # U(R) on the all-atom scale: within a few kcal/mol per molecule of the all-atom energy (-2 to 0 here),
+        # i.e. the training shift was added back and per-molecule normalisation is right
+        assert abs(m["energy_error_kcal_mol_per_molecule"]) < 2.0, m["energy_error_kcal_mol_per_molecule"]
+        assert m["energy_aa_kcal_mol_per_molecule"] == pytest.approx(
+            pd.read_csv(workflow_run / f"reference/{state}/thermo.csv")["potential_energy_kJ_mol"].mean() / 4.184 / 125,
+            rel=1e-3)
+        other = json.loads((workflow_run / f"compare/hipnn_loo_T273/{state}/metrics.json").read_text())
+        assert math.isnan(other["energy_error_kcal_mol_per_molecule"])  # only the anchored model has a U(R)
+    tt = pd.read_csv(workflow_run / "summary/temperature_transfer.csv")
+    where = dict(zip(tt["state"], tt["where"]))
+    assert where == {"T273": "training", "T313": "interpolation", "T400": "training"}
+    roles = tt[tt["state"] == "T313"].groupby("role")["model"].first().to_dict()
+    assert roles == {"temperature-aware": "hipnn_t", "temperature-blind": "hipnn_loo_T313", "MS-CG": "mscg_loo_T313"}
+    dens = tt[(tt["metric"] == "density_error_pct") & (tt["state"] == "T313")].set_index("role")["model"]
+    assert dens["temperature-aware"] == "hipnn_t_vol"  # the NPT density is the volume-corrected model's
+    h = json.loads((workflow_run / "summary/headline.json").read_text())["temperature_aware"]["hipnn_t"]
+    assert h["interpolation"]["states"] == ["T313"] and h["extrapolation"]["states"] == []
+    assert h["interpolation"]["vs_temperature_blind"]["n_cells"] == 1
+    assert set(h["energy_error_kcal_mol_per_molecule"]) == set(STATES)
+    assert "[hipnn_t] interpolation (T313)" in (workflow_run / "summary/headline.txt").read_text()
 
 
 def test_reference_physics(workflow_run):

@@ -206,3 +206,61 @@ def pair_potential(table: pd.DataFrame, r_wall: dict, title: str):
     ax_f.set_title("pair force", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def temperature_transfer(tt: pd.DataFrame, table: pd.DataFrame):
+    """One row of panels per temperature-aware model: held-out force RMSE, RDF error (noise-floor units) and
+    corrected NPT density error against T for the temperature-aware model, the temperature-blind HIP-NN-TS and
+    MS-CG on the same states, and the single-state model trained at each state; with energy anchoring, the CG
+    U(R) against the all-atom energy. Grey lines: training temperatures; hollow markers: unstable runs left out."""
+    aware_models = list(dict.fromkeys(tt["aware_model"])) if len(tt) else []
+    if not aware_models:
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no temperature-aware (hipnn_t) model in this study", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    panels = [("force_rmse_kcal_mol_A", "held-out force RMSE (kcal/mol/Å)"),
+              ("rdf_error_over_noise", "RDF error / noise floor (NVT)"),
+              ("density_error_pct", "NPT density error (%), volume term")]
+    has_energy = "energy_cg_kcal_mol_per_molecule" in table and table["energy_cg_kcal_mol_per_molecule"].notna().any()
+    n_cols = len(panels) + int(has_energy)
+    fig, axes = plt.subplots(len(aware_models), n_cols, figsize=(4.2 * n_cols, 3.6 * len(aware_models)), squeeze=False)
+    style = {"temperature-aware": ("tab:red", "o-"), "temperature-blind": ("tab:orange", "s--"),
+             "MS-CG": ("tab:blue", "^--"), "single-state": ("k", "D:")}
+    for row, aware in enumerate(aware_models):
+        grp = tt[tt["aware_model"] == aware]
+        t_train = sorted(set(grp[grp["where"] == "training"]["temperature_K"]))
+        for col, (metric, title) in enumerate(panels):
+            ax = axes[row, col]
+            for t in t_train:
+                ax.axvline(t, color="0.85", lw=4, zorder=0)
+            if metric == "density_error_pct":
+                ax.axhspan(-3, 3, color="tab:green", alpha=0.08, zorder=0)
+            sub = grp[grp["metric"] == metric]
+            for role in ("temperature-aware", "temperature-blind", "MS-CG", "single-state"):
+                d = sub[sub["role"] == role].sort_values("temperature_K")
+                if not len(d):
+                    continue
+                colour, fmt = style[role]
+                ok = d[np.isfinite(d["value"])]
+                name = role if role != "single-state" else "single-state (trained at each T)"
+                ax.errorbar(ok["temperature_K"], ok["value"], yerr=ok["stderr"].fillna(0), fmt=fmt, color=colour,
+                            ms=5, lw=1.2, capsize=2, label=name)
+            ax.set_title(f"{aware}: {title}", fontsize=8)
+            ax.set_xlabel("T (K)")
+            if row == 0 and col == 0:
+                ax.legend(fontsize=6)
+        if has_energy:
+            ax = axes[row, -1]
+            d = table[table["model"] == aware].sort_values("temperature_K")
+            ax.errorbar(d["temperature_K"], d["energy_aa_kcal_mol_per_molecule"], yerr=d["energy_aa_stderr_kcal_mol_per_molecule"],
+                        fmt="ko-", lw=2, label="all-atom ⟨E⟩")
+            ax.errorbar(d["temperature_K"], d["energy_cg_kcal_mol_per_molecule"], yerr=d["energy_cg_stderr_kcal_mol_per_molecule"],
+                        fmt="o--", color="tab:red", label="CG ⟨U(R)⟩ (anchored)")
+            for t in t_train:
+                ax.axvline(t, color="0.85", lw=4, zorder=0)
+            ax.set_title(f"{aware}: potential energy per molecule (kcal/mol)", fontsize=8)
+            ax.set_xlabel("T (K)")
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig

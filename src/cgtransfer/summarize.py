@@ -39,6 +39,12 @@ METRICS = {
     "compressibility_ratio": ("compressibility_ratio", "compressibility_ratio_stderr", "CG / AA isothermal compressibility"),
     "rdf_error_npt_over_noise": ("rdf_error_npt_over_noise", "rdf_error_npt_over_noise_stderr",
                                  "RDF MAE at the CG NPT density / noise floor"),
+    "energy_cg_kcal_mol_per_molecule": ("energy_cg_kcal_mol_per_molecule", "energy_cg_stderr_kcal_mol_per_molecule",
+                                        "energy-anchored CG U(R), mean over the NVT run (kcal/mol per molecule)"),
+    "energy_aa_kcal_mol_per_molecule": ("energy_aa_kcal_mol_per_molecule", "energy_aa_stderr_kcal_mol_per_molecule",
+                                        "all-atom mean potential energy (kcal/mol per molecule)"),
+    "energy_error_kcal_mol_per_molecule": ("energy_error_kcal_mol_per_molecule", "energy_error_stderr_kcal_mol_per_molecule",
+                                           "CG U(R) − all-atom energy (kcal/mol per molecule)"),
 }
 HEATMAPS = ("force_rmse_kcal_mol_A", "rdf_error_over_noise", "density_error_pct", "pressure_error_bar",
             "compressibility_ratio")
@@ -196,6 +202,117 @@ def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise
     return out
 
 
+# ------------------------------------------------------------------------------------- temperature transfer
+TEMPERATURE_METRICS = ("force_rmse_kcal_mol_A", "rdf_error_over_noise", "density_error_pct",
+                       "energy_error_kcal_mol_per_molecule")
+ROLES = ("temperature-aware", "temperature-blind", "MS-CG", "single-state")
+
+
+def temperature_transfer(long: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """The test of every temperature-aware model (kind hipnn_t): at each state, labelled training, interpolation
+    (between its training temperatures) or extrapolation (beyond them), its force RMSE, RDF error and NPT
+    density error next to (a) the temperature-blind HIP-NN-TS and (b) the MS-CG model trained on the same states
+    and (c) the single-state HIP-NN-TS trained at that very state. Structure and forces are the uncorrected
+    models' (the volume term exerts no force); the NPT density is that of the volume-corrected variant
+    ``<model>_vol`` where the study has one. One row per (temperature-aware model, state, role, metric)."""
+    temps = dict(zip(long["state"], long["temperature_K"]))
+    plain = {m: v for m, v in info.items() if not v.get("volume_term") and not v.get("cg_md")}
+    rows = []
+    for aware, v in plain.items():
+        if v["kind"] != "hipnn_t":
+            continue
+        train_set = set(v["states"])
+        t_train = [temps[s] for s in v["states"] if s in temps]
+        twins = {"temperature-blind": [m for m, w in plain.items() if w["kind"] == "hipnn" and set(w["states"]) == train_set],
+                 "MS-CG": [m for m, w in plain.items() if w["kind"] == "mscg" and set(w["states"]) == train_set]}
+        for state in sorted(temps, key=temps.get):
+            t = temps[state]
+            where = ("training" if state in train_set else
+                     "interpolation" if min(t_train) < t < max(t_train) else "extrapolation")
+            models = {"temperature-aware": [aware], **twins,
+                      "single-state": [m for m, w in plain.items() if w["kind"] == "hipnn" and w["states"] == [state]]}
+            for role, names in models.items():
+                for model in names:
+                    for metric in TEMPERATURE_METRICS:
+                        if metric == "energy_error_kcal_mol_per_molecule" and role != "temperature-aware":
+                            continue
+                        source = model
+                        if metric == "density_error_pct" and f"{model}_vol" in info:
+                            source = f"{model}_vol"
+                        cell = long[(long["model"] == source) & (long["state"] == state) & (long["metric"] == metric)]
+                        if not len(cell):
+                            continue
+                        c = cell.iloc[0]
+                        rows.append({"aware_model": aware, "state": state, "temperature_K": t, "where": where,
+                                     "role": role, "model": source, "metric": metric, "stable": bool(c["stable"]),
+                                     "value": c["value"] if c["stable"] else np.nan, "stderr": c["stderr"]})
+    columns = ["aware_model", "state", "temperature_K", "where", "role", "model", "metric", "stable", "value", "stderr"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def temperature_headline(tt: pd.DataFrame, metric: str = "rdf_error_over_noise") -> dict:
+    """Per temperature-aware model, at its interpolation and extrapolation states: its ``metric`` against the
+    single-state model trained there and against the temperature-blind model on the same states (ratios < 1
+    favour the temperature-aware model, with intervals as in ``headline``), and its corrected NPT density error
+    (target: within 3 %)."""
+    out = {}
+    for aware, grp in tt.groupby("aware_model"):
+        entry = {}
+        for where in ("interpolation", "extrapolation"):
+            sub = grp[grp["where"] == where]
+            block = {"states": sorted(set(sub["state"]), key=lambda s: float(sub[sub["state"] == s]["temperature_K"].iloc[0]))}
+            for other in ("single-state", "temperature-blind", "MS-CG"):
+                cells = []
+                for state in block["states"]:
+                    a = sub[(sub["state"] == state) & (sub["role"] == "temperature-aware") & (sub["metric"] == metric)]
+                    b = sub[(sub["state"] == state) & (sub["role"] == other) & (sub["metric"] == metric)]
+                    if len(a) and len(b) and np.isfinite(a["value"].iloc[0]) and np.isfinite(b["value"].iloc[0]):
+                        cells.append({"state": state, "a_model": a["model"].iloc[0], "b_model": b["model"].iloc[0],
+                                      "a": float(a["value"].iloc[0]), "se_a": float(np.nan_to_num(a["stderr"].iloc[0])),
+                                      "b": float(b["value"].iloc[0]), "se_b": float(np.nan_to_num(b["stderr"].iloc[0]))})
+                block[f"vs_{other.replace('-', '_').replace(' ', '_')}"] = _ratio_summary(cells)
+            dens = sub[(sub["role"] == "temperature-aware") & (sub["metric"] == "density_error_pct")]
+            dens = dens[np.isfinite(dens["value"])]
+            block["density_error_pct"] = {r.state: [float(r.value), float(r.stderr)] for r in dens.itertuples()}
+            block["density_within_3pct"] = bool(len(dens) and (dens["value"].abs() <= 3).all()) if len(dens) else None
+            unstable = sub[~sub["stable"]]
+            block["unstable_cells"] = sorted({f"{r.model}@{r.state}" for r in unstable.itertuples()})
+            entry[where] = block
+        energy = grp[(grp["role"] == "temperature-aware") & (grp["metric"] == "energy_error_kcal_mol_per_molecule")]
+        entry["energy_error_kcal_mol_per_molecule"] = {r.state: [float(r.value), float(r.stderr)]
+                                                       for r in energy.itertuples() if np.isfinite(r.value)}
+        out[aware] = entry
+    return out
+
+
+def temperature_headline_text(th: dict) -> list[str]:
+    lines = []
+    for aware, entry in th.items():
+        for where in ("interpolation", "extrapolation"):
+            block = entry[where]
+            if not block["states"]:
+                continue
+            parts = []
+            for key, name in (("vs_single_state", "single-state model trained there"),
+                              ("vs_temperature_blind", "temperature-blind HIP-NN-TS, same states"),
+                              ("vs_MS_CG", "MS-CG, same states")):
+                r = block[key]
+                if r.get("n_cells"):
+                    lo, hi = r["ratio_95ci"]
+                    parts.append(f"vs {name}: {r['geometric_mean_ratio']:.2f} ({lo:.2f}-{hi:.2f}; "
+                                 f"{r['cells_a_better']} better, {r['cells_b_better']} worse, "
+                                 f"{r['cells_not_significant']} n.s.)")
+            dens = ", ".join(f"{s} {v:+.1f}±{e:.1f} %" for s, (v, e) in block["density_error_pct"].items())
+            lines.append(f"[{aware}] {where} ({', '.join(block['states'])}): RDF error ratio " + "; ".join(parts)
+                         + (f"; corrected NPT density error {dens}" if dens else "")
+                         + (f"; unstable: {', '.join(block['unstable_cells'])}" if block["unstable_cells"] else ""))
+        if entry["energy_error_kcal_mol_per_molecule"]:
+            lines.append(f"[{aware}] energy-anchored U(R) − all-atom energy per molecule: " + ", ".join(
+                f"{s} {v:+.3f}±{e:.3f}" for s, (v, e) in entry["energy_error_kcal_mol_per_molecule"].items())
+                + " kcal/mol")
+    return lines
+
+
 def volume_term_summary(long: pd.DataFrame, info: dict) -> dict:
     """NPT density error, convergence and compressibility ratio of uncorrected and volume-corrected models, at
     their training states and at held-out states, per kind: mean |error|, largest |error|, cell counts."""
@@ -244,6 +361,7 @@ def headline_text(h: dict) -> str:
         lines.append(line(f"[{kind}] single-state models away from vs at their training state", r, "held out", "trained"))
     for kind, cells in h["unstable_cells"].items():
         lines.append(f"[{kind}] unstable cells: {len(cells)}" + (f" ({', '.join(cells)})" if cells else ""))
+    lines += temperature_headline_text(h.get("temperature_aware", {}))
     for name, entry in h.get("volume_term", {}).items():
         for where, e in entry.items():
             if e["n_cells"]:
@@ -326,6 +444,12 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
         save_figure(fig, Path(out["rdf_dir"]) / f"rdf_{state}.png")
 
     h = headline(long, info)
+    tt = temperature_transfer(long, info)
+    if "temperature_transfer" in out:
+        write_csv(out["temperature_transfer"], tt)
+    if "temperature_figure" in out:
+        save_figure(plots.temperature_transfer(tt, table), out["temperature_figure"])
+    h["temperature_aware"] = temperature_headline(tt)
     with atomic_path(out["headline_json"]) as tmp:
         tmp.write_text(json.dumps(h, indent=2) + "\n")
     text = headline_text(h)

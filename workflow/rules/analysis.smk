@@ -69,6 +69,13 @@ rule summarize:
             category="Transferability",
             labels={"system": "{system}", "figure": "density vs temperature"},
         ),
+        temperature_transfer=f"{RESULTS}/{{system}}/summary/temperature_transfer.csv",
+        temperature_figure=report(
+            f"{RESULTS}/{{system}}/summary/temperature_transfer.png",
+            caption="../report/temperature_transfer.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "temperature transfer"},
+        ),
         rdf_dir=report(
             directory(f"{RESULTS}/{{system}}/summary/rdf"),
             patterns=["rdf_{state}.png"],

@@ -213,6 +213,8 @@ def summary_outputs(system):
             "transferability.png",
             "rdf_grid.png",
             "density_vs_temperature.png",
+            "temperature_transfer.csv",
+            "temperature_transfer.png",
         )
     ]
     out.append(f"{RESULTS}/{system}/summary/rdf")
