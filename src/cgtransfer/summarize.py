@@ -285,6 +285,27 @@ def temperature_headline(tt: pd.DataFrame, metric: str = "rdf_error_over_noise")
     return out
 
 
+def heat_capacity(table: pd.DataFrame, model: str) -> dict | None:
+    """The configurational heat capacity along the NPT states (1 bar): the slope d<E>/dT of a straight line through
+    the all-atom mean potential energies and through the energy-anchored model's mean U(R) (kcal/mol/K per
+    molecule, with the fit's standard error); None without anchored energies at two NPT states at least."""
+    rows = table[(table["model"] == model) & table.get("ensemble", pd.Series("", index=table.index)).eq("NPT")]
+    if "energy_cg_kcal_mol_per_molecule" not in rows:
+        return None
+    rows = rows[np.isfinite(rows["energy_cg_kcal_mol_per_molecule"])].sort_values("temperature_K")
+    if len(rows) < 2:
+        return None
+    out = {"states": list(rows["state"])}
+    for side in ("aa", "cg"):
+        t = rows["temperature_K"].to_numpy(float)
+        e = rows[f"energy_{side}_kcal_mol_per_molecule"].to_numpy(float)
+        se = np.maximum(rows[f"energy_{side}_stderr_kcal_mol_per_molecule"].fillna(0).to_numpy(float), 1e-12)
+        coef, cov = np.polyfit(t, e, 1, w=1.0 / se, cov="unscaled") if len(t) > 2 else (np.polyfit(t, e, 1), None)
+        slope_se = float(np.sqrt(cov[0, 0])) if cov is not None else float(np.hypot(se[0], se[1]) / (t[1] - t[0]))
+        out[f"{side}_kcal_mol_K"] = [float(coef[0]), slope_se]
+    return out
+
+
 def temperature_headline_text(th: dict) -> list[str]:
     lines = []
     for aware, entry in th.items():
@@ -310,6 +331,11 @@ def temperature_headline_text(th: dict) -> list[str]:
             lines.append(f"[{aware}] energy-anchored U(R) − all-atom energy per molecule: " + ", ".join(
                 f"{s} {v:+.3f}±{e:.3f}" for s, (v, e) in entry["energy_error_kcal_mol_per_molecule"].items())
                 + " kcal/mol")
+        hc = entry.get("heat_capacity")
+        if hc:
+            lines.append(f"[{aware}] configurational heat capacity d<E>/dT along the NPT states ({', '.join(hc['states'])}): "
+                         f"CG {hc['cg_kcal_mol_K'][0] * 4184:.0f}±{hc['cg_kcal_mol_K'][1] * 4184:.0f}, all-atom "
+                         f"{hc['aa_kcal_mol_K'][0] * 4184:.0f}±{hc['aa_kcal_mol_K'][1] * 4184:.0f} J/(mol K) per molecule")
     return lines
 
 
@@ -450,6 +476,8 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
     if "temperature_figure" in out:
         save_figure(plots.temperature_transfer(tt, table), out["temperature_figure"])
     h["temperature_aware"] = temperature_headline(tt)
+    for aware, entry in h["temperature_aware"].items():
+        entry["heat_capacity"] = heat_capacity(table, aware)
     with atomic_path(out["headline_json"]) as tmp:
         tmp.write_text(json.dumps(h, indent=2) + "\n")
     text = headline_text(h)
