@@ -146,8 +146,13 @@ def test_temperature_aware_model_needs_two_temperatures(tmp_path):
     cfg["systems"]["methanol"]["models"] = {"two": {"kind": "hipnn_t", "states": ["A", "B"]}}
     with pytest.raises(ConfigError, match=r"model 'two' \(kind hipnn_t\) is trained at one temperature only \(\[298\.0\] K"):
         study(cfg, tmp_path, sheet)
-    cfg["systems"]["methanol"]["models"] = {"two": {"kind": "hipnn_t", "states": "all"}}
-    study(cfg, tmp_path, sheet.replace("B\t298", "B\t350"))  # two temperatures: accepted
+    cfg["systems"]["methanol"]["models"] = {"two": {"kind": "hipnn_t", "states": "all",
+                                                    "hipnn_t": {"energy_anchoring": False}}}
+    s = study(cfg, tmp_path, sheet.replace("B\t298", "B\t350"))  # two temperatures: accepted
+    assert s.hipnn_t_settings("methanol", "two") == {**DEFAULT["hipnn_t"], "energy_anchoring": False}
+    cfg["systems"]["methanol"]["models"] = {"h": {"kind": "hipnn", "states": "all", "hipnn_t": {"energy_anchoring": False}}}
+    with pytest.raises(ConfigError, match=r"model 'h' is of kind 'hipnn'; its 'hipnn_t' settings apply to kind hipnn_t only"):
+        study(cfg, tmp_path, sheet.replace("B\t298", "B\t350"))
 
 
 def test_bad_training_sets_are_rejected(tmp_path):

@@ -231,8 +231,10 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
         metrics["volume_term"] = term.to_dict() if term is not None else None
         if term is not None and "nvt" not in failed:
             # the NVT run is the base model's (same trajectory: the term exerts no force); add its exact shift
-            top = mda.Universe(str(nvt_topology))
-            rho = top.atoms.n_atoms / float(np.prod(top.dimensions[:3]))
+            # the box from the trajectory (DCD: double precision), not the PDB's 3 decimals: the shift's density
+            # derivative can be large enough that PDB rounding moves it by a bar
+            run = mda.Universe(str(nvt_topology), str(nvt_trajectory))
+            rho = run.atoms.n_atoms / float(np.prod(np.asarray(run.trajectory[0].dimensions[:3], dtype=np.float64)))
             shift = float(term.pressure_shift_bar(rho, temperature_K))
         metrics["volume_term_pressure_shift_bar"] = shift
         if term is None:  # the corrected model does not exist: its NVT pressure is unknown, not the base model's

@@ -188,6 +188,9 @@ def check_temperature_aware(system: str, models: dict[str, dict], states: dict) 
     training temperature they are not separable, and every training frame needs its temperature."""
     for name, m in models.items():
         if m["kind"] != "hipnn_t":
+            if "hipnn_t" in m:
+                raise ConfigError(f"config key 'systems.{system}.models': model {name!r} is of kind {m['kind']!r}; "
+                                  "its 'hipnn_t' settings apply to kind hipnn_t only")
             continue
         temps = [states[s].temperature_K for s in m["states"]]
         bad = [s for s, t in zip(m["states"], temps) if not (math.isfinite(t) and t > 0)]
@@ -267,6 +270,10 @@ class Study:
     def cg_md_settings(self, system: str, name: str) -> dict:
         """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied."""
         return {**self.config["cg_md"], **self.model(system, name).get("cg_md", {})}
+
+    def hipnn_t_settings(self, system: str, name: str) -> dict:
+        """The hipnn_t config section with the model's own overrides (``models.<name>.hipnn_t``) applied."""
+        return {**self.config["hipnn_t"], **self.model(system, name).get("hipnn_t", {})}
 
     def ensembles(self, system: str, state: str) -> list[str]:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]

@@ -101,13 +101,14 @@ def kind_settings(w):
 
     out = {section: physics(values) for section, values in settings(model_kind(w), config).items()}
     if model_kind(w) == "hipnn_t":  # every training frame gets its state's temperature (the model's input)
+        out["hipnn_t"] = STUDY.hipnn_t_settings(w.system, w.model)
         out["state_temperatures_K"] = {s: STUDY.state(w.system, s).temperature_K for s in training_states(w)}
     return out
 
 
 def energy_anchoring_inputs(w):
     """The all-atom thermo of the training states (per-frame potential energy) of an energy-anchored hipnn_t."""
-    if model_kind(w) != "hipnn_t" or not config["hipnn_t"]["energy_anchoring"]:
+    if model_kind(w) != "hipnn_t" or not STUDY.hipnn_t_settings(w.system, w.model)["energy_anchoring"]:
         return []
     return [f"{RESULTS}/{w.system}/reference/{s}/thermo.csv" for s in training_states(w)]
 
