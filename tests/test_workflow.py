@@ -335,7 +335,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     expected = [workflow_run / f"models/{m}/{f}" for m in trained for f in ("training_curve.png", "force_parity.png")]
     expected += [workflow_run / f"models/{m}/pair_potential.png" for m in trained if MODELS[m] == "mscg"]
     expected += [workflow_run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png",
-                                                           "density_vs_temperature.png")]
+                                                           "density_vs_temperature.png", "temperature_transfer.png")]
     expected += [workflow_run / f"summary/rdf/rdf_{st}.png" for st in STATES]
 
     def digest(data: bytes) -> str:
@@ -346,5 +346,6 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
         in_report = sorted(digest(z.read(n)) for n in raw)
         html = z.read(next(n for n in z.namelist() if n.endswith("/report.html"))).decode()
     assert in_report == sorted(digest(p.read_bytes()) for p in expected)  # every figure, nothing else, unchanged
-    for word in ("Training", "Transferability", *trained, *STATES, "force parity", "density vs temperature"):
+    for word in ("Training", "Transferability", *trained, *STATES, "force parity", "density vs temperature",
+                 "temperature transfer"):
         assert word in html, word
