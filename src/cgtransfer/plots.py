@@ -253,6 +253,11 @@ def temperature_transfer(tt: pd.DataFrame, table: pd.DataFrame):
         if has_energy:
             ax = axes[row, -1]
             d = table[table["model"] == aware].sort_values("temperature_K")
+            if not d["energy_cg_kcal_mol_per_molecule"].notna().any():
+                ax.text(0.5, 0.5, f"{aware}: no energy anchoring\n(forces only: U known up to a constant)",
+                        ha="center", va="center", fontsize=8)
+                ax.axis("off")
+                continue
             ax.errorbar(d["temperature_K"], d["energy_aa_kcal_mol_per_molecule"], yerr=d["energy_aa_stderr_kcal_mol_per_molecule"],
                         fmt="ko-", lw=2, label="all-atom ⟨E⟩")
             ax.errorbar(d["temperature_K"], d["energy_cg_kcal_mol_per_molecule"], yerr=d["energy_cg_stderr_kcal_mol_per_molecule"],
