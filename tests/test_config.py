@@ -425,3 +425,44 @@ def test_cli_overrides_single_targets_and_yaml_errors(tmp_path):
     for proc in (bad, target, broken):
         assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr, proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("constraints", ["none", "HBonds", "AllBonds", "HAngles"])
+def test_constrained_pairs_are_openmms(constraints):
+    """The pairs the mapping check treats as constrained are exactly those OpenMM's createSystem constrains."""
+    from openmm import app
+
+    from cgtransfer.config import constrained_pairs
+
+    pdb = app.PDBFile(str(REPO / "resources/methanol/methanol.pdb"))
+    ff = app.ForceField(str(REPO / "resources/methanol/oplsaa_methanol.xml"))
+    openmm_constraints = {"none": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds, "HAngles": app.HAngles}
+    system = ff.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=openmm_constraints[constraints])
+    by_openmm = {frozenset(system.getConstraintParameters(i)[:2]) for i in range(system.getNumConstraints())}
+    residue = next(pdb.topology.residues())
+    ours = {frozenset((a.index, b.index)) for a, b in constrained_pairs(residue, constraints)}
+    assert ours == by_openmm and len(ours) == {"none": 0, "HBonds": 4, "AllBonds": 5, "HAngles": 9}[constraints]
+
+
+@pytest.mark.parametrize("constraints, mapping, refused", [
+    ("HBonds", {"CH3": ["C", "H1", "H2", "H3"], "OH": ["O", "HO"]}, None),   # two beads: C-O is not constrained
+    ("AllBonds", {"CH3": ["C", "H1", "H2", "H3"], "OH": ["O", "HO"]}, "C-O"),
+    ("HAngles", {"CH3": ["C", "H1", "H2", "H3"], "OH": ["O", "HO"]}, "C-O"),
+    ("none", {"CH3": ["C", "H1", "H2", "H3"], "OH": ["O", "HO"]}, None),
+    ("HBonds", {"CH2": ["C", "H2", "H3"], "HOH": ["H1", "O", "HO"]}, "C-H1"),  # a C-H bond across beads
+    ("none", {"CH2": ["C", "H2", "H3"], "HOH": ["H1", "O", "HO"]}, None),
+])
+def test_mapping_that_splits_a_constrained_pair_is_refused_before_any_job(constraints, mapping, refused):
+    """Summed bead forces are exact only if every constraint lies inside a bead: a split pair is refused at
+    config time (not after the reference run, as before), naming residue, pair and beads."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["mapping"] = {"MOH": mapping}
+    cfg["reference_md"]["constraints"] = constraints
+    if constraints == "none":
+        cfg["reference_md"]["timestep_fs"] = 1.0
+    if refused is None:
+        load_study(cfg, REPO)
+        return
+    with pytest.raises(ConfigError, match=rf"mapping\.MOH': the pair {refused} of residue MOH is constrained "
+                                          rf"\(reference_md\.constraints: {constraints}\) but split across beads"):
+        load_study(cfg, REPO)

@@ -279,9 +279,48 @@ class Study:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
 
 
-def check_template_and_mapping(name: str, system: dict, basedir) -> float:
+def constrained_pairs(residue, constraints: str) -> list[tuple]:
+    """The atom pairs of one template residue whose distance OpenMM's ``createSystem(constraints=...)`` fixes:
+    HBonds, bonds to hydrogen; AllBonds, every bond; HAngles, every bond and the 1-3 pairs of the angles H-X-H and
+    H-O-X (OpenMM's definition). Bonds come from the template (CONECT records)."""
+    def is_h(atom):
+        return atom.element is not None and atom.element.symbol == "H"
+
+    bonds = [(bond[0], bond[1]) for bond in residue.internal_bonds()]
+    if constraints == "none":
+        return []
+    if constraints == "HBonds":
+        return [(a, b) for a, b in bonds if is_h(a) or is_h(b)]
+    pairs = list(bonds)
+    if constraints == "HAngles":
+        neighbours: dict = {}
+        for a, b in bonds:
+            neighbours.setdefault(a, []).append(b)
+            neighbours.setdefault(b, []).append(a)
+        for centre, around in neighbours.items():
+            for i, a in enumerate(around):
+                for b in around[i + 1:]:
+                    o_centre = centre.element is not None and centre.element.symbol == "O"
+                    if (is_h(a) and is_h(b)) or (o_centre and (is_h(a) or is_h(b))):
+                        pairs.append((a, b))
+    return pairs
+
+
+def check_constraints_inside_beads(residue, bead_of: dict, constraints: str, key: str) -> None:
+    """A constraint across a bead boundary would put a constraint force between two beads that the mapped forces
+    (sums over each bead's atoms) do not cancel: refused before any simulation, naming the pair."""
+    for a, b in constrained_pairs(residue, constraints):
+        if bead_of.get(a.name) != bead_of.get(b.name):
+            raise ConfigError(f"{key}: the pair {a.name}-{b.name} of residue {residue.name} is constrained "
+                              f"(reference_md.constraints: {constraints}) but split across beads "
+                              f"{bead_of.get(a.name)!r} and {bead_of.get(b.name)!r}; put both atoms in one bead "
+                              "or constrain less")
+
+
+def check_template_and_mapping(name: str, system: dict, basedir, constraints: str = "HBonds") -> float:
     """The molecule template against the mapping (every residue mapped, every bead atom present, every atom in
-    exactly one bead); returns the mass of one template (amu) for the box-size checks."""
+    exactly one bead, no constrained pair split across beads under ``constraints``); returns the mass of one
+    template (amu) for the box-size checks."""
     from openmm import app
 
     path = resolve(basedir, system["template_pdb"])
@@ -308,6 +347,14 @@ def check_template_and_mapping(name: str, system: dict, basedir) -> float:
         if left_out:
             raise ConfigError(f"{key}: atom(s) {left_out} of '{path}' are in no bead (their forces "
                               "would be lost); every atom must belong to exactly one bead")
+        bead_of = {}
+        for bead, names in beads.items():
+            for atom in names:
+                if atom in bead_of and bead_of[atom] != bead:
+                    raise ConfigError(f"{key}: atom {atom} of residue {res.name} is in two beads ({bead_of[atom]!r} "
+                                      f"and {bead!r}); every atom must belong to exactly one bead")
+                bead_of[atom] = bead
+        check_constraints_inside_beads(res, bead_of, constraints, key)
     residues = {r.name for r in pdb.topology.residues()}
     extra = sorted(set(system["mapping"]) - residues)
     if extra:
@@ -430,7 +477,7 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
             if not f.is_file():
                 raise ConfigError(f"config key 'systems.{name}.{key}': file '{f}' not found")
         own = {s.state for s in states if s.system == name}
-        molecule_mass = check_template_and_mapping(name, system, basedir)
+        molecule_mass = check_template_and_mapping(name, system, basedir, config["reference_md"]["constraints"])
         check_forcefield(name, system, basedir)
         check_lengths_fit_the_box(config, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
         if not own:
