@@ -316,10 +316,6 @@ class HipnnTModel(HipnnModel):
                          "energy_loss_weight": float(settings["hipnn_t"]["energy_loss_weight"])})
         return nodes, arrays, info
 
-    @classmethod
-    def load(cls, directory, device: str = "cpu") -> "HipnnTModel":
-        return cls(directory, json.loads((Path(directory) / "model_info.json").read_text()), device=device)
-
     def model_energy(self, species, positions, cells, temperature_K):
         """U(R) in kcal/mol on the all-atom energy scale (the training shift added back; meaningful as an
         all-atom energy only with energy anchoring)."""
