@@ -248,7 +248,7 @@ class HipnnModel(CGModel):
         native_prior = bool(settings.get("prior_in_openmm", False))
         potential = HippynnPotential(self.directory, species, device=settings.get("device", "cpu"),
                                      pair_skin_A=settings["pair_skin_A"], include_prior=not native_prior,
-                                     temperature_K=settings.get("temperature_K") if self.kind == "hipnn_t" else None)
+                                     temperature_K=settings.get("temperature_K") if self.temperature_aware else None)
         network = make_force(potential)
         forces = [network]
         if native_prior:
