@@ -164,6 +164,13 @@ def cg_integrator(system: openmm.System, temperature_K: float, cfg: dict):
     return openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, friction, dt_fs * u.femtosecond), dt_fs
 
 
+def positions_and_box_A(state: openmm.State):
+    """Positions (N, 3) and orthorhombic box edges (3,) of an OpenMM State, in Å."""
+    pos = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
+    edges = units.nm_to_angstrom(np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer)))
+    return pos, edges
+
+
 def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: float | None, ensemble: str,
               cfg: dict, out_topology, out_trajectory, out_thermo, out_summary, label: str, threads: int = 1,
               device: str = "cpu", seed: int = 1, volume_term_json=None) -> dict:
@@ -193,9 +200,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
 
     def min_distance(sim, state):
-        pos = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
-        edges = units.nm_to_angstrom(np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer)))
-        return min_pair_distance(pos, edges)
+        return min_pair_distance(*positions_and_box_A(state))
 
     extra = {"min_pair_distance_A": min_distance}
     if model.temperature_aware and model.info.get("energy_anchoring"):
@@ -203,8 +208,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         species = data["species"][:1]
 
         def model_energy(sim, state):
-            pos = units.nm_to_angstrom(state.getPositions(asNumpy=True).value_in_unit(u.nanometer))
-            edges = units.nm_to_angstrom(np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer)))
+            pos, edges = positions_and_box_A(state)
             pos = pos - np.floor(pos / edges) * edges
             return float(model.model_energy(species, pos[None], np.diag(edges)[None], temperature_K)[0])
 
