@@ -1,6 +1,7 @@
 """End to end: the whole Snakemake workflow on .test/config (125 methanol, 2 NPT states and 1 NVT state, short
-runs, tiny network; leave-one-out and single-state models of both kinds and one model made to blow up), checked
-on its science outputs. Takes several minutes on 2 cores."""
+runs, tiny network; leave-one-out and single-state models of both kinds and one model made to blow up; and the
+other systems at a tiny size: Lennard-Jones argon with the identity mapping, TIP3P-FB water), checked on its
+science outputs. Takes several minutes on 2 cores."""
 
 import json
 import math
@@ -349,3 +350,59 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     for word in ("Training", "Transferability", *trained, *STATES, "force parity", "density vs temperature",
                  "temperature transfer"):
         assert word in html, word
+
+
+def test_argon_identity_mapping_validation(workflow_run):
+    """Lennard-Jones argon mapped one bead per atom: the answers are known without the workflow."""
+    argon = workflow_run.parent / "argon"
+    result = json.loads((argon / "summary/validation.json").read_text())
+    checks = {c["check"]: c for c in result["checks"]}
+    for state in ("T87", "T94"):
+        assert checks[f"mapped forces = all-atom forces ({state})"]["passed"]
+        peak = checks[f"reference first RDF peak ({state}, AR-AR)"]
+        assert peak["passed"] and abs(peak["value"] - 3.7) <= 0.15  # Rahman's 3.7 Å
+        for model in ("mscg_T87", "mscg_T94"):
+            recovery = result["mscg_pair_force"][model]
+            assert recovery["relative_rms_error"] < 0.01, recovery  # force matching recovers the LJ pair force
+            assert recovery["zero_force_r_A_fit"] == pytest.approx(2 ** (1 / 6) * 3.405, abs=0.02)
+    # at the NPT state the all-atom pressure is the barostat's (exact): the fitted volume term must be the
+    # long-range tail the pair force cannot carry (about -300 bar), within the CG pressure's noise
+    tail = checks["volume term = long-range tail (mscg_T87, T87)"]
+    assert tail["passed"] and -340 < tail["exact_bar"] < -280, tail
+    # each single-state MS-CG reproduces the reference RDF at its own state within the reference noise
+    assert checks["CG RDF = reference within noise (mscg_T87, T87)"]["passed"]
+    assert checks["CG RDF = reference within noise (mscg_T94, T94)"]["passed"]
+    # without the term the CG liquid is too thin by the missing tail pressure; with it, it is the reference's
+    metrics = pd.read_csv(argon / "summary/metrics.csv").set_index(["model", "state"])
+    assert -6.0 < metrics.loc[("mscg_T87", "T87"), "density_error_pct"] < -1.0
+    assert checks["CG NPT density = reference (mscg_T87_vol, T87)"]["passed"]
+    assert (argon / "summary/validation.png").stat().st_size > 10_000
+
+
+def test_water_three_body_structure(workflow_run):
+    """TIP3P-FB water mapped to one bead per molecule: reference physics and the three-body angle comparison."""
+    water = workflow_run.parent / "water"
+    for state, temperature in (("T270", 270.0), ("T330", 330.0)):
+        ref = json.loads((water / f"cg_data/{state}/summary.json").read_text())
+        assert 0.95 < ref["mean_density_g_cm3"] < 1.04  # TIP3P-FB: ~1.00 g/cm3 near 270 K, ~0.98 at 330 K
+        assert 2.6 < ref["rdf"]["W-W"]["first_peak_r_A"] < 2.95  # O-O ~2.8 Å; the centre of mass is 0.07 Å off O
+        shell = ref["angles"]["W"]
+        assert 3.0 < shell["cutoff_A"] < 3.6 and 3.5 < shell["mean_neighbours"] < 5.0  # ~4 neighbours: tetrahedral
+        angles = pd.read_csv(water / f"cg_data/{state}/angles.csv")
+        mode = angles.loc[angles["p"].idxmax(), "theta_deg"]
+        assert 95 < mode < 115, mode  # the tetrahedral peak (109.5 deg, observed ~100-105 deg)
+        for model in ("hipnn_all", "mscg_all"):
+            m = json.loads((water / f"compare/{model}/{state}/metrics.json").read_text())
+            a = m["angles"]["W"]
+            assert a["cutoff_A"] == shell["cutoff_A"] and a["noise_floor"] == pytest.approx(shell["noise_floor"])
+            assert np.isfinite(a["error"]) and 0 < a["error"] < 1 and a["error_stderr"] > 0
+            assert m["angle_error_over_noise"] == pytest.approx(a["error"] / a["noise_floor"])
+            curves = pd.read_csv(water / f"compare/{model}/{state}/angles.csv")
+            width = curves["theta_deg"].diff().iloc[1]
+            assert (curves["p_cg"].sum() * width) == pytest.approx(1.0, abs=1e-6)
+    table = pd.read_csv(water / "summary/angle_error.csv").set_index("model")
+    assert {"hipnn_all", "mscg_all"} <= set(table.index) and table[["T270", "T330"]].notna().all().all()
+    headline = json.loads((water / "summary/headline.json").read_text())
+    assert headline["three_body_angles"]["hipnn_vs_mscg_at_training_states"]["n_cells"] == 2
+    assert "Three-body angle distribution" in (water / "summary/headline.txt").read_text()
+    assert (water / "summary/angles.png").stat().st_size > 10_000

@@ -46,8 +46,9 @@ def build_box(template_pdb, n_molecules: int, density_g_cm3: float, out_pdb, see
     """Pack ``n_molecules`` copies of ``template_pdb`` at ``density_g_cm3`` into a periodic cube; write a PDB
     (with CONECT bonds and the box in CRYST1). Returns the box edge and density."""
     template = PDBFile(str(template_pdb))
-    if template.topology.getNumBonds() == 0:
-        raise ValueError(f"{template_pdb}: the molecule template has no CONECT bonds")
+    if template.topology.getNumBonds() == 0 and template.topology.getNumAtoms() > 1:
+        raise ValueError(f"{template_pdb}: the molecule template has {template.topology.getNumAtoms()} atoms but no "
+                         "CONECT bonds (only a one-atom template, e.g. argon, needs none)")
     mass = molecule_mass_amu(template.topology)
     volume_nm3 = units.volume_nm3_for_density(n_molecules * mass, density_g_cm3)
     edge_A = float(units.nm_to_angstrom(volume_nm3 ** (1.0 / 3.0)))

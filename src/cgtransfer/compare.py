@@ -49,6 +49,41 @@ def cg_block_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A
     return out
 
 
+def angle_comparison(reference_angles_csv, reference_summary: dict, nvt_topology, nvt_trajectory, n_blocks: int,
+                     failed: bool = False):
+    """Three-body angle distribution of the CG NVT run against the reference (same bead type, same first-shell
+    cutoff, same bins): the total-variation distance, its jackknife standard error over ``n_blocks`` blocks, and
+    its ratio to the reference noise floor (distance between the reference's two halves). Returns
+    (metrics, table of curves); empty when the reference has no first shell."""
+    ref = pd.read_csv(reference_angles_csv)
+    shells = reference_summary.get("angles", {})
+    metrics, rows = {}, []
+    u = None if failed or not shells else mda.Universe(str(nvt_topology), str(nvt_trajectory))
+    for bead, shell in shells.items():
+        t = ref[ref["type"] == bead]
+        theta, p_ref = t["theta_deg"].to_numpy(), t["p"].to_numpy()
+        width = float(theta[1] - theta[0])
+        if u is None:
+            p_cg, err, err_se, n_nb = np.full_like(p_ref, np.nan), np.nan, np.nan, np.nan
+        else:
+            th, p_cg, n_nb = rdfmod.three_body_angles(u, bead, shell["cutoff_A"], len(theta))
+            if not np.allclose(th, theta):
+                raise ValueError(f"{nvt_trajectory}: angle bins differ from the reference's")
+            edges = np.linspace(0, len(u.trajectory), n_blocks + 1).round().astype(int)
+            blocks = [rdfmod.three_body_angles(u, bead, shell["cutoff_A"], len(theta), start=int(lo), stop=int(hi))[1]
+                      for lo, hi in zip(edges[:-1], edges[1:])]
+            err = rdfmod.angle_distribution_mae(p_cg, p_ref, width)
+            err_se = jackknife_stderr(blocks, lambda p: rdfmod.angle_distribution_mae(p, p_ref, width))
+        noise = shell["noise_floor"]
+        metrics[bead] = {"cutoff_A": shell["cutoff_A"], "error": err, "error_stderr": err_se, "noise_floor": noise,
+                         "error_over_noise": err / noise if noise > 0 else float("inf"),
+                         "mean_neighbours_cg": n_nb, "mean_neighbours_ref": shell["mean_neighbours"]}
+        rows.append(pd.DataFrame({"type": bead, "theta_deg": theta, "p_reference": p_ref, "p_cg": p_cg}))
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["type", "theta_deg", "p_reference", "p_cg"])
+    return metrics, table
+
+
 def jackknife_stderr(blocks: list[np.ndarray], statistic) -> float:
     """Delete-one jackknife standard error of ``statistic(mean of blocks)`` over equal-weight blocks."""
     n = len(blocks)
@@ -119,7 +154,8 @@ def energy_comparison(nvt: dict, ref_thermo: pd.DataFrame, nvt_topology) -> dict
 def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_csv, nvt_topology, nvt_trajectory,
                   nvt_summary_json, npt_summary_json, force_errors_json, nbins: int, rmax_A: float,
                   model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5,
-                  npt_topology=None, npt_trajectory=None, npt_thermo_csv=None, volume_term_json=None):
+                  npt_topology=None, npt_trajectory=None, npt_thermo_csv=None, volume_term_json=None,
+                  reference_angles_csv=None):
     ref_rdf = pd.read_csv(reference_rdf_csv)
     ref_sum = read_json(reference_summary_json)
     ref_thermo = pd.read_csv(reference_thermo_csv)
@@ -255,8 +291,22 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
                     "min_pair_distance_cg_nvt_A"):
             metrics[key] = nan
     metrics.update(energy_comparison(nvt if "nvt" not in failed else {}, ref_thermo, nvt_topology))
+    angles_table = pd.DataFrame(columns=["type", "theta_deg", "p_reference", "p_cg"])
+    if reference_angles_csv is not None:
+        metrics["angles"], angles_table = angle_comparison(reference_angles_csv, ref_sum, nvt_topology, nvt_trajectory,
+                                                           n_blocks, failed="nvt" in failed)
+        per_type = list(metrics["angles"].values())
+        keys = ("angle_error", "angle_error_stderr", "angle_noise_floor", "angle_error_over_noise",
+                "angle_error_over_noise_stderr")
+        if per_type:  # mean over bead types, as for the RDF pairs
+            err = float(np.mean([a["error"] for a in per_type]))
+            se = float(np.sqrt(np.sum([a["error_stderr"] ** 2 for a in per_type])) / len(per_type))
+            noise = float(np.mean([a["noise_floor"] for a in per_type]))
+            metrics.update(dict(zip(keys, (err, se, noise, err / noise, se / noise))))
+        else:
+            metrics.update(dict.fromkeys(keys, nan))
     metrics["min_pair_distance_reference_A"] = ref_sum["min_pair_distance_A"]
     metrics.update({k: forces[k] for k in ("force_rmse_kcal_mol_A", "force_mae_kcal_mol_A", "force_r2")})
     metrics["force_rmse_stderr_kcal_mol_A"] = forces.get("force_rmse_stderr_kcal_mol_A", nan)
     metrics["force_state_in_training"] = forces["state_in_training"]
-    return metrics, pd.concat(rows, ignore_index=True)
+    return metrics, pd.concat(rows, ignore_index=True), angles_table

@@ -220,6 +220,36 @@ def with_volume_corrected(system: str, models: dict[str, dict]) -> dict[str, dic
     return out
 
 
+SECTIONS = ("reference_md", "rdf", "hipnn", "hipnn_t", "mscg", "prior", "training", "cg_md", "volume_term")
+
+
+def system_settings(config: dict, name: str) -> dict:
+    """The configuration as one system sees it: each top-level section with the system's own overrides
+    (``systems.<name>.<section>``) merged over it, e.g. argon's cutoff and timestep."""
+    system = config["systems"][name]
+    return {**config, **{sec: {**config[sec], **system.get(sec, {})} for sec in SECTIONS}}
+
+
+def forcefield_entries(system: dict) -> list[str]:
+    value = system["forcefield"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def resolve_forcefield(basedir, entry: str, key: str) -> str:
+    """A force-field entry → what ``openmm.app.ForceField`` loads: a file of the repository (absolute path), or
+    the name of a file OpenMM ships (kept as the name, e.g. ``tip3pfb.xml``)."""
+    import os
+
+    path = resolve(basedir, entry)
+    if path.is_file():
+        return str(path)
+    from openmm.app import forcefield as ff
+
+    if any(os.path.isfile(os.path.join(d, entry)) for d in ff._getDataDirectories()):
+        return entry
+    raise ConfigError(f"config key '{key}': file '{path}' not found, and OpenMM ships no force field named {entry!r}")
+
+
 @dataclass
 class Study:
     config: dict
@@ -232,6 +262,19 @@ class Study:
 
     def system(self, name: str) -> dict:
         return self.config["systems"][name]
+
+    def settings(self, system: str) -> dict:
+        """The configuration with the system's own section overrides merged in (``system_settings``)."""
+        return system_settings(self.config, system)
+
+    def forcefields(self, system: str) -> list[str]:
+        """The system's force-field XMLs as OpenMM loads them (absolute paths, or names of files OpenMM ships)."""
+        return [resolve_forcefield(self.basedir, e, f"systems.{system}.forcefield")
+                for e in forcefield_entries(self.system(system))]
+
+    def forcefield_files(self, system: str) -> list[str]:
+        """The repository files among the force fields (workflow inputs: editing one reruns the references)."""
+        return [f for f in self.forcefields(system) if Path(f).is_absolute()]
 
     def path(self, system: str, key: str) -> str:
         return str(resolve(self.basedir, self.system(system)[key]))
@@ -269,11 +312,11 @@ class Study:
 
     def cg_md_settings(self, system: str, name: str) -> dict:
         """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied."""
-        return {**self.config["cg_md"], **self.model(system, name).get("cg_md", {})}
+        return {**self.settings(system)["cg_md"], **self.model(system, name).get("cg_md", {})}
 
     def hipnn_t_settings(self, system: str, name: str) -> dict:
         """The hipnn_t config section with the model's own overrides (``models.<name>.hipnn_t``) applied."""
-        return {**self.config["hipnn_t"], **self.model(system, name).get("hipnn_t", {})}
+        return {**self.settings(system)["hipnn_t"], **self.model(system, name).get("hipnn_t", {})}
 
     def ensembles(self, system: str, state: str) -> list[str]:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
@@ -389,14 +432,21 @@ def check_lengths_fit_the_box(config: dict, name: str, system: dict, molecule_ma
 MAX_REFERENCE_TIMESTEP_FS = {"none": 1.0, "HBonds": 4.0, "AllBonds": 5.0, "HAngles": 5.0}
 
 
-def check_run_lengths(config: dict) -> None:
-    """Report intervals against run lengths; the all-atom timestep against its constraints; the frames a run
-    records against the time blocks training and the jackknife need. (A CG report interval shorter than the CG
-    step records every step.)"""
+def template_has_bonds(basedir, system: dict) -> bool:
+    from openmm import app
+
+    return app.PDBFile(str(resolve(basedir, system["template_pdb"]))).topology.getNumBonds() > 0
+
+
+def check_run_lengths(config: dict, bonded: bool = True, where: str = "") -> None:
+    """Report intervals against run lengths; the all-atom timestep against its constraints (a molecule with
+    bonds; atoms without bonds, e.g. argon, have no vibration to resolve); the frames a run records against the
+    time blocks training and the jackknife need. (A CG report interval shorter than the CG step records every
+    step.)"""
     ref = config["reference_md"]
     limit = MAX_REFERENCE_TIMESTEP_FS[ref["constraints"]]
-    if ref["timestep_fs"] > limit:
-        raise ConfigError(f"config key 'reference_md.timestep_fs' = {ref['timestep_fs']:g} fs is too long for "
+    if bonded and ref["timestep_fs"] > limit:
+        raise ConfigError(f"config key 'reference_md.timestep_fs'{where} = {ref['timestep_fs']:g} fs is too long for "
                           f"constraints '{ref['constraints']}' (at most {limit:g} fs: the fastest unconstrained "
                           "vibration must be resolved)")
     for section in ("reference_md", "cg_md"):
@@ -439,20 +489,21 @@ def check_training_settings(config: dict) -> None:
 
 
 def check_forcefield(name: str, system: dict, basedir) -> None:
-    """The force-field XML must parse and have a template for every residue of the molecule template."""
+    """The force-field XML(s) must parse and have a template for every residue of the molecule template."""
     from openmm import app
 
-    ff_path, pdb_path = resolve(basedir, system["forcefield"]), resolve(basedir, system["template_pdb"])
     key = f"config key 'systems.{name}.forcefield'"
+    files = [resolve_forcefield(basedir, e, f"systems.{name}.forcefield") for e in forcefield_entries(system)]
+    pdb_path = resolve(basedir, system["template_pdb"])
     try:
-        forcefield = app.ForceField(str(ff_path))
+        forcefield = app.ForceField(*files)
     except Exception as exc:
-        raise ConfigError(f"{key}: cannot read '{ff_path}' as an OpenMM force field XML: {exc}") from exc
+        raise ConfigError(f"{key}: cannot read '{', '.join(files)}' as an OpenMM force field XML: {exc}") from exc
     topology = app.PDBFile(str(pdb_path)).topology
     unmatched = forcefield.getUnmatchedResidues(topology)
     if unmatched:
         names = sorted({r.name for r in unmatched})
-        raise ConfigError(f"{key}: '{ff_path}' has no residue template matching residue(s) {names} of '{pdb_path}' "
+        raise ConfigError(f"{key}: '{', '.join(files)}' has no residue template matching residue(s) {names} of '{pdb_path}' "
                           "(atom names, elements and bonds must match a <Residue> of the XML)")
 
 
@@ -468,38 +519,55 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
     schema_dir = Path(schema_dir) if schema_dir else basedir / "workflow" / "schemas"
     source = f"the configuration ({', '.join(map(str, config_files))})" if config_files else "the configuration"
     validate_against_schema(config, schema_dir / "config.schema.yaml", source)
-    sheet = resolve(basedir, config["state_points"])
-    states = check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet)
+    sheets = [config["state_points"]] if isinstance(config["state_points"], str) else config["state_points"]
+    states = []
+    for entry in sheets:  # several sheets (e.g. the default's and config/systems.yaml's) are read as one
+        sheet = resolve(basedir, entry)
+        states += check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet)
+    if len(sheets) > 1:
+        sheet = " + ".join(str(resolve(basedir, e)) for e in sheets)
+        seen = set()
+        for p in states:
+            if (p.system, p.state) in seen:
+                raise ConfigError(f"config key 'state_points' ({sheet}): state {p.state!r} of system {p.system!r} "
+                                  "appears in two sheets")
+            seen.add((p.system, p.state))
     expanded: dict[str, dict[str, dict]] = {}
     for name, system in config["systems"].items():
-        for key in ("template_pdb", "forcefield"):
-            f = resolve(basedir, system[key])
-            if not f.is_file():
-                raise ConfigError(f"config key 'systems.{name}.{key}': file '{f}' not found")
+        overrides = [sec for sec in SECTIONS if sec in system]
+        settings = system_settings(config, name)
+        if overrides:  # each overridden section, merged, must still follow its section's rules
+            validate_against_schema({k: v for k, v in settings.items()}, schema_dir / "config.schema.yaml",
+                                    f"the settings of system {name!r} (top-level sections with "
+                                    f"{', '.join(f'systems.{name}.{sec}' for sec in overrides)} merged over them)")
+        f = resolve(basedir, system["template_pdb"])
+        if not f.is_file():
+            raise ConfigError(f"config key 'systems.{name}.template_pdb': file '{f}' not found")
         own = {s.state for s in states if s.system == name}
-        molecule_mass = check_template_and_mapping(name, system, basedir, config["reference_md"]["constraints"])
+        molecule_mass = check_template_and_mapping(name, system, basedir, settings["reference_md"]["constraints"])
         check_forcefield(name, system, basedir)
-        check_lengths_fit_the_box(config, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
+        check_lengths_fit_the_box(settings, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
         expanded[name] = expand_models(name, system["models"], own_sorted, str(sheet))
         check_temperature_aware(name, expanded[name], {s.state: s for s in states if s.system == name})
-        if config["volume_term"]["enabled"]:
+        if settings["volume_term"]["enabled"]:
             expanded[name] = with_volume_corrected(name, expanded[name])
         for resname, beads in system["mapping"].items():
             atoms = [a for names in beads.values() for a in names]
             if len(atoms) != len(set(atoms)):
                 raise ConfigError(f"config key 'systems.{name}.mapping.{resname}': an atom is in two beads")
+        where = f" (system {name!r})" if len(config["systems"]) > 1 else ""
+        model_cfg = settings["hipnn"]
+        if model_cfg["dist_soft_max"] > model_cfg["dist_hard_max"] or model_cfg["dist_soft_min"] >= model_cfg["dist_soft_max"]:
+            raise ConfigError(f"config key 'hipnn'{where}: need dist_soft_min < dist_soft_max <= dist_hard_max")
+        mscg = settings["mscg"]
+        if mscg["knot_spacing_A"] >= mscg["cutoff_A"]:
+            raise ConfigError(f"config key 'mscg.knot_spacing_A'{where} must be well below 'mscg.cutoff_A'")
+        check_run_lengths(settings, bonded=template_has_bonds(basedir, system), where=where)
+        check_training_settings(settings)
     for s in states:
         if s.system not in config["systems"]:
             raise ConfigError(f"{sheet}: state {s.state!r} names system {s.system!r}, which is not in config key 'systems'")
-    model_cfg = config["hipnn"]
-    if model_cfg["dist_soft_max"] > model_cfg["dist_hard_max"] or model_cfg["dist_soft_min"] >= model_cfg["dist_soft_max"]:
-        raise ConfigError("config key 'hipnn': need dist_soft_min < dist_soft_max <= dist_hard_max")
-    mscg = config["mscg"]
-    if mscg["knot_spacing_A"] >= mscg["cutoff_A"]:
-        raise ConfigError("config key 'mscg.knot_spacing_A' must be well below 'mscg.cutoff_A'")
-    check_run_lengths(config)
-    check_training_settings(config)
     return Study(config, basedir, states, expanded)

@@ -9,15 +9,24 @@ from openmm import app
 CONSTRAINTS = {"none": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds, "HAngles": app.HAngles}
 
 
+def load_forcefield(forcefield_xml) -> app.ForceField:
+    """One XML (path or a file OpenMM ships) or a list of them, loaded together."""
+    files = [forcefield_xml] if isinstance(forcefield_xml, (str, bytes)) or not hasattr(forcefield_xml, "__iter__") \
+        else list(forcefield_xml)
+    return app.ForceField(*map(str, files))
+
+
 def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0, constraints: str = "HBonds",
                   ewald_error_tolerance: float = 5e-4, dispersion_correction: bool = True,
                   separable_lj: bool = True) -> openmm.System:
-    """PME electrostatics, LJ cut at ``cutoff_nm`` with the long-range dispersion correction.
+    """PME electrostatics, LJ cut at ``cutoff_nm`` with the long-range dispersion correction; rigid water.
+    Without any charge (e.g. Lennard-Jones argon) the NonbondedForce is plain periodic cutoff: the same LJ
+    energies and forces, no reciprocal-space work. ``forcefield_xml``: one XML or a list (``load_forcefield``).
 
     ``separable_lj``: when the XML's ``LennardJonesForce`` type tables are exactly geometric (OPLS), rewrite them
     as per-particle products (`separable_lennard_jones`): the same energies, and on some CPUs several times
     faster than OpenMM's ``Discrete2DFunction`` tables."""
-    forcefield = app.ForceField(str(forcefield_xml))
+    forcefield = load_forcefield(forcefield_xml)
     system = forcefield.createSystem(
         topology,
         nonbondedMethod=app.PME,
@@ -27,9 +36,27 @@ def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0
         ewaldErrorTolerance=ewald_error_tolerance,
         useDispersionCorrection=dispersion_correction,
     )
+    uncharged_cutoff(system)
     if separable_lj:
         separable_lennard_jones(system)
     return system
+
+
+def uncharged_cutoff(system: openmm.System) -> bool:
+    """A NonbondedForce whose particles and exceptions carry no charge needs no Ewald sum: switch PME to a
+    periodic cutoff (same LJ, same cutoff, same dispersion correction; the reaction-field term of zero charges is
+    zero). Returns whether it switched."""
+    for force in system.getForces():
+        if isinstance(force, openmm.NonbondedForce) and force.getNonbondedMethod() == openmm.NonbondedForce.PME:
+            if any(force.getParticleParameters(i)[0].value_in_unit(u.elementary_charge) != 0.0
+                   for i in range(force.getNumParticles())):
+                return False
+            if any(force.getExceptionParameters(i)[2].value_in_unit(u.elementary_charge**2) != 0.0
+                   for i in range(force.getNumExceptions())):
+                return False
+            force.setNonbondedMethod(openmm.NonbondedForce.CutoffPeriodic)
+            return True
+    return False
 
 
 def separable_lennard_jones(system: openmm.System, rtol: float = 1e-6) -> bool:

@@ -54,6 +54,16 @@ def check_constraints_inside_beads(universe: mda.Universe, atom_bead: np.ndarray
             raise ValueError(f"constrained bond {a.resname}:{a.name}-{b.name} crosses a bead boundary")
 
 
+def add_openmm_bonds(universe: mda.Universe, topology_pdb) -> None:
+    """OpenMM writes no CONECT records for standard residues (water HOH): take the bonds OpenMM's own PDB reader
+    assigns them (its residue definitions: the bonds the force field was built on), so molecules can be made whole."""
+    from openmm.app import PDBFile
+
+    bonds = [(a.index, b.index) for a, b in PDBFile(str(topology_pdb)).topology.bonds()]
+    if bonds:
+        universe.add_TopologyAttr("bonds", bonds)
+
+
 def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
     """Return the CG arrays for hippynn: species, positions (Å), cells (Å), forces (kcal/mol/Å), float32."""
     try:
@@ -74,6 +84,8 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
         beads, atom_bead, bead_types = bead_definitions(universe, mapping)
     except ValueError as exc:
         raise ValueError(f"{topology_pdb} does not match the mapping: {exc}") from exc
+    if not (hasattr(universe, "bonds") and len(universe.bonds) > 0):
+        add_openmm_bonds(universe, topology_pdb)
     check_constraints_inside_beads(universe, atom_bead)
     n_beads = len(beads)
     if hasattr(universe, "bonds") and len(universe.bonds) > 0:
@@ -141,6 +153,36 @@ def reference_rdfs(cg: dict, nbins: int, rmax_A: float):
             _, g2 = rdfmod.bead_rdf(u, a, b, nbins, rmax_A, start=n // 2)
             tables.append(pd.DataFrame({"pair": f"{a}-{b}", "r_A": r, "g": g, "g_first_half": g1, "g_second_half": g2}))
     return pd.concat(tables, ignore_index=True)
+
+
+ANGLE_BINS = 60  # 3-degree bins of the three-body angle distribution
+
+
+def reference_angles(cg: dict, rdf_table):
+    """Three-body angle distribution of every bead type (centre and both neighbours of that type, neighbours
+    within the first minimum of the type's reference RDF: the first shell) on the whole mapped trajectory and its
+    two halves (the noise floor). Types whose RDF has no first minimum (no shell) are left out."""
+    import pandas as pd
+
+    box = cg["cells"][:, [0, 1, 2], [0, 1, 2]]
+    u = rdfmod.bead_universe(cg["positions"], box, cg["bead_names"], cg["residue_index"])
+    n = len(cg["positions"])
+    tables, shells = [], {}
+    for a in map(str, cg["bead_types"]):
+        t = rdf_table[rdf_table["pair"] == f"{a}-{a}"]
+        cutoff = rdfmod.first_minimum(t["r_A"].to_numpy(), t["g"].to_numpy())
+        if not np.isfinite(cutoff):
+            continue
+        theta, p, n_nb = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS)
+        _, p1, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, stop=n // 2)
+        _, p2, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, start=n // 2)
+        width = float(theta[1] - theta[0])
+        shells[a] = {"cutoff_A": float(cutoff), "mean_neighbours": n_nb,
+                     "noise_floor": rdfmod.angle_distribution_mae(p1, p2, width)}
+        tables.append(pd.DataFrame({"type": a, "theta_deg": theta, "p": p, "p_first_half": p1, "p_second_half": p2}))
+    table = (pd.concat(tables, ignore_index=True) if tables else
+             pd.DataFrame(columns=["type", "theta_deg", "p", "p_first_half", "p_second_half"]))
+    return table, shells
 
 
 def summarize_mapped(cg: dict, rdf_table, onset_threshold: float) -> dict:

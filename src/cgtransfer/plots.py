@@ -52,6 +52,39 @@ def rdf_overlay(r, g_reference, g_models: dict, title: str):
     return fig
 
 
+def angle_distributions(curves: dict, models: list[str], states: list[str], temperatures: dict, kinds: dict):
+    """One panel per state: the reference three-body angle distribution (black) and each model's (CG NVT).
+    ``curves``: {(model, state): compare angles.csv table}."""
+    n = max(1, len(states))
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
+    any_data = False
+    for ax, state in zip(axes[0], states):
+        ref_drawn = False
+        for model in models:
+            df = curves.get((model, state))
+            if df is None or not len(df):
+                continue
+            bead = df["type"].iloc[0]
+            df = df[df["type"] == bead]
+            if not ref_drawn:
+                ax.plot(df["theta_deg"], df["p_reference"], "k-", lw=2, label="mapped AA")
+                ref_drawn = True
+            if np.isfinite(df["p_cg"]).all():
+                ax.plot(df["theta_deg"], df["p_cg"], lw=1, color="tab:red" if kinds.get(model, "").startswith("hipnn")
+                        else "tab:blue", alpha=0.7, label=f"{model} ({kinds.get(model, '')})")
+            any_data = True
+        ax.set_title(f"{state} ({temperatures.get(state, float('nan')):g} K)", fontsize=9)
+        ax.set_xlabel("angle (deg)")
+    axes[0][0].set_ylabel("P(angle) (1/deg)")
+    if any_data:
+        axes[0][-1].legend(fontsize=6)
+    else:
+        axes[0][0].text(0.5, 0.5, "no first shell: no three-body angles", transform=axes[0][0].transAxes, ha="center")
+    fig.suptitle("three-body angle distribution, first shell (red HIP-NN-TS, blue MS-CG)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def density_vs_temperature(table: pd.DataFrame):
     """CG NPT density against T next to the all-atom reference (NPT states only), uncorrected models left and
     volume-corrected models right; filled markers: the model was trained at that state. ``table``: the wide

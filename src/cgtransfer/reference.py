@@ -8,6 +8,7 @@ computeCurrentPressure: NPT its own barostat, NVT one at frequency 0 that only m
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import openmm
@@ -93,7 +94,9 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
                                                                  md["report_interval_ps"]),
                            fingerprint={"T": temperature_K, "P": pressure_bar, "rho": density_g_cm3, "seed": seed,
                                         "md": {k: v for k, v in md.items() if k != "checkpoint_interval_ps"},
-                                        "inputs": file_identity(box_pdb, forcefield_xml)})
+                                        "inputs": file_identity(box_pdb, *[f for f in (
+                                            [forcefield_xml] if isinstance(forcefield_xml, str) else forcefield_xml)
+                                            if Path(f).is_file()])})
     except SimulationDiverged as exc:
         # an exploding all-atom reference is a setup error (overlapping packing, bad force field, too long a
         # step): stop, and keep the last sane configuration for inspection beside the log, not in the outputs

@@ -39,6 +39,8 @@ METRICS = {
     "compressibility_ratio": ("compressibility_ratio", "compressibility_ratio_stderr", "CG / AA isothermal compressibility"),
     "rdf_error_npt_over_noise": ("rdf_error_npt_over_noise", "rdf_error_npt_over_noise_stderr",
                                  "RDF MAE at the CG NPT density / noise floor"),
+    "angle_error_over_noise": ("angle_error_over_noise", "angle_error_over_noise_stderr",
+                               "three-body angle distribution error (first shell) / reference noise floor"),
     "energy_cg_kcal_mol_per_molecule": ("energy_cg_kcal_mol_per_molecule", "energy_cg_stderr_kcal_mol_per_molecule",
                                         "energy-anchored CG U(R), mean over the NVT run (kcal/mol per molecule)"),
     "energy_aa_kcal_mol_per_molecule": ("energy_aa_kcal_mol_per_molecule", "energy_aa_stderr_kcal_mol_per_molecule",
@@ -160,21 +162,22 @@ def headline(long: pd.DataFrame, info: dict, metric: str = "rdf_error_over_noise
     for kind, grp in d.groupby("kind"):
         bad = grp[~grp["stable"]]
         out["unstable_cells"][kind] = [f"{r.model}@{r.state}" for r in bad.itertuples()]
-    pairs = []
+    pairs, trained_pairs = [], []
     for m_h, v in info.items():
         if v["kind"] != "hipnn":
             continue
         twins = [m for m, w in info.items() if w["kind"] == "mscg" and key[m][0] == key[m_h][0]]
         for m_m in twins:
             for state in sorted(set(stable["state"])):
-                if state in v["states"]:
-                    continue
                 a = stable[(stable["model"] == m_h) & (stable["state"] == state)]
                 b = stable[(stable["model"] == m_m) & (stable["state"] == state)]
                 if len(a) and len(b):
                     (va, sa), (vb, sb) = cell(a), cell(b)
-                    pairs.append({"state": state, "a_model": m_h, "b_model": m_m, "a": va, "se_a": sa, "b": vb, "se_b": sb})
+                    (trained_pairs if state in v["states"] else pairs).append(
+                        {"state": state, "a_model": m_h, "b_model": m_m, "a": va, "se_a": sa, "b": vb, "se_b": sb})
     out["hipnn_vs_mscg"] = _ratio_summary(pairs)
+    # the same pairs at their training states: how well each kind can represent the structure it was fitted to
+    out["hipnn_vs_mscg_at_training_states"] = _ratio_summary(trained_pairs)
     out["multi_vs_single"], out["single_heldout_vs_trained"] = {}, {}
     for kind in sorted({v["kind"] for v in info.values()}):
         singles = [m for m, v in info.items() if v["kind"] == kind and len(v["states"]) == 1]
@@ -379,7 +382,9 @@ def headline_text(h: dict) -> str:
                 f"{r['cells_b_better']} favour {b}, {r['cells_not_significant']} not significant")
 
     lines = [f"Headline comparison on {h['metric']} (ratios below 1 favour the first model):",
-             line("HIP-NN-TS vs MS-CG at held-out states", h["hipnn_vs_mscg"], "HIP-NN-TS", "MS-CG")]
+             line("HIP-NN-TS vs MS-CG at held-out states", h["hipnn_vs_mscg"], "HIP-NN-TS", "MS-CG"),
+             line("HIP-NN-TS vs MS-CG at training states", h.get("hipnn_vs_mscg_at_training_states", {}),
+                  "HIP-NN-TS", "MS-CG")]
     for kind, r in h["multi_vs_single"].items():
         lines.append(line(f"[{kind}] multi-state ({r['multi']}) vs single-state models trained elsewhere", r,
                           "multi-state", "single-state"))
@@ -387,6 +392,15 @@ def headline_text(h: dict) -> str:
         lines.append(line(f"[{kind}] single-state models away from vs at their training state", r, "held out", "trained"))
     for kind, cells in h["unstable_cells"].items():
         lines.append(f"[{kind}] unstable cells: {len(cells)}" + (f" ({', '.join(cells)})" if cells else ""))
+    if "three_body_angles" in h:
+        a = h["three_body_angles"]
+        lines.append("Three-body angle distribution (first shell; error / reference noise floor):")
+        lines.append("  " + line("HIP-NN-TS vs MS-CG at held-out states", a["hipnn_vs_mscg"], "HIP-NN-TS", "MS-CG"))
+        lines.append("  " + line("HIP-NN-TS vs MS-CG at training states", a["hipnn_vs_mscg_at_training_states"],
+                                 "HIP-NN-TS", "MS-CG"))
+        for kind, r in a["multi_vs_single"].items():
+            lines.append("  " + line(f"[{kind}] multi-state ({r['multi']}) vs single-state elsewhere", r,
+                                     "multi-state", "single-state"))
     lines += temperature_headline_text(h.get("temperature_aware", {}))
     for name, entry in h.get("volume_term", {}).items():
         for where, e in entry.items():
@@ -413,8 +427,8 @@ def package_versions() -> dict:
 
 
 def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, system: str = "",
-              provenance: dict | None = None) -> pd.DataFrame:
-    """``rdf_paths``: {(model, state): compare rdf.csv}; ``info``: model → {kind, states, training_set,
+              provenance: dict | None = None, angle_paths: dict | None = None) -> pd.DataFrame:
+    """``rdf_paths``/``angle_paths``: {(model, state): compare rdf.csv/angles.csv}; ``info``: model → {kind, states, training_set,
     held_out_state}; ``out``: output paths by name (see the summarize rule)."""
     table = metrics_table(metrics_paths)
     kinds = {m: v["kind"] for m, v in info.items()}
@@ -434,7 +448,8 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
             tmp.write_text(json.dumps(prov, indent=2, default=str) + "\n")
 
     tables = {"force_rmse": "force_rmse_kcal_mol_A", "rdf_error": "rdf_error_over_noise",
-              "density_error": "density_error_pct", "pressure_error": "pressure_error_bar"}
+              "density_error": "density_error_pct", "pressure_error": "pressure_error_bar",
+              "angle_error": "angle_error_over_noise"}
     for name, metric in tables.items():
         value, err = pivot(long, metric, state_order), pivot(long, metric, state_order, "stderr")
         both = value.join(err, rsuffix="_stderr")
@@ -469,7 +484,14 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
         fig = plots.rdf_overlay(r, g_ref, dict(sorted(g_models.items())), f"{state} ({temps[state]:g} K), {pair} (CG NVT)")
         save_figure(fig, Path(out["rdf_dir"]) / f"rdf_{state}.png")
 
+    if "angles_figure" in out:
+        angle_curves = {key: pd.read_csv(path) for key, path in (angle_paths or {}).items()}
+        save_figure(plots.angle_distributions(angle_curves, models, state_order, temps, kinds), out["angles_figure"])
     h = headline(long, info)
+    angles = long[(long["metric"] == "angle_error_over_noise") & long["value"].notna()]
+    if len(angles):  # the same comparison on the three-body angle distribution (water's many-body structure)
+        h["three_body_angles"] = {k: v for k, v in headline(long, info, "angle_error_over_noise").items()
+                                  if k != "volume_term"}
     tt = temperature_transfer(long, info)
     if "temperature_transfer" in out:
         write_csv(out["temperature_transfer"], tt)

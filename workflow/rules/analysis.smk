@@ -1,6 +1,7 @@
 rule compare:
     input:
         reference_rdf=rules.map_to_cg.output.rdf,
+        reference_angles=rules.map_to_cg.output.angles,
         reference_summary=rules.map_to_cg.output.summary,
         reference_thermo=rules.reference_md.output.thermo,
         nvt_topology=nvt_run("topology.pdb"),
@@ -16,6 +17,7 @@ rule compare:
     output:
         metrics=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/metrics.json",
         rdf=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/rdf.csv",
+        angles=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/angles.csv",
     log:
         f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
     benchmark:
@@ -24,7 +26,7 @@ rule compare:
         "../../envs/cgtransfer.yaml"
     params:
         state=state_point,
-        rdf=config["rdf"],
+        rdf=lambda w: STUDY.settings(w.system)["rdf"],
         kind=model_kind,
         in_training=lambda w: w.state in training_states(w),
     script:
@@ -35,6 +37,7 @@ rule summarize:
     input:
         metrics=lambda w: compare_outputs(w.system, "metrics.json"),
         rdfs=lambda w: compare_outputs(w.system, "rdf.csv"),
+        angles=lambda w: compare_outputs(w.system, "angles.csv"),
         code=stage_code("summarize"),
     output:
         metrics=f"{RESULTS}/{{system}}/summary/metrics.csv",
@@ -43,6 +46,13 @@ rule summarize:
         rdf_error=f"{RESULTS}/{{system}}/summary/rdf_error.csv",
         density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
         pressure_error=f"{RESULTS}/{{system}}/summary/pressure_error.csv",
+        angle_error=f"{RESULTS}/{{system}}/summary/angle_error.csv",
+        angles_figure=report(
+            f"{RESULTS}/{{system}}/summary/angles.png",
+            caption="../report/angles.rst",
+            category="Transferability",
+            labels={"system": "{system}", "figure": "three-body angle distributions"},
+        ),
         headline_json=f"{RESULTS}/{{system}}/summary/headline.json",
         provenance=f"{RESULTS}/{{system}}/summary/provenance.json",
         headline_txt=report(
@@ -98,3 +108,41 @@ rule summarize:
         pairs=lambda w: [(m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)],
     script:
         "../../scripts/summarize.py"
+
+
+rule validate:
+    input:
+        template=system_file("template_pdb"),
+        reference_summaries=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)],
+        datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
+        reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
+        forces=lambda w: [f"{RESULTS}/{w.system}/reference/{s.state}/forces.npz" for s in STUDY.states_of(w.system)],
+        pair_tables=lambda w: [f"{RESULTS}/{w.system}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
+        metrics=lambda w: compare_outputs(w.system, "metrics.json"),
+        volume_terms=lambda w: [f"{RESULTS}/{w.system}/models/{m}/volume_term.json" for m in validation_volume_models(w)],
+        code=stage_code("validate"),
+    output:
+        json=f"{RESULTS}/{{system}}/summary/validation.json",
+        figure=report(
+            f"{RESULTS}/{{system}}/summary/validation.png",
+            caption="../report/validation.rst",
+            category="Validation",
+            labels={"system": "{system}", "figure": "known-answer validation"},
+        ),
+    log:
+        f"{RESULTS}/logs/validate/{{system}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/validate/{{system}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        spec=lambda w: STUDY.system(w.system).get("validation", {}),
+        states=lambda w: [s.state for s in STUDY.states_of(w.system)],
+        mscg_models=validation_mscg_models,
+        volume_models=validation_volume_models,
+        cells=lambda w: [(m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)],
+        forcefield=lambda w: STUDY.forcefields(w.system),
+        reference_md=lambda w: physics(STUDY.settings(w.system)["reference_md"]),
+        mscg_cutoff_A=lambda w: STUDY.settings(w.system)["mscg"]["cutoff_A"],
+    script:
+        "../../scripts/validate.py"

@@ -43,6 +43,7 @@ STAGE_MODULES = {
     "fit_volume_term": ["volume", "units", "compare", "cg_md", "training", "models"],
     "compare": ["compare", "rdf", "volume", "units"],
     "summarize": ["summarize", "plots"],
+    "validate": ["validation", "forcefields", "box", "units"],
 }
 
 
@@ -99,7 +100,7 @@ def kind_settings(w):
     """Only the config section of the model's kind: editing mscg settings does not retrain HIP-NN-TS."""
     from cgtransfer.training import kind_settings as settings
 
-    out = {section: physics(values) for section, values in settings(model_kind(w), config).items()}
+    out = {section: physics(values) for section, values in settings(model_kind(w), STUDY.settings(w.system)).items()}
     if model_kind(w) == "hipnn_t":  # every training frame gets its state's temperature (the model's input)
         out["hipnn_t"] = STUDY.hipnn_t_settings(w.system, w.model)
         out["state_temperatures_K"] = {s: STUDY.state(w.system, s).temperature_K for s in training_states(w)}
@@ -161,7 +162,7 @@ def volume_fit_inputs(kind):
 def density_scan(w, state):
     """The uncorrected model's extra NVT runs for the volume term's pressure slope at a training state: order 2,
     NPT states only (the slope target is the all-atom compressibility), at rho_AA (1 -/+ density_scan_pct %)."""
-    vt = config["volume_term"]
+    vt = STUDY.settings(w.system)["volume_term"]
     if not vt["enabled"] or vt["order"] < 2 or "npt" not in STUDY.ensembles(w.system, state):
         return []
     from cgtransfer.config import density_scan_ensemble
@@ -208,6 +209,8 @@ def summary_outputs(system):
             "rdf_error.csv",
             "density_error.csv",
             "pressure_error.csv",
+            "angle_error.csv",
+            "angles.png",
             "headline.json",
             "headline.txt",
             "provenance.json",
@@ -222,10 +225,28 @@ def summary_outputs(system):
     return out
 
 
+def validation_mscg_models(w):
+    """The MS-CG models whose pair force an identity-mapped system checks against the exact one."""
+    if not STUDY.system(w.system).get("validation", {}).get("identity_mapping"):
+        return []
+    return STUDY.models_of_kind(w.system, "mscg")
+
+
+def validation_volume_models(w):
+    """The trained models whose volume term an identity-mapped system checks against the dispersion correction."""
+    if not STUDY.system(w.system).get("validation", {}).get("identity_mapping"):
+        return []
+    if not STUDY.settings(w.system)["volume_term"]["enabled"]:
+        return []
+    return STUDY.trained_models(w.system)
+
+
 def all_outputs():
     out = []
     for system in STUDY.systems():
         out += summary_outputs(system)
+        if STUDY.system(system).get("validation"):
+            out += [f"{RESULTS}/{system}/summary/validation.json", f"{RESULTS}/{system}/summary/validation.png"]
         out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
         out += [f"{RESULTS}/{system}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
     return out

@@ -7,6 +7,7 @@ rule map_to_cg:
     output:
         dataset=f"{RESULTS}/{{system}}/cg_data/{{state}}/dataset.npz",
         rdf=f"{RESULTS}/{{system}}/cg_data/{{state}}/rdf.csv",
+        angles=f"{RESULTS}/{{system}}/cg_data/{{state}}/angles.csv",
         summary=f"{RESULTS}/{{system}}/cg_data/{{state}}/summary.json",
     log:
         f"{RESULTS}/logs/map_to_cg/{{system}}/{{state}}.log",
@@ -18,6 +19,6 @@ rule map_to_cg:
         mem_mb=4000,
     params:
         mapping=lambda w: STUDY.system(w.system)["mapping"],
-        rdf=config["rdf"],
+        rdf=lambda w: STUDY.settings(w.system)["rdf"],
     script:
         "../../scripts/map_to_cg.py"

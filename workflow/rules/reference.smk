@@ -21,7 +21,7 @@ rule build_box:
 rule reference_md:
     input:
         box=rules.build_box.output[0],
-        forcefield=system_file("forcefield"),
+        forcefield=lambda w: STUDY.forcefield_files(w.system),
         code=stage_code("reference_md"),
     output:
         topology=f"{RESULTS}/{{system}}/reference/{{state}}/topology.pdb",
@@ -36,13 +36,14 @@ rule reference_md:
     priority: 10
     conda:
         "../../envs/cgtransfer.yaml"
-    threads: config["reference_md"]["threads"]
+    threads: config["reference_md"]["threads"]  # run-time settings stay global
     resources:
         runtime=240,
         mem_mb=4000,
     params:
         state=state_point,
-        md=physics(config["reference_md"]),
+        forcefield=lambda w: STUDY.forcefields(w.system),
+        md=lambda w: physics(STUDY.settings(w.system)["reference_md"]),
         seed=config["seed"],
     script:
         "../../scripts/reference_md.py"

@@ -33,8 +33,8 @@ rule train:
         kind=model_kind,
         states=training_states,
         settings=kind_settings,
-        prior=config["prior"],
-        training=physics(config["training"]),
+        prior=lambda w: STUDY.settings(w.system)["prior"],
+        training=lambda w: physics(STUDY.settings(w.system)["training"]),
         seed=config["seed"],
     script:
         "../../scripts/train.py"
@@ -77,7 +77,7 @@ rule force_errors:
         "../../envs/cgtransfer.yaml"
     threads: 1
     params:
-        training=physics(config["training"]),
+        training=lambda w: physics(STUDY.settings(w.system)["training"]),
         in_training=lambda w: w.state in training_states(w),
         temperature_K=lambda w: STUDY.state(w.system, w.state).temperature_K,
     script:
@@ -111,6 +111,6 @@ rule fit_volume_term:
             for s in training_states(w)
         ],
         scans_per_state=lambda w: [len(density_scan(w, s)) for s in training_states(w)],
-        settings=config["volume_term"],
+        settings=lambda w: STUDY.settings(w.system)["volume_term"],
     script:
         "../../scripts/fit_volume_term.py"
