@@ -333,11 +333,17 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ERROR/" not in proc.stderr, proc.stderr[-3000:]  # docutils errors in a caption
     trained = [m for m in MODELS if not m.endswith("_vol")]  # the unstable one too: it trained fine
-    expected = [workflow_run / f"models/{m}/{f}" for m in trained for f in ("training_curve.png", "force_parity.png")]
-    expected += [workflow_run / f"models/{m}/pair_potential.png" for m in trained if MODELS[m] == "mscg"]
-    expected += [workflow_run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png",
-                                                           "density_vs_temperature.png", "temperature_transfer.png")]
-    expected += [workflow_run / f"summary/rdf/rdf_{st}.png" for st in STATES]
+    systems = {"methanol": (trained, list(STATES)), "argon": (["mscg_T87", "mscg_T94", "hipnn_all"], ["T87", "T94"]),
+               "water": (["mscg_all", "hipnn_all"], ["T270", "T330"])}
+    expected = []
+    for system, (models, states) in systems.items():
+        run = workflow_run.parent / system
+        expected += [run / f"models/{m}/{f}" for m in models for f in ("training_curve.png", "force_parity.png")]
+        expected += [run / f"models/{m}/pair_potential.png" for m in models if m.startswith("mscg")]
+        expected += [run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png", "angles.png",
+                                                    "density_vs_temperature.png", "temperature_transfer.png")]
+        expected += [run / f"summary/rdf/rdf_{st}.png" for st in states]
+    expected.append(workflow_run.parent / "argon/summary/validation.png")
 
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
@@ -347,8 +353,8 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
         in_report = sorted(digest(z.read(n)) for n in raw)
         html = z.read(next(n for n in z.namelist() if n.endswith("/report.html"))).decode()
     assert in_report == sorted(digest(p.read_bytes()) for p in expected)  # every figure, nothing else, unchanged
-    for word in ("Training", "Transferability", *trained, *STATES, "force parity", "density vs temperature",
-                 "temperature transfer"):
+    for word in ("Training", "Transferability", "Validation", *trained, *STATES, "force parity", "density vs temperature",
+                 "temperature transfer", "three-body angle distributions", "known-answer validation", "argon", "water"):
         assert word in html, word
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import openmm
 import openmm.unit as u
 from openmm import app
@@ -11,8 +13,7 @@ CONSTRAINTS = {"none": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds, "HA
 
 def load_forcefield(forcefield_xml) -> app.ForceField:
     """One XML (path or a file OpenMM ships) or a list of them, loaded together."""
-    files = [forcefield_xml] if isinstance(forcefield_xml, (str, bytes)) or not hasattr(forcefield_xml, "__iter__") \
-        else list(forcefield_xml)
+    files = [forcefield_xml] if isinstance(forcefield_xml, (str, os.PathLike)) else list(forcefield_xml)
     return app.ForceField(*map(str, files))
 
 

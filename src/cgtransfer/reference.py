@@ -22,6 +22,11 @@ from .reporters import (ForceReporter, SimulationDiverged, checkpoint_steps_for,
                         run_protocol, total_mass_amu)
 
 
+def forcefield_list(forcefield_xml) -> list:
+    """One force-field entry (a path or a name OpenMM ships) or a list of them, as a list."""
+    return [forcefield_xml] if isinstance(forcefield_xml, (str, Path)) else list(forcefield_xml)
+
+
 def steps_for(ps: float, timestep_fs: float) -> int:
     return int(round(ps * 1000.0 / timestep_fs))
 
@@ -94,9 +99,8 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
                                                                  md["report_interval_ps"]),
                            fingerprint={"T": temperature_K, "P": pressure_bar, "rho": density_g_cm3, "seed": seed,
                                         "md": {k: v for k, v in md.items() if k != "checkpoint_interval_ps"},
-                                        "inputs": file_identity(box_pdb, *[f for f in (
-                                            [forcefield_xml] if isinstance(forcefield_xml, str) else forcefield_xml)
-                                            if Path(f).is_file()])})
+                                        "inputs": file_identity(box_pdb, *[f for f in forcefield_list(forcefield_xml)
+                                                                      if Path(f).is_file()])})
     except SimulationDiverged as exc:
         # an exploding all-atom reference is a setup error (overlapping packing, bad force field, too long a
         # step): stop, and keep the last sane configuration for inspection beside the log, not in the outputs

@@ -113,13 +113,17 @@ rule summarize:
 rule validate:
     input:
         template=system_file("template_pdb"),
-        reference_summaries=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)],
+        reference_summaries=lambda w: [
+            f"{RESULTS}/{w.system}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)
+        ],
         datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
         reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
         forces=lambda w: [f"{RESULTS}/{w.system}/reference/{s.state}/forces.npz" for s in STUDY.states_of(w.system)],
         pair_tables=lambda w: [f"{RESULTS}/{w.system}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
         metrics=lambda w: compare_outputs(w.system, "metrics.json"),
-        volume_terms=lambda w: [f"{RESULTS}/{w.system}/models/{m}/volume_term.json" for m in validation_volume_models(w)],
+        volume_terms=lambda w: [
+            f"{RESULTS}/{w.system}/models/{m}/volume_term.json" for m in validation_volume_models(w)
+        ],
         code=stage_code("validate"),
     output:
         json=f"{RESULTS}/{{system}}/summary/validation.json",
