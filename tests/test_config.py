@@ -318,7 +318,7 @@ MORE_BAD_CONFIGS = {
     "force field that is not XML": (_set(("systems", "methanol", "forcefield"), "resources/methanol/methanol.pdb"),
                                     r"forcefield': cannot read '.*methanol\.pdb' as an OpenMM force field XML"),
     "NPT state without a sheet": (_set(("state_points",), "config/nope.tsv"), r"config key 'state_points': file '.*nope\.tsv' not found"),
-    "sheet path not a string": (_set(("state_points",), 5), r"key 'state_points': 5 is not of type 'string'"),
+    "sheet path not a string": (_set(("state_points",), 5), r"key 'state_points': 5 is not valid under any of the given schemas"),
     "too few RDF bins": (_set(("rdf", "nbins"), 5), r"key 'rdf\.nbins': 5 is less than the minimum of 10"),
     "more jackknife blocks than frames": (_set(("rdf", "n_blocks"), 100), r"'rdf\.n_blocks' = 100: a CG run records 80 frames"),
     "knots wider than the cutoff": (_set(("mscg", "knot_spacing_A"), 8.0), r"'mscg\.knot_spacing_A' must be well below"),
