@@ -466,3 +466,88 @@ def test_mapping_that_splits_a_constrained_pair_is_refused_before_any_job(constr
     with pytest.raises(ConfigError, match=rf"mapping\.MOH': the pair {refused} of residue MOH is constrained "
                                           rf"\(reference_md\.constraints: {constraints}\) but split across beads"):
         load_study(cfg, REPO)
+
+
+# ------------------------------------------------------------------------------------ systems as data
+TINY = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+SYSTEMS = yaml.safe_load((REPO / "config/systems.yaml").read_text())
+
+
+def test_systems_config_adds_argon_and_water_to_the_default():
+    """config/systems.yaml merged over the default (as `--configfile config/config.yaml config/systems.yaml`)."""
+    from snakemake.utils import update_config
+
+    cfg = copy.deepcopy(DEFAULT)
+    update_config(cfg, copy.deepcopy(SYSTEMS))
+    s = load_study(cfg, REPO)
+    assert s.systems() == ["methanol", "argon", "water"]
+    assert s.expanded["methanol"] == load_study(DEFAULT, REPO).expanded["methanol"]  # the default study, unchanged
+    assert s.settings("methanol") == {k: v for k, v in s.settings("methanol").items()} and \
+        s.settings("methanol")["reference_md"] == DEFAULT["reference_md"]
+    argon = s.settings("argon")
+    assert argon["reference_md"]["constraints"] == "none" and argon["reference_md"]["timestep_fs"] == 5.0
+    assert argon["reference_md"]["ewald_error_tolerance"] == DEFAULT["reference_md"]["ewald_error_tolerance"]  # merged
+    assert argon["mscg"]["cutoff_A"] == 10 * argon["reference_md"]["nonbonded_cutoff_nm"]  # the exact force fits
+    assert s.cg_md_settings("argon", "hipnn_all")["timestep_fs"] == 5.0
+    assert s.cg_md_settings("methanol", "hipnn_all")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
+    assert s.forcefields("water") == ["tip3pfb.xml"] and s.forcefield_files("water") == []  # shipped by OpenMM
+    assert s.forcefield_files("argon") == [str(REPO / "resources/argon/argon.xml")]
+    temps = [p.temperature_K for p in s.states_of("water")]
+    assert min(temps) <= 250 and max(p.temperature_K for p in s.states_of("water") if p.ensemble == "NPT") >= 370
+    assert any(p.ensemble == "NVT" and p.temperature_K > 373 for p in s.states_of("water"))
+    argon_states = {p.state: p for p in s.states_of("argon")}
+    assert argon_states["T94"].temperature_K == 94.4 and argon_states["T94"].density_g_cm3 == 1.374  # Rahman 1964
+    assert s.system("argon")["validation"]["identity_mapping"] is True
+    assert {"methanol", "argon", "water"} == set(load_study(TINY, REPO).systems())  # CI runs every system
+
+
+def _tiny(edit):
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("edit, message", [
+    # a system's override must still follow its section's rules, and the message says whose settings they are
+    (lambda c: c["systems"]["argon"]["reference_md"].__setitem__("timestep_fs", -1.0),
+     r"(?s)settings of system 'argon' \(systems\.argon\.reference_md merged over reference_md\).*"
+     r"key 'systems\.argon\.reference_md\.timestep_fs': -1\.0 is less than or equal to the minimum of 0"),
+    (lambda c: c["systems"]["argon"]["mscg"].__setitem__("cutof_A", 8.0),
+     r"(?s)settings of system 'argon'.*key 'systems\.argon\.mscg': Additional properties are not allowed \('cutof_A'"),
+    (lambda c: c["systems"]["argon"].__setitem__("solvent", {}), r"key 'systems\.argon': Additional properties"),
+    (lambda c: c["systems"]["argon"]["validation"].__setitem__("first_peak_A", -3.7),
+     r"key 'systems\.argon\.validation\.first_peak_A'"),
+    # a system's own ranges against its own box
+    (lambda c: c["systems"]["argon"]["rdf"].__setitem__("rmax_A", 14.0),
+     r"'rdf\.rmax_A' = 14 Å does not fit in half the box edge .* \(systems\.argon\.initial_density_g_cm3\)"),
+    (lambda c: c["systems"]["water"]["reference_md"].__setitem__("nonbonded_cutoff_nm", 1.2),
+     r"'reference_md\.nonbonded_cutoff_nm' = 12 Å does not fit .* \(systems\.water"),
+    # the bonded-timestep limit applies to molecules with bonds only: argon's 5 fs without constraints is fine,
+    # methanol's is not
+    (lambda c: c["systems"]["methanol"].__setitem__("reference_md", {"constraints": "none", "timestep_fs": 5.0}),
+     r"'reference_md\.timestep_fs' \(system 'methanol'\) = 5 fs is too long for constraints 'none'"),
+    (lambda c: c["systems"]["water"].__setitem__("forcefield", "tip9p.xml"),
+     r"systems\.water\.forcefield': file '.*tip9p\.xml' not found, and OpenMM ships no force field named 'tip9p\.xml'"),
+    (lambda c: c["systems"]["water"].__setitem__("forcefield", "resources/argon/argon.xml"),
+     r"systems\.water\.forcefield': '.*argon\.xml' has no residue template matching residue\(s\) \['HOH'\]"),
+    (lambda c: c["systems"]["water"]["mapping"].__setitem__("HOH", {"W": ["O", "H1"]}),
+     r"systems\.water\.mapping\.HOH': atom\(s\) \['H2'\] .* are in no bead"),
+    (lambda c: c["systems"]["argon"]["mapping"].__setitem__("AR", {"AR": ["Ar1"]}),
+     r"systems\.argon\.mapping\.AR': atom\(s\) \['Ar1'\] are not in residue AR"),
+    (lambda c: c.__setitem__("state_points", [".test/config/state_points.tsv", ".test/config/state_points.tsv"]),
+     r"config key 'state_points' \(.* \+ .*\): state 'T273' of system 'methanol' appears in two sheets"),
+])
+def test_system_settings_errors_name_system_and_key(edit, message):
+    with pytest.raises(ConfigError, match=message):
+        load_study(_tiny(edit), REPO)
+
+
+def test_monatomic_template_needs_no_bonds_and_several_sheets_are_one(tmp_path):
+    s = load_study(TINY, REPO)
+    assert s.settings("argon")["reference_md"]["constraints"] == "none"
+    sheet = tmp_path / "extra.tsv"
+    sheet.write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\nargon\tT100\t100\t\t1.30\n")
+    cfg = _tiny(lambda c: c.__setitem__("state_points", [".test/config/state_points.tsv", str(sheet)]))
+    two = load_study(cfg, REPO)
+    assert [p.state for p in two.states_of("argon")] == ["T87", "T94", "T100"]
+    assert "mscg_T100" in two.models("argon")  # `each` covers the new sheet's state

@@ -57,6 +57,18 @@ def validate_against_schema(instance, schema_path, what: str) -> None:
         raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
 
 
+def validate_section(values: dict, schema_path, section: str, key: str, what: str) -> None:
+    """One top-level section's values (e.g. a system's merged overrides) against that section's schema; errors
+    name the key as ``key`` (e.g. ``systems.argon.reference_md``) plus the path inside it."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    sub = {"definitions": schema.get("definitions", {}), **schema["properties"][section]}
+    errors = sorted(jsonschema.Draft7Validator(sub).iter_errors(values), key=lambda e: list(e.absolute_path))
+    lines = [f"  key '{_path_str((key, *e.absolute_path))}': {e.message}" for e in errors]
+    lines += [f"  key '{_path_str((key, *path))}': {value} is not a finite number" for path, value in _non_finite(values)]
+    if lines:
+        raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
+
+
 STATE_COLUMNS = ("system", "state", "temperature_K", "pressure_bar", "density_g_cm3")
 
 
@@ -536,10 +548,9 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
     for name, system in config["systems"].items():
         overrides = [sec for sec in SECTIONS if sec in system]
         settings = system_settings(config, name)
-        if overrides:  # each overridden section, merged, must still follow its section's rules
-            validate_against_schema({k: v for k, v in settings.items()}, schema_dir / "config.schema.yaml",
-                                    f"the settings of system {name!r} (top-level sections with "
-                                    f"{', '.join(f'systems.{name}.{sec}' for sec in overrides)} merged over them)")
+        for sec in overrides:  # each overridden section, merged, must still follow its section's rules
+            validate_section(settings[sec], schema_dir / "config.schema.yaml", sec, f"systems.{name}.{sec}",
+                             f"the settings of system {name!r} (systems.{name}.{sec} merged over {sec})")
         f = resolve(basedir, system["template_pdb"])
         if not f.is_file():
             raise ConfigError(f"config key 'systems.{name}.template_pdb': file '{f}' not found")
