@@ -227,11 +227,17 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
         metrics.update(density_drift(npt_thermo["density_g_cm3"]))
         metrics["compressibility_cg_per_bar"], metrics["compressibility_cg_stderr_per_bar"] = \
             compressibility_per_bar(npt_thermo["volume_nm3"], temperature_K)
-        # structure at the CG model's own NPT density, against the reference
-        npt_rdf = cg_block_rdfs(npt_topology, npt_trajectory, pairs[:1], nbins, rmax_A, n_blocks)[pairs[0]]
-        g_ref0 = ref_rdf[ref_rdf["pair"] == pairs[0]]["g"].to_numpy()
-        metrics["rdf_mae_npt"] = rdfmod.rdf_mae(npt_rdf[1], g_ref0)
-        metrics["rdf_mae_npt_stderr"] = jackknife_stderr(npt_rdf[2], lambda g: rdfmod.rdf_mae(g, g_ref0))
+        # structure at the CG model's own NPT density, against the reference: every bead-type pair, averaged as
+        # for the NVT RDFs
+        npt_rdfs = cg_block_rdfs(npt_topology, npt_trajectory, pairs, nbins, rmax_A, n_blocks)
+        maes, errs = [], []
+        for pair in pairs:
+            g_ref_pair = ref_rdf[ref_rdf["pair"] == pair]["g"].to_numpy()
+            _, g_npt, blocks = npt_rdfs[pair]
+            maes.append(rdfmod.rdf_mae(g_npt, g_ref_pair))
+            errs.append(jackknife_stderr(blocks, lambda g, ref=g_ref_pair: rdfmod.rdf_mae(g, ref)))
+        metrics["rdf_mae_npt"] = float(np.mean(maes))
+        metrics["rdf_mae_npt_stderr"] = float(np.sqrt(np.sum(np.square(errs))) / len(errs))
     else:  # NVT state (no NPT run) or a failed NPT run
         for key in ("density_cg_g_cm3", "density_cg_stderr_g_cm3", "density_error_pct", "density_error_pct_stderr",
                     "density_cg_last_quarter_g_cm3", "temperature_cg_npt_K", "min_pair_distance_cg_npt_A",
@@ -249,9 +255,9 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     metrics["compressibility_ratio_stderr"] = (metrics["compressibility_ratio"] * np.hypot(
         metrics["compressibility_cg_stderr_per_bar"] / k_cg, metrics["compressibility_aa_stderr_per_bar"] / k_aa)
         if np.isfinite(metrics["compressibility_ratio"]) else nan)
-    rdf_noise0 = metrics["rdf"][pairs[0]]["noise_floor_mae"]
-    metrics["rdf_error_npt_over_noise"] = metrics["rdf_mae_npt"] / rdf_noise0
-    metrics["rdf_error_npt_over_noise_stderr"] = metrics["rdf_mae_npt_stderr"] / rdf_noise0
+    rdf_noise = metrics["rdf_noise_floor_mae"]  # the mean over pairs, as for the NVT ratio
+    metrics["rdf_error_npt_over_noise"] = metrics["rdf_mae_npt"] / rdf_noise
+    metrics["rdf_error_npt_over_noise_stderr"] = metrics["rdf_mae_npt_stderr"] / rdf_noise
     p_measured, p_measured_err = block_average(ref_thermo["pressure_bar"]) if "pressure_bar" in ref_thermo else (nan, nan)
     metrics["pressure_aa_measured_bar"], metrics["pressure_aa_measured_stderr_bar"] = p_measured, p_measured_err
     # the all-atom pressure at its density: NPT, the barostat's set pressure (exact on average; the measured

@@ -39,16 +39,21 @@ def force_parity(predicted: np.ndarray, reference: np.ndarray, title: str, metri
     return fig
 
 
-def rdf_overlay(r, g_reference, g_models: dict, title: str):
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(r, g_reference, "k-", lw=2.0, label="mapped AA (reference)")
-    for name, g in g_models.items():
-        ax.plot(r, g, lw=1.2, label=f"CG: {name}")
-    ax.axhline(1.0, color="grey", lw=0.5)
-    ax.set_xlabel("r (Å)")
-    ax.set_ylabel("g(r)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+def rdf_overlay_pairs(panels: dict, title: str):
+    """``panels``: {pair: {"r", "g_ref", "models": {name: g}}}: one panel per bead-type pair (reference black)."""
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.5), squeeze=False)
+    for ax, (pair, p) in zip(axes[0], panels.items()):
+        ax.plot(p["r"], p["g_ref"], "k-", lw=2.0, label="mapped AA (reference)")
+        for name, g in sorted(p["models"].items()):
+            ax.plot(p["r"], g, lw=1.2, label=f"CG: {name}")
+        ax.axhline(1.0, color="grey", lw=0.5)
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel("g(r)")
+        ax.set_title(f"{title}: {pair}", fontsize=9)
+    if panels:
+        axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -166,7 +171,8 @@ def transferability_heatmaps(panels: dict[str, pd.DataFrame], training: dict[str
 
 def rdf_grid(curves: dict, models: list[str], states: list[str], temperatures: dict, training: dict,
              unstable: dict, kinds: dict):
-    """RDF of every model (rows) at every state (columns) against the mapped reference; the first bead pair."""
+    """RDF of every model (rows) at every state (columns) against the mapped reference; every bead-type pair
+    (one line style per pair)."""
     fig, axes = plt.subplots(len(models), len(states), figsize=(2.3 * len(states) + 1.5, 1.5 * len(models) + 0.8),
                              squeeze=False, sharex=True, sharey=True)
     for i, model in enumerate(models):
@@ -174,10 +180,11 @@ def rdf_grid(curves: dict, models: list[str], states: list[str], temperatures: d
             ax = axes[i, j]
             df = curves.get((model, state))
             if df is not None:
-                df = df[df["pair"] == df["pair"].iloc[0]]
-                ax.plot(df["r_A"], df["g_reference"], "k-", lw=1.4)
-                if np.isfinite(df["g_cg"]).all():
-                    ax.plot(df["r_A"], df["g_cg"], "-", lw=1.0, color="tab:red" if kinds.get(model) == "hipnn" else "tab:blue")
+                for (pair, t), style in zip(df.groupby("pair", sort=False), ("-", "--", ":", "-.") * 4):
+                    ax.plot(t["r_A"], t["g_reference"], "k", ls=style, lw=1.4)
+                    if np.isfinite(t["g_cg"]).all():
+                        ax.plot(t["r_A"], t["g_cg"], ls=style, lw=1.0,
+                                color="tab:red" if kinds.get(model, "").startswith("hipnn") else "tab:blue")
             if (model, state) in unstable:
                 ax.text(0.5, 0.5, "unstable", transform=ax.transAxes, ha="center", color="darkred", fontsize=8)
             if state in training.get(model, []):
@@ -191,7 +198,8 @@ def rdf_grid(curves: dict, models: list[str], states: list[str], temperatures: d
             ax.tick_params(labelsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("r (Å)", fontsize=7)
-    fig.suptitle("g(r): mapped AA (black) vs CG NVT (red HIP-NN-TS, blue MS-CG); green frame: trained there",
+    fig.suptitle("g(r): mapped AA (black) vs CG NVT (red HIP-NN-TS, blue MS-CG; one line style per bead-type pair); "
+                 "green frame: trained there",
                  fontsize=9)
     fig.tight_layout()
     return fig

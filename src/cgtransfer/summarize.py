@@ -471,17 +471,17 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
     models = sorted((m for m in info if not info[m].get("volume_term")), key=lambda m: (kinds[m], len(training[m]), m))
     save_figure(plots.rdf_grid(curves, models, state_order, temps, training, unstable, kinds), out["rdf_grid"])
     Path(out["rdf_dir"]).mkdir(parents=True, exist_ok=True)
-    for state in state_order:
-        g_models, r, g_ref, pair = {}, None, None, None
+    for state in state_order:  # one figure per state, one panel per bead-type pair
+        panels: dict = {}
         for (model, st), df in curves.items():
             if st != state or info[model].get("volume_term"):
                 continue
-            pair = df["pair"].iloc[0]
-            df = df[df["pair"] == pair]
-            r, g_ref = df["r_A"].to_numpy(), df["g_reference"].to_numpy()
-            if np.isfinite(df["g_cg"]).all():
-                g_models[label(model, kinds)] = df["g_cg"].to_numpy()
-        fig = plots.rdf_overlay(r, g_ref, dict(sorted(g_models.items())), f"{state} ({temps[state]:g} K), {pair} (CG NVT)")
+            for pair, t in df.groupby("pair", sort=False):
+                entry = panels.setdefault(pair, {"r": t["r_A"].to_numpy(), "g_ref": t["g_reference"].to_numpy(),
+                                                 "models": {}})
+                if np.isfinite(t["g_cg"]).all():
+                    entry["models"][label(model, kinds)] = t["g_cg"].to_numpy()
+        fig = plots.rdf_overlay_pairs(panels, f"{state} ({temps[state]:g} K), CG NVT")
         save_figure(fig, Path(out["rdf_dir"]) / f"rdf_{state}.png")
 
     if "angles_figure" in out:
