@@ -8,6 +8,8 @@ Everything here runs when Snakemake parses the workflow, before any job starts; 
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +49,19 @@ def density_scan_ensemble(density_factor: float) -> str:
     return f"{DENSITY_SCAN_PREFIX}{density_factor:.3f}"
 
 
+@functools.lru_cache(maxsize=8)
+def _schema(path: str, mtime_ns: int) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def load_schema(schema_path) -> dict:
+    """The parsed schema (cached per file and modification time: a study validates each system's sections)."""
+    path = Path(schema_path)
+    return copy.deepcopy(_schema(str(path), path.stat().st_mtime_ns))
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors]
@@ -60,7 +73,7 @@ def validate_against_schema(instance, schema_path, what: str) -> None:
 def validate_section(values: dict, schema_path, section: str, key: str, what: str) -> None:
     """One top-level section's values (e.g. a system's merged overrides) against that section's schema; errors
     name the key as ``key`` (e.g. ``systems.argon.reference_md``) plus the path inside it."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     sub = {"definitions": schema.get("definitions", {}), **schema["properties"][section]}
     errors = sorted(jsonschema.Draft7Validator(sub).iter_errors(values), key=lambda e: list(e.absolute_path))
     lines = [f"  key '{_path_str((key, *e.absolute_path))}': {e.message}" for e in errors]
