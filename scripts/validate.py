@@ -10,7 +10,7 @@ with log_to(snakemake.log[0]):
         mapped={s: (d, f) for s, d, f in zip(p.states, inp.datasets, inp.forces)},
         pair_tables=dict(zip(p.mscg_models, inp.pair_tables)),
         metrics=dict(zip(map(tuple, p.cells), inp.metrics)),
-        forcefield_xml=p.forcefield, template_pdb=inp.template, reference_md=p.reference_md,
+        forcefield_xml=p.forcefield, template_pdb=inp.templates[0] if len(inp.templates) == 1 else None, reference_md=p.reference_md,
         mscg_cutoff_A=p.mscg_cutoff_A,
         volume_terms=dict(zip(p.volume_models, inp.volume_terms)),
         reference_rdfs=dict(zip(p.states, inp.reference_rdfs)),

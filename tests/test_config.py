@@ -551,3 +551,41 @@ def test_monatomic_template_needs_no_bonds_and_several_sheets_are_one(tmp_path):
     two = load_study(cfg, REPO)
     assert [p.state for p in two.states_of("argon")] == ["T87", "T94", "T100"]
     assert "mscg_T100" in two.models("argon")  # `each` covers the new sheet's state
+
+
+def test_a_mixture_is_data(tmp_path):
+    """A system of several molecule types: the box mass is the sum over types, each template is checked against
+    the mapping and the force fields, and both or neither of the two forms is refused."""
+    mix = {"molecules": [{"template_pdb": "resources/argon/argon.pdb", "n_molecules": 40},
+                         {"template_pdb": "resources/water/water.pdb", "n_molecules": 260}],
+           "forcefield": ["resources/argon/argon.xml", "tip3pfb.xml"], "initial_density_g_cm3": 1.0,
+           "mapping": {"AR": {"AR": ["AR"]}, "HOH": {"W": ["O", "H1", "H2"]}},
+           "models": {"mscg": {"kind": "mscg", "states": "all"}},
+           "reference_md": {"nonbonded_cutoff_nm": 0.7}, "rdf": {"rmax_A": 7.0},
+           "hipnn": {"dist_soft_max": 6.0, "dist_hard_max": 6.5}, "mscg": {"cutoff_A": 6.5},
+           "cg_md": {"pair_skin_A": 0.5}}
+    sheet = tmp_path / "mix.tsv"
+    sheet.write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\nmix\tT300\t300\t1.0\t\n")
+    cfg = _tiny(lambda c: (c["systems"].__setitem__("mix", copy.deepcopy(mix)),
+                           c.__setitem__("state_points", [".test/config/state_points.tsv", str(sheet)])))
+    s = load_study(cfg, REPO)
+    assert s.molecules("mix") == [(str(REPO / "resources/argon/argon.pdb"), 40), (str(REPO / "resources/water/water.pdb"), 260)]
+    # the box: (40 x 39.948 + 260 x 18.015) amu at 1.0 g/cm3 is 10431 Å3, 21.85 Å wide: 11 Å does not fit in half
+    bad = copy.deepcopy(cfg)
+    bad["systems"]["mix"]["rdf"]["rmax_A"] = 11.0
+    with pytest.raises(ConfigError, match=r"'rdf\.rmax_A' = 11 Å does not fit in half the box edge \(10\.9\d Å\) of "
+                                          r"300 molecules .*systems\.mix\.molecules"):
+        load_study(bad, REPO)
+    for edit, message in [
+        (lambda m: m.__setitem__("template_pdb", "resources/argon/argon.pdb"), r"'systems\.mix': give either .* not both"),
+        (lambda m: m.pop("molecules"), r"'systems\.mix': give either .* not neither"),
+        (lambda m: m["molecules"][1].__setitem__("template_pdb", "resources/argon/argon.pdb"), r"molecules\.1\.template_pdb': .* listed twice"),
+        (lambda m: m["molecules"][1].__setitem__("template_pdb", "resources/water/nope.pdb"), r"molecules\.1\.template_pdb': file .* not found"),
+        (lambda m: m["mapping"].pop("HOH"), r"'systems\.mix\.mapping': residue 'HOH' of '.*water\.pdb' has no entry"),
+        (lambda m: m.__setitem__("forcefield", "resources/argon/argon.xml"), r"no residue template matching residue\(s\) \['HOH'\]"),
+        (lambda m: m.__setitem__("validation", {"identity_mapping": True}), r"identity_mapping': .* not a mixture"),
+    ]:
+        broken = copy.deepcopy(cfg)
+        edit(broken["systems"]["mix"])
+        with pytest.raises(ConfigError, match=message):
+            load_study(broken, REPO)

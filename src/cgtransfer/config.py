@@ -255,6 +255,14 @@ def system_settings(config: dict, name: str) -> dict:
     return {**config, **{sec: {**config[sec], **system.get(sec, {})} for sec in SECTIONS}}
 
 
+def molecule_types(system: dict) -> list[tuple[str, int, str]]:
+    """The molecule types of a system as (template_pdb, n_molecules, config key): one type (``template_pdb`` +
+    ``n_molecules``) or a mixture (``molecules``: a list of them, packed in that order)."""
+    if "molecules" in system:
+        return [(m["template_pdb"], int(m["n_molecules"]), f"molecules.{i}") for i, m in enumerate(system["molecules"])]
+    return [(system["template_pdb"], int(system["n_molecules"]), "")]
+
+
 def forcefield_entries(system: dict) -> list[str]:
     value = system["forcefield"]
     return [value] if isinstance(value, str) else list(value)
@@ -292,6 +300,10 @@ class Study:
         """The configuration with the system's own section overrides merged in (``system_settings``)."""
         return system_settings(self.config, system)
 
+    def molecules(self, system: str) -> list[tuple[str, int]]:
+        """(absolute template path, count) per molecule type, in packing order."""
+        return [(str(resolve(self.basedir, t)), n) for t, n, _ in molecule_types(self.system(system))]
+
     def forcefields(self, system: str) -> list[str]:
         """The system's force-field XMLs as OpenMM loads them (absolute paths, or names of files OpenMM ships)."""
         return [resolve_forcefield(self.basedir, e, f"systems.{system}.forcefield")
@@ -300,9 +312,6 @@ class Study:
     def forcefield_files(self, system: str) -> list[str]:
         """The repository files among the force fields (workflow inputs: editing one reruns the references)."""
         return [f for f in self.forcefields(system) if Path(f).is_absolute()]
-
-    def path(self, system: str, key: str) -> str:
-        return str(resolve(self.basedir, self.system(system)[key]))
 
     def states_of(self, system: str) -> list[StatePoint]:
         return sorted((s for s in self.states if s.system == system), key=lambda s: s.temperature_K)
@@ -386,51 +395,76 @@ def check_constraints_inside_beads(residue, bead_of: dict, constraints: str, key
 
 
 def check_template_and_mapping(name: str, system: dict, basedir, constraints: str = "HBonds") -> float:
-    """The molecule template against the mapping (every residue mapped, every bead atom present, every atom in
-    exactly one bead, no constrained pair split across beads under ``constraints``); returns the mass of one
-    template (amu) for the box-size checks."""
+    """Every molecule template against the mapping (every residue mapped, every bead atom present, every atom in
+    exactly one bead, no constrained pair split across beads under ``constraints``, no mapped residue that no
+    template has); returns the mass of the whole box (amu) for the box-size checks."""
     from openmm import app
 
-    path = resolve(basedir, system["template_pdb"])
-    try:
-        pdb = app.PDBFile(str(path))
-    except Exception as exc:  # an unreadable template is a config error, not a traceback
-        raise ConfigError(f"config key 'systems.{name}.template_pdb': cannot read '{path}' as PDB: {exc}") from exc
     base = f"systems.{name}.mapping"
-    mass = 0.0
-    for res in pdb.topology.residues():
-        atoms = [a.name for a in res.atoms()]
-        mass += sum(a.element.mass._value for a in res.atoms() if a.element is not None)
-        if res.name not in system["mapping"]:
-            raise ConfigError(f"config key '{base}': residue {res.name!r} of '{path}' has no entry "
-                              f"(mapped: {sorted(system['mapping'])})")
-        key = f"config key '{base}.{res.name}'"
-        beads = system["mapping"][res.name]
-        mapped = [a for names in beads.values() for a in names]
-        unknown = sorted(set(mapped) - set(atoms))
-        if unknown:
-            raise ConfigError(f"{key}: atom(s) {unknown} are not in residue {res.name} of '{path}' "
-                              f"(its atoms: {atoms})")
-        left_out = [a for a in atoms if a not in mapped]
-        if left_out:
-            raise ConfigError(f"{key}: atom(s) {left_out} of '{path}' are in no bead (their forces "
-                              "would be lost); every atom must belong to exactly one bead")
-        bead_of = {}
-        for bead, names in beads.items():
-            for atom in names:
-                if atom in bead_of and bead_of[atom] != bead:
-                    raise ConfigError(f"{key}: atom {atom} of residue {res.name} is in two beads ({bead_of[atom]!r} "
-                                      f"and {bead!r}); every atom must belong to exactly one bead")
-                bead_of[atom] = bead
-        check_constraints_inside_beads(res, bead_of, constraints, key)
-    residues = {r.name for r in pdb.topology.residues()}
+    total_mass, residues = 0.0, set()
+    for template, count, where in molecule_types(system):
+        path = resolve(basedir, template)
+        tkey = f"systems.{name}.{where + '.' if where else ''}template_pdb"
+        try:
+            pdb = app.PDBFile(str(path))
+        except Exception as exc:  # an unreadable template is a config error, not a traceback
+            raise ConfigError(f"config key '{tkey}': cannot read '{path}' as PDB: {exc}") from exc
+        mass = 0.0
+        for res in pdb.topology.residues():
+            residues.add(res.name)
+            atoms = [a.name for a in res.atoms()]
+            mass += sum(a.element.mass._value for a in res.atoms() if a.element is not None)
+            if res.name not in system["mapping"]:
+                raise ConfigError(f"config key '{base}': residue {res.name!r} of '{path}' has no entry "
+                                  f"(mapped: {sorted(system['mapping'])})")
+            key = f"config key '{base}.{res.name}'"
+            beads = system["mapping"][res.name]
+            mapped = [a for names in beads.values() for a in names]
+            unknown = sorted(set(mapped) - set(atoms))
+            if unknown:
+                raise ConfigError(f"{key}: atom(s) {unknown} are not in residue {res.name} of '{path}' "
+                                  f"(its atoms: {atoms})")
+            left_out = [a for a in atoms if a not in mapped]
+            if left_out:
+                raise ConfigError(f"{key}: atom(s) {left_out} of '{path}' are in no bead (their forces "
+                                  "would be lost); every atom must belong to exactly one bead")
+            bead_of = {}
+            for bead, names in beads.items():
+                for atom in names:
+                    if atom in bead_of and bead_of[atom] != bead:
+                        raise ConfigError(f"{key}: atom {atom} of residue {res.name} is in two beads "
+                                          f"({bead_of[atom]!r} and {bead!r}); every atom must belong to exactly one bead")
+                    bead_of[atom] = bead
+            check_constraints_inside_beads(res, bead_of, constraints, key)
+        total_mass += count * mass
     extra = sorted(set(system["mapping"]) - residues)
     if extra:
-        raise ConfigError(f"config key '{base}': residue(s) {extra} are not in '{path}' (it has {sorted(residues)})")
-    return mass
+        paths = " or ".join(f"'{resolve(basedir, t)}'" for t, _, _ in molecule_types(system))
+        raise ConfigError(f"config key '{base}': residue(s) {extra} are not in {paths} (the molecule templates of "
+                          f"system {name!r} have {sorted(residues)})")
+    return total_mass
 
 
-def check_lengths_fit_the_box(config: dict, name: str, system: dict, molecule_mass_amu: float,
+def check_molecule_types(name: str, system: dict, basedir) -> None:
+    """Exactly one of ``template_pdb`` + ``n_molecules`` (one molecule type) and ``molecules`` (a mixture);
+    every template file present; no template twice."""
+    single = [k for k in ("template_pdb", "n_molecules") if k in system]
+    if ("molecules" in system) == bool(single) or (single and len(single) != 2):
+        raise ConfigError(f"config key 'systems.{name}': give either 'template_pdb' and 'n_molecules' (one molecule "
+                          "type) or 'molecules' (a mixture: a list of {template_pdb, n_molecules}), not "
+                          f"{'both' if 'molecules' in system and single else 'neither' if not single else single}")
+    seen = set()
+    for template, _, where in molecule_types(system):
+        key = f"systems.{name}.{where + '.' if where else ''}template_pdb"
+        f = resolve(basedir, template)
+        if not f.is_file():
+            raise ConfigError(f"config key '{key}': file '{f}' not found")
+        if f in seen:
+            raise ConfigError(f"config key '{key}': '{f}' is listed twice; give one entry with the total count")
+        seen.add(f)
+
+
+def check_lengths_fit_the_box(config: dict, name: str, system: dict, box_mass_amu: float,
                               states: list[StatePoint], sheet) -> None:
     """Every interaction range must stay below half the box edge that the molecule count and density imply
     (NVT states: their density; NPT states: the initial packing density, which the reference starts from)."""
@@ -444,14 +478,16 @@ def check_lengths_fit_the_box(config: dict, name: str, system: dict, molecule_ma
     }
     for st in states:
         density = st.density_g_cm3 if st.density_g_cm3 is not None else system["initial_density_g_cm3"]
-        edge_A = volume_nm3_for_density(system["n_molecules"] * molecule_mass_amu, density) ** (1 / 3) * ANGSTROM_PER_NM
+        edge_A = volume_nm3_for_density(box_mass_amu, density) ** (1 / 3) * ANGSTROM_PER_NM
+        n_molecules = sum(n for _, n, _ in molecule_types(system))
         for key, length in ranges.items():
             if length >= 0.5 * edge_A:
                 where = (f"state {st.state!r} in {sheet} (NVT at {density:g} g/cm3)" if st.density_g_cm3 is not None
                          else f"the initial density {density:g} g/cm3 (systems.{name}.initial_density_g_cm3)")
                 raise ConfigError(f"config key '{key}' = {length:g} Å does not fit in half the box edge "
-                                  f"({0.5 * edge_A:.2f} Å) of {system['n_molecules']} molecules at {where}; use more "
-                                  f"molecules (systems.{name}.n_molecules) or a shorter range")
+                                  f"({0.5 * edge_A:.2f} Å) of {n_molecules} molecules at {where}; use more "
+                                  f"molecules (systems.{name}.{'molecules' if 'molecules' in system else 'n_molecules'}) "
+                                  "or a shorter range")
 
 
 MAX_REFERENCE_TIMESTEP_FS = {"none": 1.0, "HBonds": 4.0, "AllBonds": 5.0, "HAngles": 5.0}
@@ -460,7 +496,7 @@ MAX_REFERENCE_TIMESTEP_FS = {"none": 1.0, "HBonds": 4.0, "AllBonds": 5.0, "HAngl
 def template_has_bonds(basedir, system: dict) -> bool:
     from openmm import app
 
-    return app.PDBFile(str(resolve(basedir, system["template_pdb"]))).topology.getNumBonds() > 0
+    return any(app.PDBFile(str(resolve(basedir, t))).topology.getNumBonds() > 0 for t, _, _ in molecule_types(system))
 
 
 def check_run_lengths(config: dict, bonded: bool = True, where: str = "") -> None:
@@ -519,17 +555,17 @@ def check_forcefield(name: str, system: dict, basedir) -> None:
 
     key = f"config key 'systems.{name}.forcefield'"
     files = [resolve_forcefield(basedir, e, f"systems.{name}.forcefield") for e in forcefield_entries(system)]
-    pdb_path = resolve(basedir, system["template_pdb"])
     try:
         forcefield = app.ForceField(*files)
     except Exception as exc:
         raise ConfigError(f"{key}: cannot read '{', '.join(files)}' as an OpenMM force field XML: {exc}") from exc
-    topology = app.PDBFile(str(pdb_path)).topology
-    unmatched = forcefield.getUnmatchedResidues(topology)
-    if unmatched:
-        names = sorted({r.name for r in unmatched})
-        raise ConfigError(f"{key}: '{', '.join(files)}' has no residue template matching residue(s) {names} of '{pdb_path}' "
-                          "(atom names, elements and bonds must match a <Residue> of the XML)")
+    for template, _, _ in molecule_types(system):
+        pdb_path = resolve(basedir, template)
+        unmatched = forcefield.getUnmatchedResidues(app.PDBFile(str(pdb_path)).topology)
+        if unmatched:
+            names = sorted({r.name for r in unmatched})
+            raise ConfigError(f"{key}: '{', '.join(files)}' has no residue template matching residue(s) {names} of "
+                              f"'{pdb_path}' (atom names, elements and bonds must match a <Residue> of the XML)")
 
 
 def resolve(basedir, path) -> Path:
@@ -564,13 +600,14 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
         for sec in overrides:  # each overridden section, merged, must still follow its section's rules
             validate_section(settings[sec], schema_dir / "config.schema.yaml", sec, f"systems.{name}.{sec}",
                              f"the settings of system {name!r} (systems.{name}.{sec} merged over {sec})")
-        f = resolve(basedir, system["template_pdb"])
-        if not f.is_file():
-            raise ConfigError(f"config key 'systems.{name}.template_pdb': file '{f}' not found")
+        check_molecule_types(name, system, basedir)
+        if system.get("validation", {}).get("identity_mapping") and len(molecule_types(system)) > 1:
+            raise ConfigError(f"config key 'systems.{name}.validation.identity_mapping': the exact-pair-force "
+                              "validation handles one molecule type (one atom), not a mixture")
         own = {s.state for s in states if s.system == name}
-        molecule_mass = check_template_and_mapping(name, system, basedir, settings["reference_md"]["constraints"])
+        box_mass = check_template_and_mapping(name, system, basedir, settings["reference_md"]["constraints"])
         check_forcefield(name, system, basedir)
-        check_lengths_fit_the_box(settings, name, system, molecule_mass, [s for s in states if s.system == name], sheet)
+        check_lengths_fit_the_box(settings, name, system, box_mass, [s for s in states if s.system == name], sheet)
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]

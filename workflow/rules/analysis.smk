@@ -112,7 +112,7 @@ rule summarize:
 
 rule validate:
     input:
-        template=system_file("template_pdb"),
+        templates=lambda w: [t for t, _ in STUDY.molecules(w.system)],
         reference_summaries=lambda w: [
             f"{RESULTS}/{w.system}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)
         ],

@@ -79,10 +79,6 @@ wildcard_constraints:
     ensemble="nvt|npt|nvt_rho[0-9]+\\.[0-9]+",
 
 
-def system_file(key):
-    return lambda w: STUDY.path(w.system, key)
-
-
 def state_point(w):
     s = STUDY.state(w.system, w.state)
     return {"temperature_K": s.temperature_K, "pressure_bar": s.pressure_bar, "density_g_cm3": s.density_g_cm3}

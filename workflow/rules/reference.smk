@@ -1,6 +1,6 @@
 rule build_box:
     input:
-        template=system_file("template_pdb"),
+        templates=lambda w: [t for t, _ in STUDY.molecules(w.system)],
         code=stage_code("build_box"),
     output:
         f"{RESULTS}/{{system}}/box/packed.pdb",
@@ -11,7 +11,7 @@ rule build_box:
     conda:
         "../../envs/cgtransfer.yaml"
     params:
-        n_molecules=lambda w: STUDY.system(w.system)["n_molecules"],
+        counts=lambda w: [n for _, n in STUDY.molecules(w.system)],
         density=lambda w: STUDY.system(w.system)["initial_density_g_cm3"],
         seed=config["seed"],
     script:
