@@ -1,7 +1,7 @@
 """End to end: the whole Snakemake workflow on .test/config (125 methanol, 2 NPT states and 1 NVT state, short
 runs, tiny network; leave-one-out and single-state models of both kinds and one model made to blow up; and the
-other systems at a tiny size: Lennard-Jones argon with the identity mapping, TIP3P-FB water), checked on its
-science outputs. Takes several minutes on 2 cores."""
+other systems at a tiny size: Lennard-Jones argon with the identity mapping, TIP3P-FB water, argon dissolved in
+water), checked on its science outputs. Takes several minutes on 2 cores."""
 
 import json
 import math
@@ -334,7 +334,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     assert "ERROR/" not in proc.stderr, proc.stderr[-3000:]  # docutils errors in a caption
     trained = [m for m in MODELS if not m.endswith("_vol")]  # the unstable one too: it trained fine
     systems = {"methanol": (trained, list(STATES)), "argon": (["mscg_T87", "mscg_T94"], ["T87", "T94"]),
-               "water": (["mscg_all", "hipnn_all"], ["T270", "T330"])}
+               "water": (["mscg_all", "hipnn_all"], ["T270", "T330"]), "argon_water": (["mscg"], ["T300"])}
     expected = []
     for system, (models, states) in systems.items():
         run = workflow_run.parent / system
@@ -412,3 +412,21 @@ def test_water_three_body_structure(workflow_run):
     assert headline["three_body_angles"]["hipnn_vs_mscg_at_training_states"]["n_cells"] == 2
     assert "Three-body angle distribution" in (water / "summary/headline.txt").read_text()
     assert (water / "summary/angles.png").stat().st_size > 10_000
+
+
+def test_mixture_has_every_bead_type_pair(workflow_run):
+    """Argon in water: two molecule types in one box, two bead types, and every stage handles all three pairs."""
+    mix = workflow_run.parent / "argon_water"
+    data = np.load(mix / "cg_data/T300/dataset.npz")
+    assert list(data["bead_types"]) == ["AR", "W"] and list(data["species"][0]) == [1] * 30 + [2] * 200
+    pairs = ["AR-AR", "AR-W", "W-W"]
+    assert list(dict.fromkeys(pd.read_csv(mix / "cg_data/T300/rdf.csv")["pair"])) == pairs
+    assert set(pd.read_csv(mix / "models/mscg/pair_table.csv")["pair"]) == set(pairs)
+    m = json.loads((mix / "compare/mscg/T300/metrics.json").read_text())
+    assert list(m["rdf"]) == pairs and all(np.isfinite(v["mae_over_noise"]) for v in m["rdf"].values())
+    assert m["rdf_mae"] == pytest.approx(np.mean([v["mae"] for v in m["rdf"].values()]))
+    ref = json.loads((mix / "cg_data/T300/summary.json").read_text())
+    assert 2.6 < ref["rdf"]["W-W"]["first_peak_r_A"] < 2.95 and 3.2 < ref["rdf"]["AR-W"]["first_peak_r_A"] < 4.2
+    assert 0.95 < ref["mean_density_g_cm3"] < 1.1  # 30 argon in 200 TIP3P-FB waters at 300 K, 1 bar
+    assert np.isfinite(m["density_error_pct"])
+    assert set(pd.read_csv(mix / "compare/mscg/T300/rdf.csv")["pair"]) == set(pairs)
