@@ -393,7 +393,10 @@ def test_water_three_body_structure(workflow_run):
         assert 0.95 < ref["mean_density_g_cm3"] < 1.04  # TIP3P-FB: ~1.00 g/cm3 near 270 K, ~0.98 at 330 K
         assert 2.6 < ref["rdf"]["W-W"]["first_peak_r_A"] < 2.95  # O-O ~2.8 Å; the centre of mass is 0.07 Å off O
         shell = ref["angles"]["W"]
-        assert 3.0 < shell["cutoff_A"] < 3.6 and 3.5 < shell["mean_neighbours"] < 5.0  # ~4 neighbours: tetrahedral
+        # ~4 neighbours inside the first minimum when cold (tetrahedral); the minimum flattens and moves out with T,
+        # the shell fills (default run, 24-ps references: 3.25 Å and 4.2 neighbours at 250 K, 3.65 Å and 5.7 at 370 K)
+        assert 3.0 < shell["cutoff_A"] < 3.8
+        assert 3.5 < shell["mean_neighbours"] < (5.0 if temperature < 300 else 6.0)
         angles = pd.read_csv(water / f"cg_data/{state}/angles.csv")
         mode = angles.loc[angles["p"].idxmax(), "theta_deg"]
         assert 95 < mode < 115, mode  # the tetrahedral peak (109.5 deg, observed ~100-105 deg)
