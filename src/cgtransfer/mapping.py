@@ -173,9 +173,13 @@ def reference_angles(cg: dict, rdf_table):
         cutoff = rdfmod.first_minimum(t["r_A"].to_numpy(), t["g"].to_numpy())
         if not np.isfinite(cutoff):
             continue
-        theta, p, n_nb = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS)
-        _, p1, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, stop=n // 2)
-        _, p2, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, start=n // 2)
+        try:
+            theta, p, n_nb = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS)
+            _, p1, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, stop=n // 2)
+            _, p2, _ = rdfmod.three_body_angles(u, a, cutoff, ANGLE_BINS, start=n // 2)
+        except ValueError as exc:  # a rare bead type (a dilute solute): no shell triples in a half of the run
+            print(f"three-body angles of {a} left out: {exc}")
+            continue
         width = float(theta[1] - theta[0])
         shells[a] = {"cutoff_A": float(cutoff), "mean_neighbours": n_nb,
                      "noise_floor": rdfmod.angle_distribution_mae(p1, p2, width)}
