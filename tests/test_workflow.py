@@ -398,8 +398,13 @@ def test_water_three_body_structure(workflow_run):
         assert 3.0 < shell["cutoff_A"] < 3.8
         assert 3.5 < shell["mean_neighbours"] < (5.0 if temperature < 300 else 6.0)
         angles = pd.read_csv(water / f"cg_data/{state}/angles.csv")
+        # the tetrahedral peak (109.5 deg; default-run references: modes 100.5-106.5 deg up to 370 K). A 4-ps run's
+        # top is flat within noise over ~94-107 deg at 330 K, so the mode alone is ill-defined: check the band
+        # against the close-packing band too
         mode = angles.loc[angles["p"].idxmax(), "theta_deg"]
-        assert 95 < mode < 115, mode  # the tetrahedral peak (109.5 deg, observed ~100-105 deg)
+        assert 90 < mode < 115, mode
+        band = lambda lo, hi: angles[(angles["theta_deg"] > lo) & (angles["theta_deg"] < hi)]["p"].mean()  # noqa: E731
+        assert band(95, 115) > 2 * band(50, 70)
         for model in ("hipnn_all", "mscg_all"):
             m = json.loads((water / f"compare/{model}/{state}/metrics.json").read_text())
             a = m["angles"]["W"]
