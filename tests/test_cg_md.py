@@ -12,7 +12,7 @@ import pytest
 
 from cgtransfer import units
 from cgtransfer.cg_md import run_cg_md
-from cgtransfer.potential import HippynnPotential, NonFiniteModelOutput, make_force
+from cgtransfer.potential import CollapsedBox, HippynnPotential, NonFiniteModelOutput, make_force
 
 CG = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
           equilibration_ps=0.5, production_ps=2.0, max_temperature_factor=3.0)
@@ -70,6 +70,12 @@ def test_potential_pickles_without_the_model(tiny_model, argon_cg):
     assert a[0] == pytest.approx(b[0], rel=1e-6)
     with pytest.raises(NonFiniteModelOutput):
         clone.energy_forces_model_units(np.full((108, 3), np.nan), np.diag(data["cells"][0]))
+    # a box squeezed below twice the pair range (a collapsing model under the barostat) is a recorded instability,
+    # not a crash: hippynn's refusal becomes CollapsedBox, whose message marks it through OpenMM
+    edges = np.diag(data["cells"][0])
+    squeeze = 0.99 * 2.0 * (7.0 + 1.0) / edges.min()  # twice (the tiny model's dist_hard_max 7 Å + skin 1 Å)
+    with pytest.raises(CollapsedBox, match="box collapsed: shortest edge"):
+        potential.energy_forces_model_units(data["positions"][0].astype(float) * squeeze, edges * squeeze)
 
 
 @pytest.mark.parametrize("ensemble", ["nvt", "npt"])
@@ -197,6 +203,8 @@ def test_barostat_acts_at_the_same_simulated_interval_with_mts(tiny_model, argon
 
 @pytest.mark.parametrize("raised, diverged", [
     (lambda: NonFiniteModelOutput("CG model returned a non-finite energy (nan) or force"), True),
+    (lambda: CollapsedBox("box collapsed: shortest edge 16.99 Å is no longer above twice the model's pair range"), True),
+    (lambda: RuntimeError("The periodic box size has decreased to less than twice the nonbonded cutoff."), True),
     (lambda: RuntimeError("a bug in the model code"), False),
     (lambda: MemoryError("out of memory"), False),
 ])

@@ -135,7 +135,10 @@ def test_mscg_cg_md_reproduces_the_lennard_jones_structure(argon_mscg, argon_cg,
     s = run_cg_md(argon_mscg[0], argon_cg["dataset"], 120.0, None, "nvt", cfg, paths["top"], paths["traj"],
                   paths["thermo"], paths["sum"], label="argon mscg")
     assert s["model_kind"] == "mscg"
-    assert s["mean_temperature_K"] == pytest.approx(120.0, rel=0.05)
+    # the thermostat holds the target: 108 beads, 150 frames 0.2 ps apart: per frame sqrt(2/321) = 7.9 %, the mean
+    # ~0.9 % even if consecutive frames were half correlated; 4 standard errors
+    print(f"T {s['mean_temperature_K']:.2f} +/- {s['mean_temperature_stderr_K']:.2f} K")
+    assert s["mean_temperature_K"] == pytest.approx(120.0, rel=0.036)
     assert s["min_pair_distance_A"] > 2.8
     ref = argon_cg["rdf"]
     cg = cg_rdfs(paths["top"], paths["traj"], ["AR-AR"], 50, 8.0)

@@ -280,8 +280,12 @@ def test_models_and_cg_simulations(workflow_run):
                 assert np.isfinite(metrics["compressibility_cg_per_bar"]) and np.isfinite(metrics["rdf_mae_npt"])
             for ens in ("nvt", "npt") if ensemble == "NPT" else ("nvt",):
                 summary = json.loads((workflow_run / f"cg_md/{model}/{state}/{ens}/summary.json").read_text())
-                # 125 beads, 20 frames 0.1 ps apart (friction 5/ps): the mean kinetic T has a ~1.6 % std. error
-                assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.08)
+                # 125 beads: one frame's kinetic T scatters by sqrt(2/372) = 7.3 %; 20 frames 0.1 ps apart are
+                # correlated (the runs' block standard errors are 1-3 %, ~2.5 % typical, not the 1.6 % of 20
+                # independent frames), and every run uses the same seed, so all runs share one noise realisation
+                # (measured: -3.4 % common to 24 MS-CG runs, single runs to -8.1 %). 4 standard errors of 2.5 %; the
+                # thermostat itself is checked to 1 % by the 20-ps runs of README "CG temperature"
+                assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.10)
             assert 0.0 < metrics["rdf_mae"] < 1.0
             assert 0.0 < metrics["rdf_mae_stderr"] < metrics["rdf_mae"]
             if kind == "mscg" and metrics["force_state_in_training"]:

@@ -19,6 +19,11 @@ class NonFiniteModelOutput(RuntimeError):
     """The model returned NaN/inf, or was handed non-finite coordinates."""
 
 
+class CollapsedBox(RuntimeError):
+    """The periodic box shrank below twice the model's pair range: a model collapsing under the barostat.
+    (OpenMM passes a PythonForce's error on as its message only: "box collapsed" is what marks it.)"""
+
+
 class HippynnPotential:
     def __init__(self, checkpoint_dir, species, device: str = "cpu", pair_skin_A: float = 1.0,
                  include_prior: bool = True, temperature_K: float | None = None):
@@ -54,7 +59,14 @@ class HippynnPotential:
             raise NonFiniteModelOutput("non-finite bead coordinates handed to the CG model")
         wrapped = positions_A - np.floor(positions_A / box_A) * box_A
         cell = np.diag(box_A).reshape(1, 3, 3)
-        energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell, getattr(self, "temperature_K", None))
+        try:
+            energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell,
+                                            getattr(self, "temperature_K", None))
+        except ValueError as exc:  # hippynn's pair finder refuses a cell narrower than twice its cutoff
+            if "half the shortest cell side" not in str(exc):
+                raise
+            raise CollapsedBox(f"box collapsed: shortest edge {float(np.min(box_A)):.2f} Å is no longer above twice "
+                               f"the model's pair range ({exc})") from exc
         self.n_calls += 1
         if not (np.isfinite(energy[0]) and np.all(np.isfinite(forces))):
             raise NonFiniteModelOutput(f"CG model returned a non-finite energy ({energy[0]}) or force")

@@ -135,15 +135,18 @@ class ThermoReporter:
 
 def is_divergence(exc: BaseException) -> bool:
     """Does an exception raised while stepping mean the simulation blew up (NaN coordinates caught by OpenMM,
-    a non-finite model output, a pair search handed non-finite coordinates) rather than a bug, an I/O error or
+    a non-finite model output, a pair search handed non-finite coordinates, a box collapsed below twice a
+    cutoff under the barostat) rather than a bug, an I/O error or
     running out of memory? Only those become SimulationDiverged; everything else propagates unchanged."""
-    from .potential import NonFiniteModelOutput
+    from .potential import CollapsedBox, NonFiniteModelOutput
 
-    if isinstance(exc, (SimulationDiverged, NonFiniteModelOutput, FloatingPointError)):
+    if isinstance(exc, (SimulationDiverged, NonFiniteModelOutput, CollapsedBox, FloatingPointError)):
         return True
     text = str(exc).lower()
     if isinstance(exc, openmm.OpenMMException):
-        return "nan" in text or "infinit" in text or "finite" in text or "constraint" in text
+        # a box that shrank below twice a cutoff: the PythonForce's CollapsedBox, or OpenMM's own native-force check
+        collapsed = "box collapsed" in text or "box size has decreased" in text
+        return collapsed or "nan" in text or "infinit" in text or "finite" in text or "constraint" in text
     if isinstance(exc, ValueError):
         return "finite" in text or "nan" in text
     cause = exc.__cause__ or exc.__context__
