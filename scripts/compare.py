@@ -12,7 +12,8 @@ with log_to(snakemake.log[0]):
                                   npt_trajectory=single_or_none(inp.npt_trajectory),
                                   npt_thermo_csv=single_or_none(inp.npt_thermo),
                                   volume_term_json=single_or_none(inp.volume_term),
-                                  reference_angles_csv=inp.reference_angles)
+                                  reference_angles_csv=inp.reference_angles,
+                                  reference_bonds_csv=inp.reference_bonds)
     metrics = {"model": w.model, "kind": p.kind, "in_training": p.in_training, **metrics}
     print(metrics)
     write_csv(out.rdf, rdfs)

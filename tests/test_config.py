@@ -480,7 +480,9 @@ def test_systems_config_adds_argon_and_water_to_the_default():
     cfg = copy.deepcopy(DEFAULT)
     update_config(cfg, copy.deepcopy(SYSTEMS))
     s = load_study(cfg, REPO)
-    assert s.systems() == ["methanol", "argon", "water"]
+    assert s.systems() == ["methanol", "argon", "water", "methanol_2bead"]
+    assert s.reference_system("methanol_2bead") == "methanol"  # the default study's all-atom runs, mapped again
+    assert [p.state for p in s.states_of("methanol_2bead")] == [p.state for p in s.states_of("methanol")]
     assert s.expanded["methanol"] == load_study(DEFAULT, REPO).expanded["methanol"]  # the default study, unchanged
     assert all(s.settings("methanol")[sec] == DEFAULT[sec] for sec in ("reference_md", "rdf", "hipnn", "mscg", "cg_md"))
     argon = s.settings("argon")
@@ -497,7 +499,7 @@ def test_systems_config_adds_argon_and_water_to_the_default():
     argon_states = {p.state: p for p in s.states_of("argon")}
     assert argon_states["T94"].temperature_K == 94.4 and argon_states["T94"].density_g_cm3 == 1.374  # Rahman 1964
     assert s.system("argon")["validation"]["identity_mapping"] is True
-    assert {"methanol", "argon", "water", "argon_water"} == set(load_study(TINY, REPO).systems())  # CI: every system
+    assert {"methanol", "methanol_2bead", "argon", "water", "argon_water"} == set(load_study(TINY, REPO).systems())  # CI
 
 
 def _tiny(edit):
@@ -533,12 +535,38 @@ def _tiny(edit):
      r"systems\.water\.mapping\.HOH': atom\(s\) \['H2'\] .* are in no bead"),
     (lambda c: c["systems"]["argon"]["mapping"].__setitem__("AR", {"AR": ["Ar1"]}),
      r"systems\.argon\.mapping\.AR': atom\(s\) \['Ar1'\] are not in residue AR"),
+    # another mapping of the same all-atom runs: only if they are exactly the runs this system would make
+    (lambda c: c["systems"]["methanol_2bead"].__setitem__("reference_system", "ethanol"),
+     r"'systems\.methanol_2bead\.reference_system': 'ethanol' is not another system"),
+    (lambda c: c["systems"]["methanol_2bead"].__setitem__("n_molecules", 100),
+     r"'systems\.methanol_2bead\.reference_system': its molecules \(templates and counts\) differ from system "
+     r"'methanol'"),
+    (lambda c: c["systems"]["methanol_2bead"].__setitem__("reference_md", {"production_ps": 8.0}),
+     r"'systems\.methanol_2bead\.reference_system': its reference_md differ"),
+    (lambda c: c["systems"]["methanol_2bead"].__setitem__("reference_system", "argon"),
+     r"'systems\.methanol_2bead\.reference_system': its molecules"),
     (lambda c: c.__setitem__("state_points", [".test/config/state_points.tsv", ".test/config/state_points.tsv"]),
      r"config key 'state_points' \(.* \+ .*\): state 'T273' of system 'methanol' appears in two sheets"),
 ])
 def test_system_settings_errors_name_system_and_key(edit, message):
     with pytest.raises(ConfigError, match=message):
         load_study(_tiny(edit), REPO)
+
+
+def test_reference_system_states_must_be_the_same_runs(tmp_path):
+    """methanol_2bead maps methanol's all-atom runs: a state it has that methanol lacks (or at another pressure)
+    would be a run nobody makes."""
+    s = load_study(TINY, REPO)
+    assert s.reference_system("methanol_2bead") == "methanol" and s.reference_system("methanol") == "methanol"
+    sheet = tmp_path / "extra.tsv"
+    for row in ("methanol_2bead\tT350\t350\t1.0\t", "methanol_2bead\tT313\t313\t50.0\t"):
+        lines = (REPO / ".test/config/state_points.tsv").read_text().splitlines()
+        lines = [ln for ln in lines if not ln.startswith("methanol_2bead\tT313")] + [row]
+        sheet.write_text("\n".join(lines) + "\n")
+        cfg = _tiny(lambda c: c.__setitem__("state_points", str(sheet)))
+        with pytest.raises(ConfigError, match=r"state 'T3[15]\d' of system 'methanol_2bead' is not a state of system "
+                                              r"'methanol' with the same temperature, pressure and density"):
+            load_study(cfg, REPO)
 
 
 def test_monatomic_template_needs_no_bonds_and_several_sheets_are_one(tmp_path):

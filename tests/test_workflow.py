@@ -442,3 +442,78 @@ def test_mixture_has_every_bead_type_pair(workflow_run):
     assert 0.95 < ref["mean_density_g_cm3"] < 1.1  # 30 argon in 200 TIP3P-FB waters at 300 K, 1 bar
     assert np.isfinite(m["density_error_pct"])
     assert set(pd.read_csv(mix / "compare/mscg/T300/rdf.csv")["pair"]) == set(pairs)
+
+
+def test_two_bead_methanol(workflow_run):
+    """Methanol as CH3 | OH (two bead types), mapped from the methanol system's own all-atom runs: the bonded pair
+    is held by the Boltzmann-inverted harmonic prior and left out of every nonbonded model (in training, in the
+    numpy/torch predictions and in OpenMM alike), and the CG molecules stay whole under the barostat."""
+    import openmm
+    import openmm.unit as u
+
+    import MDAnalysis as mda
+
+    from cgtransfer import bonded
+    from cgtransfer.cg_md import build_cg_system
+    from cgtransfer.models import load_model
+    from cgtransfer.training import load_dataset
+
+    two = workflow_run.parent / "methanol_2bead"
+    assert not (two / "reference").exists()  # reference_system: methanol's runs, mapped a second way
+    data = load_dataset(two / "cg_data/T273/dataset.npz")
+    one = load_dataset(workflow_run / "cg_data/T273/dataset.npz")
+    assert list(data["bead_types"]) == ["CH3", "OH"] and list(data["species"][0][:4]) == [1, 2, 1, 2]
+    # the same frames: the two beads' forces sum to the molecule's (one-bead) force, their masses to its mass
+    np.testing.assert_allclose(data["forces"].reshape(-1, 125, 2, 3).sum(axis=2), one["forces"], rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(data["masses"].reshape(125, 2).sum(axis=1), one["masses"], rtol=1e-6)
+    ref = json.loads((two / "cg_data/T273/summary.json").read_text())
+    # C-O is 1.41 Å; the CH3 centre sits behind C (the H's), the OH centre past O toward its H
+    assert 1.45 < ref["bonds"]["CH3-OH"]["mean_r_A"] < 1.56
+    assert set(ref["rdf"]) == {"CH3-CH3", "CH3-OH", "OH-OH"}
+    # hydrogen bonds: the OH beads are each other's closest neighbours (O...O ~2.7 Å); methyls ~4 Å apart
+    assert ref["rdf"]["OH-OH"]["first_peak_r_A"] < 3.0 < ref["rdf"]["CH3-CH3"]["first_peak_r_A"]
+    assert ref["min_pair_distance_A"] > 2.0  # between molecules: the bonded pair is no contact
+    bonds = pd.read_csv(two / "cg_data/T273/bonds.csv")
+    width = bonds["r_A"].diff().iloc[1]
+    assert bonds["p"].sum() * width == pytest.approx(1.0, abs=1e-6)
+    frame = 0
+    for model_name in ("mscg_all", "hipnn_all"):
+        model = load_model(two / f"models/{model_name}/checkpoint")
+        prior = model.bonded["params"]["CH3-OH"]
+        # Boltzmann inversion of the training states: r0 the mean distance, k = kT / var (two states: ~0.03 Å)
+        assert prior["r0_A"] == pytest.approx(ref["bonds"]["CH3-OH"]["mean_r_A"], abs=0.005)
+        assert 0.015 < prior["std_A"] < 0.06 and prior["k_kcal_mol_A2"] > 100
+        assert len(model.excluded_pairs()) == 125
+        # OpenMM (tables or PythonForce + native prior, with exclusions, + HarmonicBondForce) = the model's own
+        # prediction on a mapped frame, bonded prior included
+        cfg = {"pair_skin_A": 1.0, "prior_in_openmm": True, "device": "cpu", "barostat_frequency": 25,
+               "mts_inner_steps": 1}
+        box = np.diag(data["cells"][frame]).astype(float)
+        system, _, _ = build_cg_system(model, data, box, 273.0, 1.0, "nvt", cfg, model_name)
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        ctx.setPositions(data["positions"][frame].astype(float) / 10 * u.nanometer)
+        f_omm = ctx.getState(getForces=True).getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer)
+        _, f_model = model.predict(data["species"][[frame]], data["positions"][[frame]], data["cells"][[frame]])
+        np.testing.assert_allclose(f_omm / 41.84, f_model[0], rtol=1e-3, atol=2e-3 * np.abs(f_model).max())
+        for state in ("T273", "T313"):
+            m = json.loads((two / f"compare/{model_name}/{state}/metrics.json").read_text())
+            assert m["stable"] is True and list(m["rdf"]) == ["CH3-CH3", "CH3-OH", "OH-OH"]
+            b = m["bonds"]["CH3-OH"]
+            # the harmonic prior reproduces the bond's distribution in CG MD (the nonbonded model never sees it)
+            assert b["mean_cg_A"] == pytest.approx(b["mean_ref_A"], abs=0.01)
+            assert b["std_cg_A"] == pytest.approx(b["std_ref_A"], rel=0.25)
+            assert np.isfinite(m["bond_error_over_noise"]) and m["bond_error_over_noise"] < 10
+            for ens in ("nvt", "npt"):
+                s = json.loads((two / f"cg_md/{model_name}/{state}/{ens}/summary.json").read_text())
+                assert s["min_pair_distance_A"] > 1.6  # between molecules
+            # NPT: OpenMM's barostat scales each molecule by its centre (the HarmonicBondForce's bonds define them),
+            # so the bond survives the volume moves
+            assert np.isfinite(m["density_error_pct"])
+            run = mda.Universe(str(two / f"cg_md/{model_name}/{state}/npt/topology.pdb"),
+                               str(two / f"cg_md/{model_name}/{state}/npt/trajectory.dcd"))
+            pos = np.array([run.atoms.positions.astype(float) for _ in run.trajectory])
+            cells = np.array([np.diag(ts.dimensions[:3]).astype(float) for ts in run.trajectory])
+            r = bonded.pair_distances(pos, cells, bonded.intramolecular_pairs(run.atoms.resindices))
+            assert r.mean() == pytest.approx(b["mean_ref_A"], abs=0.01) and r.max() < b["mean_ref_A"] + 10 * b["std_ref_A"]
+    table = pd.read_csv(two / "summary/bond_error.csv").set_index("model")
+    assert table[["T273", "T313"]].notna().all().all()

@@ -22,7 +22,7 @@ import pandas as pd
 import openmm.unit as u
 from openmm import app
 
-from . import units
+from . import bonded, units
 from .config import DENSITY_SCAN_PREFIX
 from .forcefields import cpu_platform
 from .io import write_csv, write_json
@@ -60,7 +60,8 @@ def start_frame(data: dict, ensemble: str, density_factor: float = 1.0):
         box = boxes.mean(axis=0)
         if density_factor != 1.0:
             box = box / density_factor ** (1.0 / 3.0)
-        return pos * (box / boxes[i]), box
+        # molecules by their centres (bonded beads keep their distance), as the barostat scales them
+        return bonded.scale_molecules(pos, data["masses"], data["residue_index"], box / boxes[i], boxes[i]), box
     if density_factor != 1.0:
         raise ValueError("a density factor applies to NVT runs only")
     return pos, boxes[i]
@@ -74,6 +75,9 @@ def cg_topology(data: dict, box_A) -> app.Topology:
         if res not in residues:
             residues[res] = top.addResidue("CG", chain)
         top.addAtom(str(name), None, residues[res])
+    atoms = list(top.atoms())
+    for i, j in bonded.intramolecular_pairs(data["residue_index"]):  # CONECT records: molecules can be made whole
+        top.addBond(atoms[i], atoms[j])
     edge_nm = units.angstrom_to_nm(np.asarray(box_A))
     top.setPeriodicBoxVectors(((edge_nm[0], 0, 0), (0, edge_nm[1], 0), (0, 0, edge_nm[2])) * u.nanometer)
     return top
@@ -200,7 +204,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
     simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
 
     def min_distance(sim, state):
-        return min_pair_distance(*positions_and_box_A(state))
+        return min_pair_distance(*positions_and_box_A(state), data["residue_index"])
 
     extra = {"min_pair_distance_A": min_distance}
     if model.temperature_aware and model.info.get("energy_anchoring"):

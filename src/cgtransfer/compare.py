@@ -86,6 +86,49 @@ def angle_comparison(reference_angles_csv, reference_summary: dict, nvt_topology
     return metrics, table
 
 
+def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks: int, failed: bool = False) -> dict:
+    """Distance distribution of every intramolecular bead-pair type (``cgtransfer.bonded``) in the CG NVT run
+    against the reference, on the reference's bins: mean and width of both, the total-variation distance with
+    its jackknife standard error over ``n_blocks`` blocks, and its ratio to the reference's two-halves noise
+    floor. Empty for one-bead molecules."""
+    from . import bonded
+
+    ref = pd.read_csv(reference_bonds_csv)
+    if not len(ref):
+        return {}
+    u = None if failed else mda.Universe(str(nvt_topology), str(nvt_trajectory))
+    out = {}
+    if u is not None:
+        pos = np.array([u.atoms.positions.astype(np.float64) for _ in u.trajectory])
+        cells = np.array([np.diag(ts.dimensions[:3]).astype(np.float64) for ts in u.trajectory])
+        pairs = bonded.intramolecular_pairs(u.atoms.resindices)
+        types = bonded.pair_type_names(pairs, u.atoms.names)
+        r_cg = bonded.pair_distances(pos, cells, pairs)
+    for t, g in ref.groupby("type", sort=False):
+        r, p_ref = g["r_A"].to_numpy(), g["p"].to_numpy()
+        width = float(r[1] - r[0])
+        edges = {t: bonded.bin_edges_from_centres(r)}
+        noise = rdfmod.angle_distribution_mae(g["p_first_half"], g["p_second_half"], width)
+        entry = {"mean_ref_A": float((r * p_ref).sum() / p_ref.sum()),
+                 "std_ref_A": float(np.sqrt((r**2 * p_ref).sum() / p_ref.sum() - ((r * p_ref).sum() / p_ref.sum()) ** 2)),
+                 "mean_cg_A": np.nan, "std_cg_A": np.nan, "error": np.nan, "error_stderr": np.nan, "noise_floor": noise,
+                 "error_over_noise": np.nan}
+        if u is not None and t in types:
+            sel = np.array([x == t for x in types])
+            x = r_cg[:, sel]
+            p_cg = bonded.distance_distributions(pos, cells, pairs, types, edges)
+            p_cg = p_cg[p_cg["type"] == t]["p"].to_numpy()
+            err = rdfmod.angle_distribution_mae(p_cg, p_ref, width)
+            cut = np.linspace(0, len(pos), n_blocks + 1).round().astype(int)
+            blocks = [np.histogram(x[lo:hi].ravel(), bins=edges[t])[0] / max(1, x[lo:hi].size) / width
+                      for lo, hi in zip(cut[:-1], cut[1:])]
+            se = jackknife_stderr(blocks, lambda p: rdfmod.angle_distribution_mae(p, p_ref, width))
+            entry.update({"mean_cg_A": float(x.mean()), "std_cg_A": float(x.std()), "error": err, "error_stderr": se,
+                          "error_over_noise": err / noise if noise > 0 else float("inf")})
+        out[t] = entry
+    return out
+
+
 def jackknife_stderr(blocks: list[np.ndarray], statistic) -> float:
     """Delete-one jackknife standard error of ``statistic(mean of blocks)`` over equal-weight blocks."""
     n = len(blocks)
@@ -157,7 +200,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
                   nvt_summary_json, npt_summary_json, force_errors_json, nbins: int, rmax_A: float,
                   model: str, state: str, temperature_K: float, pressure_bar: float | None, n_blocks: int = 5,
                   npt_topology=None, npt_trajectory=None, npt_thermo_csv=None, volume_term_json=None,
-                  reference_angles_csv=None):
+                  reference_angles_csv=None, reference_bonds_csv=None):
     ref_rdf = pd.read_csv(reference_rdf_csv)
     ref_sum = read_json(reference_summary_json)
     ref_thermo = pd.read_csv(reference_thermo_csv)
@@ -311,6 +354,17 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
             se = float(np.sqrt(np.sum([a["error_stderr"] ** 2 for a in per_type])) / len(per_type))
             noise = float(np.mean([a["noise_floor"] for a in per_type]))
             metrics.update(dict(zip(keys, (err, se, noise, err / noise, se / noise))))
+        else:
+            metrics.update(dict.fromkeys(keys, nan))
+    if reference_bonds_csv is not None:  # molecules of several beads: the bonded prior's distance distributions
+        metrics["bonds"] = bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks,
+                                           failed="nvt" in failed)
+        per_type = list(metrics["bonds"].values())
+        keys = ("bond_error_over_noise", "bond_error_over_noise_stderr")
+        if per_type:
+            err = float(np.mean([b["error_over_noise"] for b in per_type]))
+            se = float(np.sqrt(np.sum([(b["error_stderr"] / b["noise_floor"]) ** 2 for b in per_type])) / len(per_type))
+            metrics.update(dict(zip(keys, (err, se))))
         else:
             metrics.update(dict.fromkeys(keys, nan))
     metrics["min_pair_distance_reference_A"] = ref_sum["min_pair_distance_A"]

@@ -313,6 +313,10 @@ class Study:
         """The repository files among the force fields (workflow inputs: editing one reruns the references)."""
         return [f for f in self.forcefields(system) if Path(f).is_absolute()]
 
+    def reference_system(self, system: str) -> str:
+        """The system whose all-atom reference runs ``system`` maps: its own, or ``systems.<s>.reference_system``."""
+        return self.system(system).get("reference_system", system)
+
     def states_of(self, system: str) -> list[StatePoint]:
         return sorted((s for s in self.states if s.system == system), key=lambda s: s.temperature_K)
 
@@ -631,4 +635,40 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
     for s in states:
         if s.system not in config["systems"]:
             raise ConfigError(f"{sheet}: state {s.state!r} names system {s.system!r}, which is not in config key 'systems'")
+    for name in config["systems"]:
+        check_reference_system(config, name, states)
     return Study(config, basedir, states, expanded)
+
+
+def check_reference_system(config: dict, name: str, states: list[StatePoint]) -> None:
+    """``systems.<name>.reference_system``: the other system's all-atom runs must be exactly the runs this system
+    would make: same molecules, force fields, starting density, reference_md settings, and every state of this
+    system one of the other's at the same temperature, pressure and density."""
+    other = config["systems"][name].get("reference_system")
+    if other is None:
+        return
+    key = f"config key 'systems.{name}.reference_system'"
+    if other not in config["systems"] or other == name:
+        raise ConfigError(f"{key}: {other!r} is not another system of the configuration "
+                          f"({sorted(set(config['systems']) - {name})})")
+    if "reference_system" in config["systems"][other]:
+        raise ConfigError(f"{key}: {other!r} reuses another system's reference itself; name that one directly")
+    mine, theirs = config["systems"][name], config["systems"][other]
+    checks = {"molecules (templates and counts)": (molecule_types(mine), molecule_types(theirs)),
+              "forcefield": (forcefield_entries(mine), forcefield_entries(theirs)),
+              "initial_density_g_cm3": (mine.get("initial_density_g_cm3"), theirs.get("initial_density_g_cm3")),
+              "reference_md": (system_settings(config, name)["reference_md"],
+                               system_settings(config, other)["reference_md"])}
+    for what, (a, b) in checks.items():
+        if a != b:
+            raise ConfigError(f"{key}: its {what} differ from system {other!r}'s ({a} vs {b}): the all-atom runs "
+                              "would not be the same")
+    their_states = {s.state: s for s in states if s.system == other}
+    for s in states:
+        if s.system != name:
+            continue
+        t = their_states.get(s.state)
+        if t is None or (t.temperature_K, t.pressure_bar, t.density_g_cm3) != (s.temperature_K, s.pressure_bar,
+                                                                                s.density_g_cm3):
+            raise ConfigError(f"{key}: state {s.state!r} of system {name!r} is not a state of system {other!r} "
+                              "with the same temperature, pressure and density")

@@ -51,6 +51,11 @@ class ModelEvaluator:
         self.temperature_aware = self.info.get("kind") == "hipnn_t"
         if self.temperature_aware:
             inputs.append(node("temperature"))
+        # several beads per molecule: the molecule of every bead, for the intramolecular exclusions
+        bonded = self.info.get("bonded")
+        self.molecule = None if not bonded else np.asarray(bonded["molecule_of_bead"], dtype=np.int64)
+        if self.molecule is not None:
+            inputs.append(node("molecule"))
         if include_prior:
             outputs = [node("energy"), node("forces")]
         else:
@@ -80,6 +85,11 @@ class ModelEvaluator:
                 raise ValueError(f"temperature-aware model at {self.directory}: temperature {temperature_K} K is not "
                                  "a positive number")
             args.append(torch.as_tensor(t, dtype=torch.float32, device=dev))
+        if self.molecule is not None:
+            if args[0].shape[1] != len(self.molecule):
+                raise ValueError(f"{self.directory}: {args[0].shape[1]} beads, but the model's molecules hold "
+                                 f"{len(self.molecule)}")
+            args.append(torch.as_tensor(np.broadcast_to(self.molecule, args[0].shape).copy(), device=dev))
         return args
 
     def __call__(self, species, positions, cells, temperature_K=None):
@@ -229,17 +239,18 @@ class HipnnModel(CGModel):
     @classmethod
     def _graph_and_arrays(cls, data: TrainingData, settings: dict, label: str):
         """The training graph, the database arrays and what model_info.json records beyond the network."""
-        nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0)
+        nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0,
+                                  exclude_intramolecular=data.bonded is not None)
         return nodes, dict(data.arrays), {}
 
-    def predict(self, species, positions, cells, temperature_K=None):
+    def predict_nonbonded(self, species, positions, cells, temperature_K=None):
         return self.evaluator(species, positions, cells, temperature_K)
 
     @property
     def interaction_range_A(self) -> float:
         return float(self.info["network"]["dist_hard_max"])
 
-    def add_to_system(self, system, species, settings: dict) -> list:
+    def add_nonbonded_to_system(self, system, species, settings: dict) -> list:
         """The network as an OpenMM ``PythonForce``. With ``settings["prior_in_openmm"]`` the exponential prior
         is a native ``CustomNonbondedForce`` (force group 0) and the PythonForce evaluates the network alone
         (force group 1), so an MTS integrator can call the network less often than the stiff prior."""
@@ -253,7 +264,8 @@ class HipnnModel(CGModel):
         forces = [network]
         if native_prior:
             network.setForceGroup(NETWORK_FORCE_GROUP)
-            prior = prior_force(self.info["prior"], self.interaction_range_A, system.getNumParticles())
+            prior = prior_force(self.info["prior"], self.interaction_range_A, system.getNumParticles(),
+                                self.excluded_pairs())
             prior.setForceGroup(PRIOR_FORCE_GROUP)
             system.addForce(prior)
             forces.append(prior)
@@ -300,7 +312,7 @@ class HipnnTModel(HipnnModel):
                              f"are not separable at one); its training states are all at {distinct} K")
         t_ref = float(temps.mean())
         nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0,
-                                  reference_temperature_K=t_ref)
+                                  reference_temperature_K=t_ref, exclude_intramolecular=data.bonded is not None)
         arrays = dict(data.arrays)
         arrays["temperature"] = temps.reshape(-1, 1).astype(np.float32)
         info = {"reference_temperature_K": t_ref, "training_temperatures_K": [float(t) for t in distinct],

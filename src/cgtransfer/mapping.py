@@ -64,8 +64,9 @@ def add_openmm_bonds(universe: mda.Universe, topology_pdb) -> None:
         universe.add_TopologyAttr("bonds", bonds)
 
 
-def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
-    """Return the CG arrays for hippynn: species, positions (Å), cells (Å), forces (kcal/mol/Å), float32."""
+def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict, temperature_K: float | None = None) -> dict:
+    """Return the CG arrays for hippynn: species, positions (Å), cells (Å), forces (kcal/mol/Å), float32; with
+    the state's ``temperature_K`` (the bonded prior's Boltzmann inversion reads it)."""
     try:
         universe = mda.Universe(str(topology_pdb), str(trajectory))
     except Exception as exc:  # a truncated or foreign trajectory
@@ -132,7 +133,18 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict) -> dict:
         "residue_index": np.array([b[2] for b in beads], dtype=np.int64),
         "time_ps": np.asarray(time_ps, dtype=np.float64),
         "reference_seed": np.int64(reference_seed),
+        **({"temperature_K": np.float64(temperature_K)} if temperature_K is not None else {}),
     }
+
+
+def reference_bond_distributions(cg: dict):
+    """Distance distribution of every intramolecular bead-pair type (``cgtransfer.bonded``) and its two-halves
+    noise floor; an empty table when every molecule is one bead."""
+    from . import bonded
+
+    pairs = bonded.intramolecular_pairs(cg["residue_index"])
+    return bonded.distance_distributions(cg["positions"], cg["cells"], pairs,
+                                         bonded.pair_type_names(pairs, cg["bead_names"]))
 
 
 def reference_rdfs(cg: dict, nbins: int, rmax_A: float):
@@ -192,7 +204,7 @@ def reference_angles(cg: dict, rdf_table):
 def summarize_mapped(cg: dict, rdf_table, onset_threshold: float) -> dict:
     box = cg["cells"][:, [0, 1, 2], [0, 1, 2]]
     volume_nm3 = np.prod(box, axis=1) / units.ANGSTROM_PER_NM**3
-    min_d = min(rdfmod.min_pair_distance(p, b) for p, b in zip(cg["positions"], box))
+    min_d = min(rdfmod.min_pair_distance(p, b, cg["residue_index"]) for p, b in zip(cg["positions"], box))
     out = {
         "n_frames": int(len(cg["positions"])),
         "n_beads": int(cg["positions"].shape[1]),

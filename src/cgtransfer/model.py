@@ -23,9 +23,9 @@ import math
 import torch
 from hippynn.graphs import IdxType
 from hippynn.graphs.nodes.base import ExpandParents, InputNode
-from hippynn.graphs.nodes.base.definition_helpers import AutoKw
+from hippynn.graphs.nodes.base.definition_helpers import AutoKw, AutoNoKw
 from hippynn.graphs.nodes.base.multi import MultiNode
-from hippynn.graphs.nodes.indexers import acquire_encoding_padding
+from hippynn.graphs.nodes.indexers import AtomReIndexer, acquire_encoding_padding
 from hippynn.graphs.nodes.inputs import CellNode, PositionsNode, SpeciesNode
 from hippynn.graphs.nodes.networks import HipnnQuad
 from hippynn.graphs.nodes.pairs import KDTreePairsMemory
@@ -115,8 +115,40 @@ NETWORK_KEYS = ("n_features", "n_sensitivities", "dist_soft_min", "dist_soft_max
                 "n_interaction_layers", "n_atom_layers", "sensitivity_type", "resnet")
 
 
+class MoleculeNode(InputNode):
+    """The molecule of every bead (database key ``molecule``, (F, N) int): with several beads per molecule the
+    network and the prior leave out pairs inside one molecule (the bonded prior's, ``cgtransfer.bonded``)."""
+
+    _index_state = IdxType.MolAtom
+    input_type_str = "Molecule"
+
+
+class IntermolecularPairs(torch.nn.Module):
+    """Keeps the pairs of beads in different molecules (pairs never cross frames, so per-frame ids suffice)."""
+
+    def forward(self, pair_dist, pair_first, pair_second, pair_coord, cell_offsets, offset_index, molecule):
+        mol = molecule.reshape(-1)
+        keep = torch.nonzero(mol[pair_first] != mol[pair_second]).squeeze(1)
+        return tuple(t[keep] for t in (pair_dist, pair_first, pair_second, pair_coord, cell_offsets, offset_index))
+
+
+class IntermolecularPairsNode(AutoNoKw, PairIndexer, MultiNode):
+    """A periodic pair list with the intramolecular pairs removed: the same outputs as its parent pair finder,
+    so hippynn's networks and the prior take it in its place."""
+
+    _input_names = ("all_pair_dist", "all_pair_first", "all_pair_second", "all_pair_coord", "all_cell_offsets",
+                    "all_offset_index", "molecule")
+    _output_names = "pair_dist", "pair_first", "pair_second", "pair_coord", "cell_offsets", "offset_index"
+    _output_index_states = (IdxType.Pair,) * 6
+    _auto_module_class = IntermolecularPairs
+
+    def __init__(self, name, pairs, molecule_atoms, module="auto"):
+        parents = tuple(getattr(pairs, n) for n in self._output_names) + (molecule_atoms,)
+        super().__init__(name, parents, module=module)
+
+
 def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: float = 0.0,
-                reference_temperature_K: float | None = None) -> dict:
+                reference_temperature_K: float | None = None, exclude_intramolecular: bool = False) -> dict:
     """The hippynn graph. ``network``: HipnnQuad module kwargs (see NETWORK_KEYS); ``prior``: onset, strength,
     width, fraction. Returns the named nodes; ``forces`` has db_name "forces" (the force-matching target).
 
@@ -132,12 +164,17 @@ def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: floa
     enc, pdx = acquire_encoding_padding([species], species_set=species_set)
     pairs = KDTreePairsMemory("pairs", (positions, enc, pdx, cells), dist_hard_max=network["dist_hard_max"],
                               skin=pair_skin_A)
+    nodes = {"species": species, "positions": positions, "cells": cells, "pairs": pairs}
+    if exclude_intramolecular:  # several beads per molecule: network and prior see intermolecular pairs only
+        molecule = MoleculeNode(name="molecule", db_name="molecule")
+        molecule_atoms = AtomReIndexer("molecule_atoms", (molecule, pdx))
+        pairs = IntermolecularPairsNode("intermolecular_pairs", pairs, molecule_atoms)
+        nodes.update({"molecule": molecule, "intermolecular_pairs": pairs})
     hipnn = HipnnQuad("HIPNN", (pdx, pairs), module_kwargs=net_kwargs, periodic=True)
     henergy = HEnergyNode("HEnergy", parents=(hipnn,))
     repulsion = ExponentialRepulsionNode("prior", (pairs, pdx), prior["onset"], prior["strength"], prior["width"],
                                          prior["fraction"])
-    nodes = {"species": species, "positions": positions, "cells": cells, "pairs": pairs, "network": hipnn,
-             "henergy": henergy, "prior": repulsion}
+    nodes.update({"network": hipnn, "henergy": henergy, "prior": repulsion})
     if reference_temperature_K is None:
         network_energy = henergy.mol_energy
     else:

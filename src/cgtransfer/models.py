@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .bonded import bonded_energy_forces, check_layout, harmonic_bond_force
+
 MODEL_INFO = "model_info.json"
 UNITS = {"length": "angstrom", "energy": "kcal/mol", "force": "kcal/mol/angstrom"}
 
@@ -38,6 +40,9 @@ class TrainingData:
     ``summaries``: the map_to_cg summaries (reference RDF onsets, mean |force|) of the training states.
     ``frame_state``, ``frame_temperature_K``: the state and its temperature of every frame;
     ``frame_energy_kcal_mol``: the all-atom potential energy of every frame (only for energy anchoring).
+    ``bonded``: with several beads per molecule, the harmonic bonded prior and the bead → molecule layout;
+    ``arrays["forces"]`` then hold the mapped forces minus the prior's and ``arrays["molecule"]`` the molecule of
+    every bead (the nonbonded model excludes pairs inside one molecule).
     """
 
     arrays: dict
@@ -49,6 +54,7 @@ class TrainingData:
     frame_state: list = field(default_factory=list)
     frame_temperature_K: list = field(default_factory=list)
     frame_energy_kcal_mol: list = field(default_factory=list)
+    bonded: dict | None = None  # the fixed bonded prior (cgtransfer.bonded); arrays["forces"] are then nonbonded
 
     def frames(self, split: str) -> np.ndarray:
         return np.asarray(self.splits[split])
@@ -75,8 +81,22 @@ class CGModel:
     # --- inference in model units ---
     def predict(self, species, positions, cells, temperature_K=None):
         """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å → energy (B,) kcal/mol, forces (B, N, 3).
-        ``temperature_K`` (scalar or (B,)): the frames' temperature; only temperature-aware kinds use it."""
+        ``temperature_K`` (scalar or (B,)): the frames' temperature; only temperature-aware kinds use it.
+        The kind's nonbonded model plus the bonded prior (if the molecules have several beads)."""
+        energy, forces = self.predict_nonbonded(species, positions, cells, temperature_K)
+        if self.bonded:
+            e_b, f_b = bonded_energy_forces(self.bonded, positions, cells)
+            energy, forces = energy + e_b, (forces + f_b).astype(forces.dtype)
+        return energy, forces
+
+    def predict_nonbonded(self, species, positions, cells, temperature_K=None):
+        """The kind's own model (intramolecular bead pairs excluded): energy (B,), forces (B, N, 3)."""
         raise NotImplementedError
+
+    @property
+    def bonded(self) -> dict | None:
+        """The fixed harmonic bonded prior and bead → molecule layout (``cgtransfer.bonded``), or None."""
+        return self.info.get("bonded")
 
     @property
     def temperature_aware(self) -> bool:
@@ -95,8 +115,24 @@ class CGModel:
     # --- OpenMM ---
     def add_to_system(self, system, species, settings: dict) -> list:
         """Add the model's forces to an OpenMM ``system`` of CG beads (``species`` per particle, 1-based);
-        ``settings`` is the ``cg_md`` config. Returns the forces added."""
+        ``settings`` is the ``cg_md`` config. Returns the forces added: the kind's nonbonded forces and, with
+        several beads per molecule, the bonded prior (a ``HarmonicBondForce`` in the fast force group)."""
+        forces = self.add_nonbonded_to_system(system, species, settings)
+        if self.bonded:
+            bond_force = harmonic_bond_force(self.bonded)
+            bond_force.setForceGroup(PRIOR_FORCE_GROUP)
+            system.addForce(bond_force)
+            forces.append(bond_force)
+        return forces
+
+    def add_nonbonded_to_system(self, system, species, settings: dict) -> list:
         raise NotImplementedError
+
+    def excluded_pairs(self) -> np.ndarray:
+        """Bead pairs (i < j) inside one molecule, which the nonbonded model leaves out: (M, 2)."""
+        if not self.bonded:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.asarray(self.bonded["pairs"], dtype=np.int64).reshape(-1, 2)
 
     @property
     def interaction_range_A(self) -> float:
@@ -118,6 +154,8 @@ class CGModel:
         if types != self.bead_types:
             raise ValueError(f"{where}: its bead types {types} differ from those the {self.kind} model at "
                              f"{self.directory} was trained on {self.bead_types} (a checkpoint of another system?)")
+        if self.bonded:
+            check_layout(self.bonded, data.get("residue_index", []), where)
 
     @property
     def training_states(self) -> list[str]:
@@ -186,7 +224,7 @@ def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str
     info, record = cls.fit(data, settings, tmp_dir, label=label, seed=seed)
     marker.unlink(missing_ok=True)
     info = {"kind": kind, "bead_types": list(data.bead_types), "training_states": list(data.state_names),
-            "units": UNITS, **info}
+            "units": UNITS, **info, **({"bonded": data.bonded} if data.bonded else {})}
     (tmp_dir / MODEL_INFO).write_text(json.dumps(info, indent=2, default=_json_default))
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -65,8 +65,9 @@ def type_pairs(bead_types: list[str]) -> list[tuple[int, int, str]]:
     return [(i + 1, j + 1, f"{a}-{b}") for i, a in enumerate(bead_types) for j, b in enumerate(bead_types) if j >= i]
 
 
-def frame_pairs(positions_A: np.ndarray, box_A: np.ndarray, cutoff_A: float):
-    """Bead pairs i < j closer than the cutoff (minimum image, MDAnalysis): i, j, r_i - r_j (Å), distance (Å)."""
+def frame_pairs(positions_A: np.ndarray, box_A: np.ndarray, cutoff_A: float, molecule=None):
+    """Bead pairs i < j closer than the cutoff (minimum image, MDAnalysis): i, j, r_i - r_j (Å), distance (Å).
+    With ``molecule`` (per bead) pairs inside one molecule are left out (the bonded prior's, cgtransfer.bonded)."""
     from MDAnalysis.lib.distances import minimize_vectors, self_capped_distance
 
     pos = np.asarray(positions_A, dtype=np.float64)
@@ -74,6 +75,8 @@ def frame_pairs(positions_A: np.ndarray, box_A: np.ndarray, cutoff_A: float):
     pairs, dist = self_capped_distance(pos, cutoff_A, box=dims)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     keep = dist < cutoff_A
+    if molecule is not None:
+        keep &= molecule[pairs[:, 0]] != molecule[pairs[:, 1]]
     i, j, dist = pairs[keep, 0], pairs[keep, 1], np.asarray(dist, dtype=np.float64)[keep]
     vec = minimize_vectors(pos[i] - pos[j], dims)
     return i, j, vec, dist
@@ -193,10 +196,12 @@ class NormalEquations:
         return math.sqrt(max(sse, 0.0) / max(self.n, 1))
 
 
-def frame_system(basis: SplineBasis, pair_of: np.ndarray, wall: dict, species, positions, box, forces, stats: dict):
+def frame_system(basis: SplineBasis, pair_of: np.ndarray, wall: dict, species, positions, box, forces, stats: dict,
+                 molecule=None):
     """The linear system of one frame: A (3N × K, sparse) and target y = F - fixed wall increments (3N,),
-    component-major (all x, then all y, then all z). ``stats`` collects per-pair sample counts and minima."""
-    i, j, vec, r = frame_pairs(positions, box, basis.cutoff)
+    component-major (all x, then all y, then all z). ``stats`` collects per-pair sample counts and minima.
+    ``molecule``: per bead; pairs inside one molecule are excluded (``forces`` are then the nonbonded forces)."""
+    i, j, vec, r = frame_pairs(positions, box, basis.cutoff, molecule)
     n, n_pairs = len(positions), len(r)
     tp = pair_of[species[i], species[j]]
     e = vec / r[:, None]
@@ -281,7 +286,8 @@ def sampled_range_start(data: TrainingData, pairs, pair_of: np.ndarray, cutoff: 
     r_min = {name: math.inf for _, _, name in pairs}
     arrays = data.arrays
     for f in np.concatenate([data.frames("train"), data.frames("valid")]):
-        i, j, _, r = frame_pairs(arrays["positions"][f], np.diag(arrays["cells"][f]), cutoff)
+        i, j, _, r = frame_pairs(arrays["positions"][f], np.diag(arrays["cells"][f]), cutoff,
+                                 arrays["molecule"][f] if "molecule" in arrays else None)
         tp = pair_of[arrays["species"][f][i], arrays["species"][f][j]]
         for k, (_, _, name) in enumerate(pairs):
             sel = tp == k
@@ -361,7 +367,8 @@ class MSCGModel(CGModel):
         for split in ("train", "valid"):
             for f in data.frames(split):
                 A, y = frame_system(basis, pair_of, wall, arrays["species"][f], arrays["positions"][f], boxes[f],
-                                    arrays["forces"][f], stats[split])
+                                    arrays["forces"][f], stats[split],
+                                    arrays["molecule"][f] if "molecule" in arrays else None)
                 systems[split].add(A, y)
                 folds[fold_of[int(f)]].add(A, y)
         train, valid = systems["train"], systems["valid"]
@@ -449,15 +456,16 @@ class MSCGModel(CGModel):
         return info, record
 
     # ------------------------------------------------------------------ inference
-    def predict(self, species, positions, cells, temperature_K=None):
+    def predict_nonbonded(self, species, positions, cells, temperature_K=None):
         species = np.asarray(species)
         positions = np.asarray(positions, dtype=np.float64)
         cells = np.asarray(cells, dtype=np.float64)
         energies = np.zeros(len(positions))
         forces = np.zeros(positions.shape)
+        molecule = np.asarray(self.bonded["molecule_of_bead"]) if self.bonded else None
         for b in range(len(positions)):
             box = np.diag(cells[b])
-            i, j, vec, r = frame_pairs(positions[b], box, self.interaction_range_A)
+            i, j, vec, r = frame_pairs(positions[b], box, self.interaction_range_A, molecule)
             tp = self.pair_of[species[b][i], species[b][j]]
             f = np.zeros(len(r))
             for k, pf in enumerate(self.pairs):
@@ -509,7 +517,7 @@ class MSCGModel(CGModel):
             }
         return out
 
-    def add_to_system(self, system, species, settings: dict) -> list:
+    def add_nonbonded_to_system(self, system, species, settings: dict) -> list:
         import openmm
 
         species = np.asarray(species)
@@ -547,6 +555,8 @@ class MSCGModel(CGModel):
             else:
                 for _ in range(len(species)):
                     force.addParticle([])
+            for i, j in self.excluded_pairs():  # bead pairs inside one molecule: the bonded prior's
+                force.addExclusion(int(i), int(j))
             force.setName(f"MS-CG pair {pf.pair}")
             system.addForce(force)
             forces.append(force)

@@ -90,9 +90,10 @@ def make_force(potential: HippynnPotential) -> openmm.PythonForce:
     return force
 
 
-def prior_force(prior: dict, cutoff_A: float, n_particles: int) -> openmm.CustomNonbondedForce:
+def prior_force(prior: dict, cutoff_A: float, n_particles: int, exclusions=()) -> openmm.CustomNonbondedForce:
     """The model's exponential pair repulsion (`cgtransfer.model.prior_pair_energy`) as a native OpenMM force:
-    E(r) = (p s / a) exp(a (t - r)), a = ln(1/p)/d, every bead pair once, within the network's cutoff."""
+    E(r) = (p s / a) exp(a (t - r)), a = ln(1/p)/d, every bead pair once, within the network's cutoff, except
+    the ``exclusions`` (bead pairs inside one molecule)."""
     a_per_A = math.log(1.0 / prior["fraction"]) / prior["width"]
     amplitude_kj = float(units.kcal_to_kj(prior["fraction"] * prior["strength"] / a_per_A))
     a_per_nm = a_per_A * units.ANGSTROM_PER_NM
@@ -104,5 +105,7 @@ def prior_force(prior: dict, cutoff_A: float, n_particles: int) -> openmm.Custom
     force.setUseLongRangeCorrection(False)
     for _ in range(n_particles):
         force.addParticle([])
+    for i, j in exclusions:
+        force.addExclusion(int(i), int(j))
     force.setName("HIP-NN-TS prior (exponential repulsion)")
     return force

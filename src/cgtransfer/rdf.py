@@ -82,12 +82,19 @@ def js_divergence_r2g(r: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> float:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
-def min_pair_distance(positions_A: np.ndarray, box_lengths_A: np.ndarray) -> float:
-    """Closest minimum-image distance between any two beads of one frame (Å)."""
+def min_pair_distance(positions_A: np.ndarray, box_lengths_A: np.ndarray, residue_of_bead=None) -> float:
+    """Closest minimum-image distance between any two beads of one frame (Å); with ``residue_of_bead`` only
+    between beads of different molecules (bonded beads of one molecule sit at a bond length by design)."""
     from MDAnalysis.lib.distances import self_distance_array
 
     box = np.concatenate([np.asarray(box_lengths_A, dtype=np.float32), [90.0, 90.0, 90.0]]).astype(np.float32)
-    return float(self_distance_array(np.asarray(positions_A, dtype=np.float32), box=box).min())
+    d = self_distance_array(np.asarray(positions_A, dtype=np.float32), box=box)
+    if residue_of_bead is not None:
+        res = np.asarray(residue_of_bead)
+        if len(res) > len(np.unique(res)):
+            i, j = np.triu_indices(len(res), k=1)  # self_distance_array's order
+            d = d[res[i] != res[j]]
+    return float(d.min())
 
 
 def first_minimum(r: np.ndarray, g: np.ndarray) -> float:

@@ -41,6 +41,8 @@ METRICS = {
                                  "RDF MAE at the CG NPT density / noise floor"),
     "angle_error_over_noise": ("angle_error_over_noise", "angle_error_over_noise_stderr",
                                "three-body angle distribution error (first shell) / reference noise floor"),
+    "bond_error_over_noise": ("bond_error_over_noise", "bond_error_over_noise_stderr",
+                              "intramolecular bead-pair distance distribution error / reference noise floor"),
     "energy_cg_kcal_mol_per_molecule": ("energy_cg_kcal_mol_per_molecule", "energy_cg_stderr_kcal_mol_per_molecule",
                                         "energy-anchored CG U(R), mean over the NVT run (kcal/mol per molecule)"),
     "energy_aa_kcal_mol_per_molecule": ("energy_aa_kcal_mol_per_molecule", "energy_aa_stderr_kcal_mol_per_molecule",
@@ -449,7 +451,7 @@ def summarize(metrics_paths: list, rdf_paths: dict, info: dict, out: dict, syste
 
     tables = {"force_rmse": "force_rmse_kcal_mol_A", "rdf_error": "rdf_error_over_noise",
               "density_error": "density_error_pct", "pressure_error": "pressure_error_bar",
-              "angle_error": "angle_error_over_noise"}
+              "angle_error": "angle_error_over_noise", "bond_error": "bond_error_over_noise"}
     for name, metric in tables.items():
         value, err = pivot(long, metric, state_order), pivot(long, metric, state_order, "stderr")
         both = value.join(err, rsuffix="_stderr")

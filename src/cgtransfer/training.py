@@ -15,6 +15,7 @@ import json
 import numpy as np
 
 from .io import read_json, write_json
+from . import bonded
 from .models import CGModel, TrainingData, fit_model, load_model
 
 DB_KEYS = ("species", "positions", "cells", "forces")
@@ -124,8 +125,17 @@ def training_data(dataset_paths: list, summary_paths: list, state_names: list[st
         if len(reference_thermo_paths) != len(datasets):
             raise ValueError(f"{len(reference_thermo_paths)} reference thermo files for {len(datasets)} training states")
         frame_energy = np.concatenate([frame_energies(d, p) for d, p in zip(datasets, reference_thermo_paths)]).tolist()
+    # several beads per molecule: a fixed harmonic bonded prior (Boltzmann-inverted), intramolecular pairs
+    # excluded from the nonbonded model; every kind fits the forces that remain (cgtransfer.bonded)
+    bonded_prior = bonded.fit_bonded_prior(datasets, list(state_names))
+    if bonded_prior is not None:
+        _, f_bonded = bonded.bonded_energy_forces(bonded_prior, arrays["positions"], arrays["cells"])
+        arrays["forces"] = (arrays["forces"] - f_bonded).astype(np.float32)
+        arrays["molecule"] = np.broadcast_to(np.asarray(bonded_prior["molecule_of_bead"], dtype=np.int64),
+                                             arrays["species"].shape).copy()
     return TrainingData(arrays, splits, bead_types, list(state_names), summaries,
-                        prior_parameters(datasets, summaries, prior_cfg), frame_state, frame_temperature, frame_energy)
+                        prior_parameters(datasets, summaries, prior_cfg), frame_state, frame_temperature, frame_energy,
+                        bonded=bonded_prior)
 
 
 def kind_settings(kind: str, config: dict) -> dict:

@@ -60,3 +60,11 @@ def density_g_cm3(total_mass_amu: float, volume_nm3):
 def volume_nm3_for_density(total_mass_amu: float, density: float) -> float:
     """Volume (nm³) holding ``total_mass_amu`` at ``density`` g/cm³."""
     return total_mass_amu * G_CM3_PER_AMU_NM3 / density
+
+
+KB_KCAL_MOL_K = KB_KJ_MOL_K * KCAL_PER_KJ
+
+
+def spring_model_to_openmm(k_kcal_mol_a2):
+    """Harmonic force constant kcal/mol/Å² → kJ/mol/nm²."""
+    return k_kcal_mol_a2 / KCAL_PER_KJ * ANGSTROM_PER_NM**2

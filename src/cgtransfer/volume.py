@@ -140,20 +140,26 @@ def corrected_slope_bar_A3(term: VolumeTerm, slope_cg_bar_A3: float, rho_A3: flo
 
 
 def virial_pressure_bar(model, data: dict, frames, temperature_K: float, rel_dv: float = 2e-3) -> np.ndarray:
-    """The CG model's pressure on mapped frames: N k T / V plus the virial −dU/dV by a central difference of the
-    model energy under uniform scaling of bead positions and box (volume ± ``rel_dv``). bar, one per frame."""
+    """The CG model's (molecular) pressure on mapped frames: N_mol k T / V plus the virial −dU/dV by a central
+    difference of the model energy with the box and the molecules' centres scaled (volume ± ``rel_dv``; molecules
+    keep their shape, as under OpenMM's barostat; for one-bead molecules: the beads). bar, one per frame."""
+    from . import bonded
+
     frames = np.asarray(frames)
     species, pos, cells = data["species"][frames], data["positions"][frames].astype(np.float64), \
         data["cells"][frames].astype(np.float64)
     volume = np.abs(np.linalg.det(cells))
+    edges = cells[:, [0, 1, 2], [0, 1, 2]]
+    residues = data["residue_index"] if "residue_index" in data else np.arange(species.shape[1])
     energies = []
     for sign in (+1, -1):
         s = (1.0 + sign * rel_dv) ** (1.0 / 3.0)
-        e, _ = model.predict(species, (pos * s).astype(np.float32), (cells * s).astype(np.float32), temperature_K)
+        scaled = bonded.scale_molecules(pos, data["masses"], residues, s, edges)
+        e, _ = model.predict(species, scaled.astype(np.float32), (cells * s).astype(np.float32), temperature_K)
         energies.append(np.asarray(e, dtype=np.float64))
     p_virial = -(energies[0] - energies[1]) / (2.0 * rel_dv * volume)
     kt = units.KB_KJ_MOL_K * temperature_K * units.KCAL_PER_KJ
-    n = species.shape[1]
+    n = len(np.unique(residues))  # molecules: the ideal-gas term of the molecular pressure
     return (n * kt / volume + p_virial) * units.BAR_PER_KCAL_MOL_A3
 
 

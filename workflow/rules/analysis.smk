@@ -2,8 +2,9 @@ rule compare:
     input:
         reference_rdf=rules.map_to_cg.output.rdf,
         reference_angles=rules.map_to_cg.output.angles,
+        reference_bonds=rules.map_to_cg.output.bonds,
         reference_summary=rules.map_to_cg.output.summary,
-        reference_thermo=rules.reference_md.output.thermo,
+        reference_thermo=reference_file("thermo.csv"),
         nvt_topology=nvt_run("topology.pdb"),
         nvt_trajectory=nvt_run("trajectory.dcd"),
         nvt_summary=nvt_run("summary.json"),
@@ -47,6 +48,7 @@ rule summarize:
         density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
         pressure_error=f"{RESULTS}/{{system}}/summary/pressure_error.csv",
         angle_error=f"{RESULTS}/{{system}}/summary/angle_error.csv",
+        bond_error=f"{RESULTS}/{{system}}/summary/bond_error.csv",
         angles_figure=report(
             f"{RESULTS}/{{system}}/summary/angles.png",
             caption="../report/angles.rst",
@@ -118,7 +120,7 @@ rule validate:
         ],
         datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
         reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
-        forces=lambda w: [f"{RESULTS}/{w.system}/reference/{s.state}/forces.npz" for s in STUDY.states_of(w.system)],
+        forces=lambda w: [reference_file("forces.npz", s.state)(w) for s in STUDY.states_of(w.system)],
         pair_tables=lambda w: [f"{RESULTS}/{w.system}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
         metrics=lambda w: compare_outputs(w.system, "metrics.json"),
         volume_terms=lambda w: [

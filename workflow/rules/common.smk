@@ -79,6 +79,11 @@ wildcard_constraints:
     ensemble="nvt|npt|nvt_rho[0-9]+\\.[0-9]+",
 
 
+def reference_file(name, state=None):
+    """A file of the all-atom reference run of a state (that of the system's reference_system, if it names one)."""
+    return lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/reference/{state or w.state}/{name}"
+
+
 def state_point(w):
     s = STUDY.state(w.system, w.state)
     return {"temperature_K": s.temperature_K, "pressure_bar": s.pressure_bar, "density_g_cm3": s.density_g_cm3}
@@ -107,7 +112,7 @@ def energy_anchoring_inputs(w):
     """The all-atom thermo of the training states (per-frame potential energy) of an energy-anchored hipnn_t."""
     if model_kind(w) != "hipnn_t" or not STUDY.hipnn_t_settings(w.system, w.model)["energy_anchoring"]:
         return []
-    return [f"{RESULTS}/{w.system}/reference/{s}/thermo.csv" for s in training_states(w)]
+    return [reference_file("thermo.csv", s)(w) for s in training_states(w)]
 
 
 def training_inputs(kind):
@@ -149,10 +154,11 @@ def volume_fit_inputs(kind):
     """Per training state of the model: its uncorrected NVT summary, the reference thermo, the mapped data."""
     paths = {
         "cg_nvt": "{R}/{sys}/cg_md/{m}/{s}/nvt/summary.json",
-        "reference_thermo": "{R}/{sys}/reference/{s}/thermo.csv",
+        "reference_thermo": "{R}/{ref}/reference/{s}/thermo.csv",
         "datasets": "{R}/{sys}/cg_data/{s}/dataset.npz",
     }
-    return lambda w: [paths[kind].format(R=RESULTS, sys=w.system, m=w.model, s=s) for s in training_states(w)]
+    return lambda w: [paths[kind].format(R=RESULTS, sys=w.system, ref=STUDY.reference_system(w.system), m=w.model, s=s)
+                      for s in training_states(w)]
 
 
 def density_scan(w, state):

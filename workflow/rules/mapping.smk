@@ -1,13 +1,14 @@
 rule map_to_cg:
     input:
-        topology=rules.reference_md.output.topology,
-        trajectory=rules.reference_md.output.trajectory,
-        forces=rules.reference_md.output.forces,
+        topology=reference_file("topology.pdb"),
+        trajectory=reference_file("trajectory.dcd"),
+        forces=reference_file("forces.npz"),
         code=stage_code("map_to_cg"),
     output:
         dataset=f"{RESULTS}/{{system}}/cg_data/{{state}}/dataset.npz",
         rdf=f"{RESULTS}/{{system}}/cg_data/{{state}}/rdf.csv",
         angles=f"{RESULTS}/{{system}}/cg_data/{{state}}/angles.csv",
+        bonds=f"{RESULTS}/{{system}}/cg_data/{{state}}/bonds.csv",
         summary=f"{RESULTS}/{{system}}/cg_data/{{state}}/summary.json",
     log:
         f"{RESULTS}/logs/map_to_cg/{{system}}/{{state}}.log",
@@ -20,5 +21,6 @@ rule map_to_cg:
     params:
         mapping=lambda w: STUDY.system(w.system)["mapping"],
         rdf=lambda w: STUDY.settings(w.system)["rdf"],
+        state=state_point,
     script:
         "../../scripts/map_to_cg.py"
