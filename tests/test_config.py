@@ -480,7 +480,7 @@ def test_systems_config_adds_argon_and_water_to_the_default():
     cfg = copy.deepcopy(DEFAULT)
     update_config(cfg, copy.deepcopy(SYSTEMS))
     s = load_study(cfg, REPO)
-    assert s.systems() == ["methanol", "argon", "water", "methanol_2bead"]
+    assert s.systems() == ["methanol", "argon", "water", "methanol_2bead", "argon_water"]
     assert s.reference_system("methanol_2bead") == "methanol"  # the default study's all-atom runs, mapped again
     assert [p.state for p in s.states_of("methanol_2bead")] == [p.state for p in s.states_of("methanol")]
     assert s.expanded["methanol"] == load_study(DEFAULT, REPO).expanded["methanol"]  # the default study, unchanged

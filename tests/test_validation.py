@@ -83,3 +83,24 @@ def test_failed_checks_are_reported_not_raised(argon_cg, argon_run, tmp_path):
     bad = validate_system("argon", {"first_peak_A": peak + 0.5}, ["T120"], {"T120": argon_cg["summary"]}, {}, {}, {})
     assert ok["n_checks"] == bad["n_checks"] == 1
     assert ok["n_passed"] == 1 and bad["n_passed"] == 0 and bad["checks"][0]["value"] == pytest.approx(peak)
+
+
+def test_reference_density_uncertainty_in_pressure_units(tmp_path):
+    """At an NPT state the target pressure is exact but the box the CG pressure was measured in is the reference's
+    mean, known to delta rho: worth delta rho / (rho kappa_T) bar (argon at 87 K: 0.23 % / 1.9e-4 per bar = 12 bar).
+    At an NVT state the measured all-atom pressure's own error is already in the fit's: nothing is added."""
+    import json
+
+    from cgtransfer.validation import reference_density_pressure_stderr
+
+    npt = tmp_path / "npt.json"
+    npt.write_text(json.dumps({"density_aa_g_cm3": 1.3998, "density_aa_stderr_g_cm3": 0.00325,
+                               "compressibility_aa_per_bar": 1.9033e-4, "pressure_aa_stderr_bar": 0.0}))
+    nvt = tmp_path / "nvt.json"
+    nvt.write_text(json.dumps({"density_aa_g_cm3": 1.374, "density_aa_stderr_g_cm3": 0.0,
+                               "compressibility_aa_per_bar": float("nan"), "pressure_aa_stderr_bar": 11.2}))
+    metrics = {("mscg_T87", "T87"): npt, ("mscg_T94", "T94"): nvt}
+    assert reference_density_pressure_stderr(metrics, "T87") == pytest.approx(0.00325 / 1.3998 / 1.9033e-4, rel=1e-9)
+    assert 12.0 < reference_density_pressure_stderr(metrics, "T87") < 12.5
+    assert reference_density_pressure_stderr(metrics, "T94") == 0.0
+    assert reference_density_pressure_stderr(metrics, "T120") == 0.0
