@@ -16,6 +16,7 @@ import torch
 
 from . import model as graph
 from .compute import limit_torch_threads, resolve_device
+from .bonded import bonded_energy_forces
 from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
@@ -332,4 +333,6 @@ class HipnnTModel(HipnnModel):
         """U(R) in kcal/mol on the all-atom energy scale (the training shift added back; meaningful as an
         all-atom energy only with energy anchoring)."""
         u = self.evaluator.model_energy(species, positions, cells, temperature_K)
+        if self.bonded:  # the bonded prior's energy, left out of the network's target in training
+            u = u + bonded_energy_forces(self.bonded, positions, cells)[0]
         return u + float(self.info.get("energy_shift_kcal_mol", 0.0))

@@ -129,8 +129,10 @@ def training_data(dataset_paths: list, summary_paths: list, state_names: list[st
     # excluded from the nonbonded model; every kind fits the forces that remain (cgtransfer.bonded)
     bonded_prior = bonded.fit_bonded_prior(datasets, list(state_names))
     if bonded_prior is not None:
-        _, f_bonded = bonded.bonded_energy_forces(bonded_prior, arrays["positions"], arrays["cells"])
+        e_bonded, f_bonded = bonded.bonded_energy_forces(bonded_prior, arrays["positions"], arrays["cells"])
         arrays["forces"] = (arrays["forces"] - f_bonded).astype(np.float32)
+        if len(frame_energy):  # energy anchoring: the network's U(R) is the energy beyond the bonded prior's
+            frame_energy = (np.asarray(frame_energy) - e_bonded).tolist()
         arrays["molecule"] = np.broadcast_to(np.asarray(bonded_prior["molecule_of_bead"], dtype=np.int64),
                                              arrays["species"].shape).copy()
     return TrainingData(arrays, splits, bead_types, list(state_names), summaries,
