@@ -5,8 +5,9 @@ training = {**snakemake.params.training, "device": snakemake.config["training"][
 configure(snakemake.threads, training["device"])  # before hippynn is imported
 
 from cgtransfer.io import log_to  # noqa: E402
-from cgtransfer.training import state_force_errors  # noqa: E402
+from cgtransfer.training import model_force_errors  # noqa: E402
 
+p = snakemake.params
 with log_to(snakemake.log[0]):
-    state_force_errors(snakemake.input.checkpoint, snakemake.input.dataset, training,
-                       snakemake.params.in_training, snakemake.output[0], snakemake.params.temperature_K)
+    print(model_force_errors(snakemake.input.checkpoint, dict(zip(p.states, snakemake.input.datasets)), training,
+                             p.training_states, snakemake.output[0], p.temperatures_K))

@@ -206,7 +206,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     ref_thermo = pd.read_csv(reference_thermo_csv)
     nvt = read_json(nvt_summary_json)
     npt = read_json(npt_summary_json) if npt_summary_json else None
-    forces = read_json(force_errors_json)
+    forces = read_json(force_errors_json)[state]  # the model's held-out force errors, per state
 
     pairs = list(dict.fromkeys(ref_rdf["pair"]))
     failed = unstable_runs(nvt, npt)

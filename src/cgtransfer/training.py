@@ -229,17 +229,21 @@ def train_and_report(kind: str, dataset_paths, summary_paths, state_names, setti
     return metrics
 
 
-def state_force_errors(checkpoint_dir, dataset_path, train_cfg, in_training: bool, out_json,
-                       temperature_K: float | None = None) -> dict:
-    """Held-out force errors of one model on one state (the test block, never trained on by any model), at the
-    state's temperature (the input of a temperature-aware model)."""
+def model_force_errors(checkpoint_dir, dataset_paths: dict, train_cfg, training_states, out_json,
+                       temperatures_K: dict | None = None) -> dict:
+    """Held-out force errors of one model on every state (state → mapped dataset): the test block of each
+    (never trained on by any model), at the state's temperature (the input of a temperature-aware model).
+    One job per model: the model is loaded once. Writes and returns {state: metrics}."""
     model = load_model(checkpoint_dir, device=train_cfg["device"])
-    data = load_dataset(dataset_path)
-    model.check_data(data, str(dataset_path))
-    pred, ref = held_out_forces(model, data, train_cfg["valid_fraction"], train_cfg["test_fraction"], temperature_K)
-    metrics = {**force_metrics(pred, ref), "kind": model.kind, "state_in_training": bool(in_training)}
-    write_json(out_json, metrics)
-    return metrics
+    out = {}
+    for state, path in dataset_paths.items():
+        data = load_dataset(path)
+        model.check_data(data, str(path))
+        pred, ref = held_out_forces(model, data, train_cfg["valid_fraction"], train_cfg["test_fraction"],
+                                    (temperatures_K or {}).get(state))
+        out[state] = {**force_metrics(pred, ref), "kind": model.kind, "state_in_training": state in training_states}
+    write_json(out_json, out)
+    return out
 
 
 def export_pair_table(checkpoint_dir, out_csv, out_png, label: str) -> None:

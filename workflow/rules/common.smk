@@ -147,7 +147,7 @@ def npt_run(name):
 
 
 def base_force_errors(w):
-    return f"{RESULTS}/{w.system}/force_errors/{STUDY.base_model(w.system, w.model)}/{w.state}.json"
+    return f"{RESULTS}/{w.system}/force_errors/{STUDY.base_model(w.system, w.model)}.json"
 
 
 def volume_fit_inputs(kind):

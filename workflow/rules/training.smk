@@ -65,21 +65,22 @@ rule pair_table:
 rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,
-        dataset=rules.map_to_cg.output.dataset,
+        datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
         code=stage_code("force_errors"),
     output:
-        f"{RESULTS}/{{system}}/force_errors/{{model}}/{{state}}.json",
+        f"{RESULTS}/{{system}}/force_errors/{{model}}.json",
     log:
-        f"{RESULTS}/logs/force_errors/{{system}}/{{model}}/{{state}}.log",
+        f"{RESULTS}/logs/force_errors/{{system}}/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/force_errors/{{system}}/{{model}}/{{state}}.tsv"
+        f"{RESULTS}/benchmarks/force_errors/{{system}}/{{model}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     threads: 1
     params:
         training=lambda w: physics(STUDY.settings(w.system)["training"]),
-        in_training=lambda w: w.state in training_states(w),
-        temperature_K=lambda w: STUDY.state(w.system, w.state).temperature_K,
+        states=lambda w: [s.state for s in STUDY.states_of(w.system)],
+        training_states=training_states,
+        temperatures_K=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
     script:
         "../../scripts/force_errors.py"
 
