@@ -338,7 +338,8 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     assert "ERROR/" not in proc.stderr, proc.stderr[-3000:]  # docutils errors in a caption
     trained = [m for m in MODELS if not m.endswith("_vol")]  # the unstable one too: it trained fine
     systems = {"methanol": (trained, list(STATES)), "argon": (["mscg_T87", "mscg_T94"], ["T87", "T94"]),
-               "water": (["mscg_all", "hipnn_all"], ["T270", "T330"]), "argon_water": (["mscg"], ["T300"])}
+               "water": (["mscg_all", "hipnn_all"], ["T270", "T330"]), "argon_water": (["mscg"], ["T300"]),
+               "methanol_2bead": (["mscg_all", "hipnn_all"], ["T273"])}
     expected = []
     for system, (models, states) in systems.items():
         run = workflow_run.parent / system
@@ -392,6 +393,7 @@ def test_argon_identity_mapping_validation(workflow_run):
 def test_water_three_body_structure(workflow_run):
     """TIP3P-FB water mapped to one bead per molecule: reference physics and the three-body angle comparison."""
     water = workflow_run.parent / "water"
+    tetrahedrality = {}
     for state, temperature in (("T270", 270.0), ("T330", 330.0)):
         ref = json.loads((water / f"cg_data/{state}/summary.json").read_text())
         assert 0.95 < ref["mean_density_g_cm3"] < 1.04  # TIP3P-FB: ~1.00 g/cm3 near 270 K, ~0.98 at 330 K
@@ -403,12 +405,15 @@ def test_water_three_body_structure(workflow_run):
         assert 3.5 < shell["mean_neighbours"] < (5.0 if temperature < 300 else 6.0)
         angles = pd.read_csv(water / f"cg_data/{state}/angles.csv")
         # the tetrahedral peak (109.5 deg; default-run references: modes 100.5-106.5 deg up to 370 K). A 4-ps run's
-        # top is flat within noise over ~94-107 deg at 330 K, so the mode alone is ill-defined: check the band
-        # against the close-packing band too
+        # top is flat within noise over ~94-107 deg at 330 K, so the mode alone is ill-defined: the tetrahedral band
+        # must outweigh the close-packing band (a simple liquid's: argon's ratio is 0.78-0.88, mode 55.5 deg), the
+        # more so the colder (default 24-ps references: ratio 4.0 at 250 K, 2.9 at 298, 1.9 at 330, 1.2 at 370 K;
+        # four tiny runs: 3.1-4.9 at 270 K, 1.5-1.9 at 330 K)
         mode = angles.loc[angles["p"].idxmax(), "theta_deg"]
         assert 90 < mode < 115, mode
         band = lambda lo, hi: angles[(angles["theta_deg"] > lo) & (angles["theta_deg"] < hi)]["p"].mean()  # noqa: E731
-        assert band(95, 115) > 2 * band(50, 70)
+        tetrahedrality[state] = band(95, 115) / band(50, 70)
+        assert tetrahedrality[state] > 1.25, tetrahedrality
         for model in ("hipnn_all", "mscg_all"):
             m = json.loads((water / f"compare/{model}/{state}/metrics.json").read_text())
             a = m["angles"]["W"]
@@ -418,6 +423,7 @@ def test_water_three_body_structure(workflow_run):
             curves = pd.read_csv(water / f"compare/{model}/{state}/angles.csv")
             width = curves["theta_deg"].diff().iloc[1]
             assert (curves["p_cg"].sum() * width) == pytest.approx(1.0, abs=1e-6)
+    assert tetrahedrality["T270"] > 1.3 * tetrahedrality["T330"], tetrahedrality  # water loses its tetrahedral order
     table = pd.read_csv(water / "summary/angle_error.csv").set_index("model")
     assert {"hipnn_all", "mscg_all"} <= set(table.index) and table[["T270", "T330"]].notna().all().all()
     headline = json.loads((water / "summary/headline.json").read_text())
@@ -475,7 +481,9 @@ def test_two_bead_methanol(workflow_run):
     assert ref["min_pair_distance_A"] > 2.0  # between molecules: the bonded pair is no contact
     bonds = pd.read_csv(two / "cg_data/T273/bonds.csv")
     width = bonds["r_A"].diff().iloc[1]
-    assert bonds["p"].sum() * width == pytest.approx(1.0, abs=1e-6)
+    # a density over r0 +/- 6 std, normalised by every sample: the few beyond the bins (the tails are heavier than a
+    # Gaussian's; measured 2e-4) are missing probability, not renormalised away
+    assert 0.998 < bonds["p"].sum() * width <= 1.0 + 1e-9
     frame = 0
     for model_name in ("mscg_all", "hipnn_all"):
         model = load_model(two / f"models/{model_name}/checkpoint")
