@@ -157,8 +157,10 @@ def volume_fit_inputs(kind):
         "reference_thermo": "{R}/{ref}/reference/{s}/thermo.csv",
         "datasets": "{R}/{sys}/cg_data/{s}/dataset.npz",
     }
-    return lambda w: [paths[kind].format(R=RESULTS, sys=w.system, ref=STUDY.reference_system(w.system), m=w.model, s=s)
-                      for s in training_states(w)]
+    return lambda w: [
+        paths[kind].format(R=RESULTS, sys=w.system, ref=STUDY.reference_system(w.system), m=w.model, s=s)
+        for s in training_states(w)
+    ]
 
 
 def density_scan(w, state):
