@@ -480,10 +480,10 @@ def test_two_bead_methanol(workflow_run):
     assert ref["rdf"]["OH-OH"]["first_peak_r_A"] < 3.0 < ref["rdf"]["CH3-CH3"]["first_peak_r_A"]
     assert ref["min_pair_distance_A"] > 2.0  # between molecules: the bonded pair is no contact
     bonds = pd.read_csv(two / "cg_data/T273/bonds.csv")
-    width = bonds["r_A"].diff().iloc[1]
+    width = (bonds["r_A"].iloc[-1] - bonds["r_A"].iloc[0]) / (len(bonds) - 1)  # the CSV rounds each r
     # a density over r0 +/- 6 std, normalised by every sample: the few beyond the bins (the tails are heavier than a
     # Gaussian's; measured 2e-4) are missing probability, not renormalised away
-    assert 0.998 < bonds["p"].sum() * width <= 1.0 + 1e-9
+    assert 0.998 < bonds["p"].sum() * width <= 1.0 + 1e-4
     frame = 0
     for model_name in ("mscg_all", "hipnn_all"):
         model = load_model(two / f"models/{model_name}/checkpoint")
