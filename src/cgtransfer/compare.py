@@ -107,7 +107,7 @@ def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks:
     for t, g in ref.groupby("type", sort=False):
         r, p_ref = g["r_A"].to_numpy(), g["p"].to_numpy()
         width = float(r[1] - r[0])
-        edges = {t: bonded.bin_edges_from_centres(r)}
+        edges = {t: bonded.bin_edges_from_centres(r)}  # the reference's bins
         noise = rdfmod.angle_distribution_mae(g["p_first_half"], g["p_second_half"], width)
         entry = {"mean_ref_A": float((r * p_ref).sum() / p_ref.sum()),
                  "std_ref_A": float(np.sqrt((r**2 * p_ref).sum() / p_ref.sum() - ((r * p_ref).sum() / p_ref.sum()) ** 2)),
@@ -116,8 +116,7 @@ def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks:
         if u is not None and t in types:
             sel = np.array([x == t for x in types])
             x = r_cg[:, sel]
-            p_cg = bonded.distance_distributions(pos, cells, pairs, types, edges)
-            p_cg = p_cg[p_cg["type"] == t]["p"].to_numpy()
+            p_cg = np.histogram(x.ravel(), bins=edges[t])[0] / max(1, x.size) / np.diff(edges[t])  # as the reference
             err = rdfmod.angle_distribution_mae(p_cg, p_ref, width)
             cut = np.linspace(0, len(pos), n_blocks + 1).round().astype(int)
             blocks = [np.histogram(x[lo:hi].ravel(), bins=edges[t])[0] / max(1, x[lo:hi].size) / width
