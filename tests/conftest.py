@@ -43,12 +43,35 @@ def argon_system(n: int, edge_nm: float, cutoff_nm: float = 0.8) -> openmm.Syste
     return system
 
 
+def record_lj_trajectory(topology: app.Topology, system: openmm.System, positions_nm, temperature_K: float,
+                         directory: Path, n_frames: int, equilibration_steps: int, seed: int, stride: int = 40) -> None:
+    """NVT Langevin run (5 fs, 5/ps) from minimised ``positions_nm``, recorded with the reference pipeline's own
+    reporters every ``stride`` steps (0.2 ps): ``trajectory.dcd``, ``topology.pdb`` and ``forces.npz``."""
+    from cgtransfer.reporters import ForceReporter
+
+    integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
+    integrator.setRandomNumberSeed(seed)
+    sim = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    sim.context.setPositions(positions_nm * u.nanometer)
+    sim.minimizeEnergy()
+    sim.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
+    sim.step(equilibration_steps)
+    forces = ForceReporter(stride)
+    sim.reporters.append(app.DCDReporter(str(directory / "trajectory.dcd"), stride, enforcePeriodicBox=False))
+    sim.reporters.append(forces)
+    sim.step(stride * n_frames)
+    del sim.reporters[0]
+    state = sim.context.getState(getPositions=True)
+    with open(directory / "topology.pdb", "w") as fh:
+        app.PDBFile.writeFile(topology, state.getPositions(), fh)
+    np.savez(directory / "forces.npz", **forces.arrays(), time_ps=0.2 * np.arange(1, n_frames + 1),
+             temperature_K=temperature_K)
+
+
 @pytest.fixture(scope="session")
 def argon_run(tmp_path_factory):
     """A 0.2 ps-spaced 30-frame NVT trajectory of 108 LJ argon atoms at 120 K, 1.4 g/cm³ (liquid), with
     the reference pipeline's own reporters: DCD + PDB + forces.npz."""
-    from cgtransfer.reporters import ForceReporter
-
     d = tmp_path_factory.mktemp("argon")
     n, rho = 108, 1.4
     edge = (n * 39.948 / rho * 1.66053906660e-3) ** (1 / 3)
@@ -57,23 +80,7 @@ def argon_run(tmp_path_factory):
     pos = (grid + 0.5) * edge / 5 + rng.normal(0, 0.005, (n, 3))
     top = argon_topology(n, edge)
     system = argon_system(n, edge)
-    integrator = openmm.LangevinMiddleIntegrator(120 * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
-    integrator.setRandomNumberSeed(1)
-    sim = app.Simulation(top, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-    sim.context.setPositions(pos * u.nanometer)
-    sim.minimizeEnergy()
-    sim.context.setVelocitiesToTemperature(120 * u.kelvin, 1)
-    sim.step(400)
-    forces = ForceReporter(40)
-    sim.reporters.append(app.DCDReporter(str(d / "trajectory.dcd"), 40, enforcePeriodicBox=False))
-    sim.reporters.append(forces)
-    sim.step(40 * 30)
-    del sim.reporters[0]
-    state = sim.context.getState(getPositions=True)
-    with open(d / "topology.pdb", "w") as fh:
-        app.PDBFile.writeFile(top, state.getPositions(), fh)
-    arrays = forces.arrays()
-    np.savez(d / "forces.npz", **arrays, time_ps=0.2 * np.arange(1, 31), temperature_K=120.0)
+    record_lj_trajectory(top, system, pos, 120.0, d, n_frames=30, equilibration_steps=400, seed=1)
     return {"dir": d, "edge_nm": edge, "n": n, "system": system, "topology": top}
 
 

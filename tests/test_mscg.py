@@ -9,7 +9,7 @@ import openmm
 import openmm.unit as u
 import pytest
 
-from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM
+from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM, record_lj_trajectory
 from cgtransfer import units
 from cgtransfer.models import TrainingData, load_model
 from cgtransfer.mscg import MSCGFitError, MSCGModel
@@ -230,7 +230,6 @@ def test_mscg_recovers_each_pair_force_of_a_binary_lennard_jones_mixture(tmp_pat
 
     from cgtransfer import mapping
     from cgtransfer.io import write_json, write_npz
-    from cgtransfer.reporters import ForceReporter
 
     n_each, number_density_A3, temperature = 64, 0.0185, 130.0  # a dense liquid of both (Kr triple point 116 K)
     edge_nm = (2 * n_each / number_density_A3) ** (1 / 3) / 10.0
@@ -252,21 +251,7 @@ def test_mscg_recovers_each_pair_force_of_a_binary_lennard_jones_mixture(tmp_pat
     grid = np.array([(i, j, k) for i in range(6) for j in range(6) for k in range(6)])[: 2 * n_each]
     rng = np.random.default_rng(0)
     pos = (grid + 0.5) * edge_nm / 6 + rng.normal(0, 0.005, grid.shape)
-    integrator = openmm.LangevinMiddleIntegrator(temperature * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
-    integrator.setRandomNumberSeed(2)
-    sim = app.Simulation(top, system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-    sim.context.setPositions(pos * u.nanometer)
-    sim.minimizeEnergy()
-    sim.context.setVelocitiesToTemperature(temperature * u.kelvin, 2)
-    sim.step(600)
-    forces = ForceReporter(40)
-    sim.reporters.append(app.DCDReporter(str(tmp_path / "trajectory.dcd"), 40, enforcePeriodicBox=False))
-    sim.reporters.append(forces)
-    sim.step(40 * 40)
-    del sim.reporters[0]
-    with open(tmp_path / "topology.pdb", "w") as fh:
-        app.PDBFile.writeFile(top, sim.context.getState(getPositions=True).getPositions(), fh)
-    np.savez(tmp_path / "forces.npz", **forces.arrays(), time_ps=0.2 * np.arange(1, 41), temperature_K=temperature)
+    record_lj_trajectory(top, system, pos, temperature, tmp_path, n_frames=40, equilibration_steps=600, seed=2)
 
     cg = mapping.map_trajectory(tmp_path / "topology.pdb", tmp_path / "trajectory.dcd", tmp_path / "forces.npz",
                                 {"AR": {"AR": ["AR"]}, "KR": {"KR": ["KR"]}})
