@@ -46,7 +46,7 @@ def argon_system(n: int, edge_nm: float, cutoff_nm: float = 0.8) -> openmm.Syste
 def record_lj_trajectory(topology: app.Topology, system: openmm.System, positions_nm, temperature_K: float,
                          directory: Path, n_frames: int, equilibration_steps: int, seed: int, stride: int = 40) -> None:
     """NVT Langevin run (5 fs, 5/ps) from minimised ``positions_nm``, recorded with the reference pipeline's own
-    reporters every ``stride`` steps (0.2 ps): ``trajectory.dcd``, ``topology.pdb`` and ``forces.npz``."""
+    reporters every ``stride`` steps (40: 0.2 ps): ``trajectory.dcd``, ``topology.pdb`` and ``forces.npz``."""
     from cgtransfer.reporters import ForceReporter
 
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
@@ -64,7 +64,7 @@ def record_lj_trajectory(topology: app.Topology, system: openmm.System, position
     state = sim.context.getState(getPositions=True)
     with open(directory / "topology.pdb", "w") as fh:
         app.PDBFile.writeFile(topology, state.getPositions(), fh)
-    np.savez(directory / "forces.npz", **forces.arrays(), time_ps=0.2 * np.arange(1, n_frames + 1),
+    np.savez(directory / "forces.npz", **forces.arrays(), time_ps=stride * 0.005 * np.arange(1, n_frames + 1),
              temperature_K=temperature_K)
 
 
