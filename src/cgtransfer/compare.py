@@ -99,8 +99,9 @@ def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks:
     u = None if failed else mda.Universe(str(nvt_topology), str(nvt_trajectory))
     out = {}
     if u is not None:
-        pos = np.array([u.atoms.positions.astype(np.float64) for _ in u.trajectory])
-        cells = np.array([np.diag(ts.dimensions[:3]).astype(np.float64) for ts in u.trajectory])
+        frames = [(u.atoms.positions.astype(np.float64), np.diag(ts.dimensions[:3]).astype(np.float64))
+                  for ts in u.trajectory]  # one pass over the trajectory
+        pos, cells = (np.array(a) for a in zip(*frames))
         pairs = bonded.intramolecular_pairs(u.atoms.resindices)
         types = bonded.pair_type_names(pairs, u.atoms.names)
         r_cg = bonded.pair_distances(pos, cells, pairs)
