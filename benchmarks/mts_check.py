@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cgtransfer import rdf as rdfmod
-from cgtransfer.cg_md import block_average, run_cg_md
-from cgtransfer.compare import cg_block_rdfs
+from cgtransfer.analysis import rdf as rdfmod
+from cgtransfer.analysis.statistics import block_average
+from cgtransfer.stages.cg_md import run_cg_md
+from cgtransfer.stages.compare import cg_block_rdfs
 from cgtransfer.compute import configure
 
 REPO = Path(__file__).resolve().parents[1]

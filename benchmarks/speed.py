@@ -33,16 +33,18 @@ import yaml  # noqa: E402
 from openmm import app  # noqa: E402
 
 import cgtransfer  # noqa: E402
-from cgtransfer import mapping, units  # noqa: E402
-from cgtransfer.box import build_box  # noqa: E402
-from cgtransfer.cg_md import cg_topology  # noqa: E402
-from cgtransfer.config import load_study  # noqa: E402
-from cgtransfer.forcefields import cpu_platform, create_system  # noqa: E402
-from cgtransfer.io import write_json, write_npz  # noqa: E402
-from cgtransfer.cg_md import build_cg_system, cg_integrator  # noqa: E402
-from cgtransfer.models import load_model  # noqa: E402
-from cgtransfer.reporters import ForceReporter  # noqa: E402
-from cgtransfer.training import kind_settings, train_model  # noqa: E402
+from cgtransfer.stages import mapping
+from cgtransfer import units
+from cgtransfer.md.box import build_box
+from cgtransfer.stages.cg_md import cg_topology
+from cgtransfer.config import load_study
+from cgtransfer.md.forcefields import cpu_platform, create_system
+from cgtransfer.io import write_json, write_npz
+from cgtransfer.stages.cg_md import build_cg_system, cg_integrator
+from cgtransfer.kinds import load_model
+from cgtransfer.md.protocol import ForceReporter
+from cgtransfer.kinds import kind_settings
+from cgtransfer.stages.train import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""Snakemake adapter for rule build_box (logic: cgtransfer.box)."""
-from cgtransfer.box import build_mixture_box
+"""Snakemake adapter for rule build_box (logic: cgtransfer.md.box)."""
+from cgtransfer.md.box import build_mixture_box
 from cgtransfer.io import log_to
 
 with log_to(snakemake.log[0]):

@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule cg_md (logic: cgtransfer.cg_md)."""
+"""Snakemake adapter for rule cg_md (logic: cgtransfer.stages.cg_md)."""
 from cgtransfer.compute import configure
 
 device = snakemake.config["cg_md"]["device"]  # a run-time setting: read here, not a param (no rerun)
 configure(snakemake.threads, device)  # before hippynn is imported
 
-from cgtransfer.cg_md import run_cg_md  # noqa: E402
-from cgtransfer.io import log_to, single_or_none  # noqa: E402
+from cgtransfer.stages.cg_md import run_cg_md
+from cgtransfer.io import log_to, single_or_none
 
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
-"""Snakemake adapter for rule compare (logic: cgtransfer.compare)."""
-from cgtransfer.compare import compare_state
+"""Snakemake adapter for rule compare (logic: cgtransfer.stages.compare)."""
+from cgtransfer.stages.compare import compare_state
 from cgtransfer.io import log_to, single_or_none, write_csv, write_json
 
 w, p, inp, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output

@@ -1,10 +1,10 @@
-"""Snakemake adapter for rule fit_volume_term (logic: cgtransfer.volume)."""
+"""Snakemake adapter for rule fit_volume_term (logic: cgtransfer.stages.volume_fit)."""
 from cgtransfer.compute import configure
 
 configure(snakemake.threads, "cpu")  # before hippynn is imported
 
-from cgtransfer.io import log_to  # noqa: E402
-from cgtransfer.volume import fit_for_model  # noqa: E402
+from cgtransfer.io import log_to
+from cgtransfer.stages.volume_fit import fit_for_model
 
 inp, p = snakemake.input, snakemake.params
 scans, flat = [], list(inp.cg_scan)

@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule force_errors (logic: cgtransfer.training)."""
+"""Snakemake adapter for rule force_errors (logic: cgtransfer.stages.force_errors)."""
 from cgtransfer.compute import configure
 
 training = {**snakemake.params.training, "device": snakemake.config["training"]["device"]}  # run-time: not a param
 configure(snakemake.threads, training["device"])  # before hippynn is imported
 
-from cgtransfer.io import log_to  # noqa: E402
-from cgtransfer.training import model_force_errors  # noqa: E402
+from cgtransfer.io import log_to
+from cgtransfer.stages.force_errors import model_force_errors
 
 p = snakemake.params
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
-"""Snakemake adapter for rule map_to_cg (logic: cgtransfer.mapping)."""
-from cgtransfer import mapping
+"""Snakemake adapter for rule map_to_cg (logic: cgtransfer.stages.mapping)."""
+from cgtransfer.stages import mapping
 from cgtransfer.io import log_to, write_csv, write_json, write_npz
 
 inp, out, rdf = snakemake.input, snakemake.output, snakemake.params.rdf

@@ -1,6 +1,6 @@
-"""Snakemake adapter for rule reference_md (logic: cgtransfer.reference)."""
+"""Snakemake adapter for rule reference_md (logic: cgtransfer.stages.reference)."""
 from cgtransfer.io import log_to
-from cgtransfer.reference import run_reference
+from cgtransfer.stages.reference import run_reference
 
 w, p, out = snakemake.wildcards, snakemake.params, snakemake.output
 run_time = snakemake.config["reference_md"]  # run-time settings: not params (changing them reruns nothing)

@@ -1,8 +1,8 @@
-"""Snakemake adapter for rule summarize (logic: cgtransfer.summarize)."""
+"""Snakemake adapter for rule summarize (logic: cgtransfer.stages.summarize)."""
 from pathlib import Path
 
 from cgtransfer.io import log_to
-from cgtransfer.summarize import summarize
+from cgtransfer.stages.summarize import summarize
 
 out = snakemake.output
 with log_to(snakemake.log[0]):

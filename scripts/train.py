@@ -1,11 +1,11 @@
-"""Snakemake adapter for rule train (logic: cgtransfer.training; the model kinds in cgtransfer.models)."""
+"""Snakemake adapter for rule train (logic: cgtransfer.stages.train; the model kinds in cgtransfer.kinds)."""
 from cgtransfer.compute import configure
 
 training = {**snakemake.params.training, "device": snakemake.config["training"]["device"]}  # run-time: not a param
 configure(snakemake.threads, training["device"])  # before hippynn is imported
 
-from cgtransfer.io import log_to  # noqa: E402
-from cgtransfer.training import train_and_report  # noqa: E402
+from cgtransfer.io import log_to
+from cgtransfer.stages.train import train_and_report
 
 p, out = snakemake.params, snakemake.output
 settings = {k: ({**v, "device": training["device"]} if k == "training" else v) for k, v in p.settings.items()}

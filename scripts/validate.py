@@ -1,6 +1,6 @@
-"""Snakemake adapter for rule validate (logic: cgtransfer.validation)."""
+"""Snakemake adapter for rule validate (logic: cgtransfer.stages.validate)."""
 from cgtransfer.io import log_to, save_figure, write_json
-from cgtransfer.validation import validate_system, validation_figure
+from cgtransfer.stages.validate import validate_system, validation_figure
 
 inp, p, out, w = snakemake.input, snakemake.params, snakemake.output, snakemake.wildcards
 with log_to(snakemake.log[0]):

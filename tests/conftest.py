@@ -47,7 +47,7 @@ def record_lj_trajectory(topology: app.Topology, system: openmm.System, position
                          directory: Path, n_frames: int, equilibration_steps: int, seed: int, stride: int = 40) -> None:
     """NVT Langevin run (5 fs, 5/ps) from minimised ``positions_nm``, recorded with the reference pipeline's own
     reporters every ``stride`` steps (40: 0.2 ps): ``trajectory.dcd``, ``topology.pdb`` and ``forces.npz``."""
-    from cgtransfer.reporters import ForceReporter
+    from cgtransfer.md.protocol import ForceReporter
 
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, 5 / u.picosecond, 5 * u.femtosecond)
     integrator.setRandomNumberSeed(seed)
@@ -87,7 +87,7 @@ def argon_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def argon_cg(argon_run, tmp_path_factory):
     """Identity mapping of the argon run, the mapped dataset and its summary on disk."""
-    from cgtransfer import mapping
+    from cgtransfer.stages import mapping
     from cgtransfer.io import write_json, write_npz
 
     d = argon_run["dir"]
@@ -107,7 +107,7 @@ TINY_TRAINING = dict(device="cpu", threads=1, valid_fraction=0.1, test_fraction=
 
 @pytest.fixture(scope="session")
 def tiny_model(argon_cg, tmp_path_factory):
-    from cgtransfer.training import train_model
+    from cgtransfer.stages.train import train_model
 
     out = tmp_path_factory.mktemp("model") / "checkpoint"
     train_model("hipnn", [argon_cg["dataset"]], [argon_cg["summary"]], ["T120"],

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cgtransfer import rdf
+from cgtransfer.analysis import rdf
 
 
 def _bin_integrals_isotropic(nbins):

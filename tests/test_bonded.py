@@ -7,8 +7,9 @@ import openmm
 import openmm.unit as u
 import pytest
 
-from cgtransfer import bonded, units
-from cgtransfer.rdf import min_pair_distance
+from cgtransfer.analysis import bonds as bonded
+from cgtransfer import units
+from cgtransfer.analysis.rdf import min_pair_distance
 
 K_TRUE = 400.0  # kcal/mol/Å², OpenMM's convention E = ½ k (r - r0)²
 R0_TRUE = 1.5   # Å
@@ -127,7 +128,7 @@ def test_network_and_prior_ignore_the_bonded_partner():
     import torch
     from hippynn.graphs import GraphModule
 
-    from cgtransfer.model import build_graph
+    from cgtransfer.kinds.hipnn_graph import build_graph
 
     net = dict(n_features=6, n_sensitivities=6, dist_soft_min=2.0, dist_soft_max=5.0, dist_hard_max=6.0,
                n_interaction_layers=1, n_atom_layers=1, sensitivity_type="inverse", resnet=True)

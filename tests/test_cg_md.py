@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from cgtransfer import units
-from cgtransfer.cg_md import run_cg_md
-from cgtransfer.potential import CollapsedBox, HippynnPotential, NonFiniteModelOutput, make_force
+from cgtransfer.stages.cg_md import run_cg_md
+from cgtransfer.md.protocol import CollapsedBox, NonFiniteModelOutput
+from cgtransfer.kinds.hipnn_force import HippynnPotential, make_force
 
 CG = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
           equilibration_ps=0.5, production_ps=2.0, max_temperature_factor=3.0)
@@ -121,7 +122,7 @@ def test_diverging_cg_md_is_recorded_naming_model_state_and_step(tiny_model, arg
 def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):
     """The MD fast path splits the model: the exponential prior as a native OpenMM CustomNonbondedForce and the
     network alone in the PythonForce. Their sum must be the trained model exactly (energy and forces)."""
-    from cgtransfer.models import load_model
+    from cgtransfer.kinds import load_model
 
     data = argon_cg["cg"]
     model = load_model(tiny_model)
@@ -151,8 +152,8 @@ def test_mts_fast_path_keeps_the_structure_of_a_1fs_run(tiny_model, argon_cg, tm
     and the temperature (MTSLangevin reports full-step velocities: no half-step bias) at the target."""
     import pandas as pd
 
-    from cgtransfer.compare import cg_rdfs
-    from cgtransfer import rdf as rdfmod
+    from cgtransfer.stages.compare import cg_rdfs
+    from cgtransfer.analysis import rdf as rdfmod
 
     runs = {}
     for name, extra in (("ref_1fs", dict(timestep_fs=1.0)),
@@ -170,7 +171,7 @@ def test_mts_fast_path_keeps_the_structure_of_a_1fs_run(tiny_model, argon_cg, tm
 
     mae = rdfmod.rdf_mae(g_mts["g"].to_numpy(), g_ref["g"].to_numpy())
     # the 1-fs run's own noise: its first half against its second half
-    from cgtransfer.rdf import bead_rdf
+    from cgtransfer.analysis.rdf import bead_rdf
     u_ref = mda.Universe(str(tmp_path / "ref_1fs.pdb"), str(tmp_path / "ref_1fs.dcd"))
     _, ga = bead_rdf(u_ref, "AR", "AR", 50, 8.0, stop=half)
     _, gb = bead_rdf(u_ref, "AR", "AR", 50, 8.0, start=half)
@@ -187,8 +188,8 @@ def test_mts_fast_path_keeps_the_structure_of_a_1fs_run(tiny_model, argon_cg, tm
 def test_barostat_acts_at_the_same_simulated_interval_with_mts(tiny_model, argon_cg):
     """barostat_frequency counts steps of timestep_fs: with a 5x longer MTS outer step the barostat must attempt
     moves every 25/5 = 5 outer steps, or an NPT run relaxes its volume 5x slower per picosecond."""
-    from cgtransfer.cg_md import build_cg_system, cg_integrator
-    from cgtransfer.models import load_model
+    from cgtransfer.stages.cg_md import build_cg_system, cg_integrator
+    from cgtransfer.kinds import load_model
 
     data = argon_cg["cg"]
     model = load_model(tiny_model)
@@ -213,7 +214,7 @@ def test_only_blow_ups_count_as_divergence(raised, diverged):
     output is a blow-up (recorded as an unstable cell), a bug or out-of-memory is not and must propagate."""
     from openmm import app
 
-    from cgtransfer.reporters import SimulationDiverged, step_checked
+    from cgtransfer.md.protocol import SimulationDiverged, step_checked
 
     def callback(state):
         raise raised()

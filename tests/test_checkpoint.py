@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from cgtransfer.box import build_box
-from cgtransfer.reference import run_reference
-from cgtransfer.reporters import partial_directory
+from cgtransfer.md.box import build_box
+from cgtransfer.stages.reference import run_reference
+from cgtransfer.md.protocol import partial_directory
 
 XML = REPO / "resources/methanol/oplsaa_methanol.xml"
 MD = dict(platform="CPU", threads=1, timestep_fs=2.0, friction_per_ps=1.0, nonbonded_cutoff_nm=0.7,
@@ -119,7 +119,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(box, capsys):
 
 def test_killed_cg_run_resumes_and_matches(tiny_model, argon_cg, tmp_path):
     """The same for CG MD with the HIP-NN-TS model as an OpenMM PythonForce (NPT: barostat state included)."""
-    from cgtransfer.cg_md import run_cg_md
+    from cgtransfer.stages.cg_md import run_cg_md
 
     cfg = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
                equilibration_ps=0.5, production_ps=3.0, max_temperature_factor=3.0, checkpoint_interval_ps=0.5)
@@ -154,7 +154,7 @@ def test_killed_cg_run_resumes_and_matches(tiny_model, argon_cg, tmp_path):
 
 def CG_RUN(d, model, dataset, cfg):
     """The CG run of test_killed_cg_run_resumes_and_matches, in a process of its own (to be killed)."""
-    from cgtransfer.cg_md import run_cg_md
+    from cgtransfer.stages.cg_md import run_cg_md
 
     names = ("top.pdb", "traj.dcd", "thermo.csv", "summary.json")
     return run_cg_md(model, dataset, 120.0, 500.0, "npt", cfg, *(d / n for n in names), label="argon npt")
@@ -163,7 +163,7 @@ def CG_RUN(d, model, dataset, cfg):
 def TRAIN(dataset, summary, out: Path, epochs: int):
     """A HIP-NN-TS training of ``epochs`` epochs on the argon fixture (run in its own process to be killed)."""
     from conftest import TINY_NETWORK, TINY_TRAINING
-    from cgtransfer.training import train_model
+    from cgtransfer.stages.train import train_model
 
     train = {**TINY_TRAINING, "max_epochs": epochs, "termination_patience": 100, "plateau_patience": 50}
     return train_model("hipnn", [dataset], [summary], ["T120"], {"network": TINY_NETWORK, "training": train},
@@ -190,6 +190,6 @@ def test_killed_training_resumes_from_its_last_epoch(argon_cg, tmp_path, capsys)
     assert resumed and int(resumed.group(1)) >= 3, printed[-2000:]
     assert record["epochs"] == epochs and len(record["curve"]) == epochs  # the whole history, not only the rerun's
     assert not list(out.glob("*epoch_*.pt")) and not (out / "fit_identity.json").exists() and not tmp_dir.exists()
-    from cgtransfer.models import load_model
+    from cgtransfer.kinds import load_model
 
     assert load_model(out).kind == "hipnn"

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY_NETWORK, TINY_TRAINING
-from cgtransfer import mapping
-from cgtransfer.box import build_box
+from cgtransfer.stages import mapping
+from cgtransfer.md.box import build_box
 from cgtransfer.io import write_json, write_npz
-from cgtransfer.reference import run_reference
-from cgtransfer.training import train_and_report
+from cgtransfer.stages.reference import run_reference
+from cgtransfer.stages.train import train_and_report
 
 CONFIG = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
 MD = {**CONFIG["reference_md"], "nonbonded_cutoff_nm": 0.8, "equilibration_ps": 0.2, "production_ps": 1.0,

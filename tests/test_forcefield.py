@@ -10,7 +10,7 @@ import pytest
 from openmm import app
 
 from conftest import REPO
-from cgtransfer.box import replicate_topology
+from cgtransfer.md.box import replicate_topology
 
 XML = REPO / "resources/methanol/oplsaa_methanol.xml"
 PDB = REPO / "resources/methanol/methanol.pdb"
@@ -92,7 +92,7 @@ def test_one_four_pairs_scaled_by_half():
 
 
 def test_pme_system_has_dispersion_correction_and_hbond_constraints():
-    from cgtransfer.forcefields import create_system
+    from cgtransfer.md.forcefields import create_system
 
     top, pos = two_molecules()
     top.setPeriodicBoxVectors(((3, 0, 0), (0, 3, 0), (0, 0, 3)) * u.nanometer)
@@ -109,8 +109,8 @@ def test_separable_lj_is_the_type_table_exactly():
     """The fast per-particle product form (a1*a2/r^6 - b1*b2)/r^6 that replaces OpenMM's acoef/bcoef type tables
     gives the same energy and forces on a periodic box of methanol (geometric mixing is separable); a table that
     is not separable (an NBFix-like pair) is left alone."""
-    from cgtransfer.box import build_box
-    from cgtransfer.forcefields import create_system, separable_lennard_jones
+    from cgtransfer.md.box import build_box
+    from cgtransfer.md.forcefields import create_system, separable_lennard_jones
     import tempfile
     from pathlib import Path
 

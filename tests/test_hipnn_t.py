@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cgtransfer.models import TrainingData, fit_model, load_model
+from cgtransfer.kinds.base import TrainingData
+from cgtransfer.kinds import fit_model, load_model
 
 from conftest import TINY_TRAINING
 

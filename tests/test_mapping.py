@@ -6,8 +6,9 @@ import pytest
 from openmm import app
 
 from conftest import REPO
-from cgtransfer import mapping, units
-from cgtransfer.box import replicate_topology
+from cgtransfer.stages import mapping
+from cgtransfer import units
+from cgtransfer.md.box import replicate_topology
 
 MASS = {"C": 12.011, "H": 1.008, "O": 15.999}
 METHANOL = {"MOH": {"MOH": ["C", "H1", "H2", "H3", "O", "HO"]}}

@@ -8,9 +8,10 @@ import pytest
 from openmm import app
 
 from conftest import REPO
-from cgtransfer import mapping, units
-from cgtransfer.box import build_mixture_box, molecule_mass_amu
-from cgtransfer.reference import run_reference
+from cgtransfer.stages import mapping
+from cgtransfer import units
+from cgtransfer.md.box import build_mixture_box, molecule_mass_amu
+from cgtransfer.stages.reference import run_reference
 
 ARGON, WATER = REPO / "resources/argon/argon.pdb", REPO / "resources/water/water.pdb"
 FORCEFIELDS = [str(REPO / "resources/argon/argon.xml"), "tip3pfb.xml"]
@@ -71,8 +72,8 @@ def test_mixture_maps_to_two_bead_types_with_every_pair(mixture_run):
 
 def test_mscg_fits_one_pair_force_per_bead_type_pair(mixture_run, tmp_path):
     from cgtransfer.io import write_json, write_npz
-    from cgtransfer.models import load_model
-    from cgtransfer.training import train_model
+    from cgtransfer.kinds import load_model
+    from cgtransfer.stages.train import train_model
 
     d, _, _ = mixture_run
     cg = mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", d / "forces.npz",

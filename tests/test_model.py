@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import cgtransfer  # noqa: F401
-from cgtransfer import model as cgmodel
+from cgtransfer.kinds import hipnn_graph as cgmodel
 
 NETWORK = dict(n_features=8, n_sensitivities=6, dist_soft_min=2.5, dist_soft_max=5.0, dist_hard_max=6.0,
                n_interaction_layers=1, n_atom_layers=2, sensitivity_type="inverse", resnet=True)

@@ -11,9 +11,10 @@ import pytest
 
 from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM, record_lj_trajectory
 from cgtransfer import units
-from cgtransfer.models import TrainingData, load_model
-from cgtransfer.mscg import MSCGFitError, MSCGModel
-from cgtransfer.training import train_model
+from cgtransfer.kinds.base import TrainingData
+from cgtransfer.kinds import load_model
+from cgtransfer.kinds.mscg import MSCGFitError, MSCGModel
+from cgtransfer.stages.train import train_model
 
 MSCG = {"cutoff_A": 8.0,  # = the fixture's LJ cutoff
         "knot_spacing_A": 0.1, "spline_degree": 3,
@@ -125,9 +126,9 @@ def test_openmm_table_equals_the_fitted_force_on_a_hand_built_configuration(argo
 def test_mscg_cg_md_reproduces_the_lennard_jones_structure(argon_mscg, argon_cg, tmp_path):
     """Identity-mapped LJ: MS-CG is the LJ potential itself, so CG MD at the reference state gives the
     reference RDF (within the reference's own run-to-run noise), at the target temperature."""
-    from cgtransfer.cg_md import run_cg_md
-    from cgtransfer.compare import cg_rdfs
-    from cgtransfer import rdf as rdfmod
+    from cgtransfer.stages.cg_md import run_cg_md
+    from cgtransfer.stages.compare import cg_rdfs
+    from cgtransfer.analysis import rdf as rdfmod
 
     cfg = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.2,
                equilibration_ps=2.0, production_ps=30.0, max_temperature_factor=3.0)
@@ -184,8 +185,8 @@ def test_cutoff_beyond_half_the_box_is_a_clear_error(argon_cg, tmp_path):
 def test_cross_validation_folds_are_contiguous_time_blocks_of_every_state():
     """λ is chosen by cross-validation over contiguous time blocks: every training and validation frame in exactly
     one fold, test frames in none, each fold one contiguous stretch of every state."""
-    from cgtransfer.mscg import cross_validation_folds
-    from cgtransfer.training import time_block_split
+    from cgtransfer.kinds.mscg import cross_validation_folds
+    from cgtransfer.dataset import time_block_split
 
     n, states = 23, ["A", "B"]
     splits = {"train": [], "valid": [], "test": []}
@@ -228,7 +229,7 @@ def test_mscg_recovers_each_pair_force_of_a_binary_lennard_jones_mixture(tmp_pat
     laws differ from one another by 49-75 % of their largest force; the bound is 1 %)."""
     from openmm import app
 
-    from cgtransfer import mapping
+    from cgtransfer.stages import mapping
     from cgtransfer.io import write_json, write_npz
 
     n_each, number_density_A3, temperature = 64, 0.0185, 130.0  # a dense liquid of both (Kr triple point 116 K)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cgtransfer import rdf
+from cgtransfer.analysis import rdf
 
 
 def test_ideal_gas_rdf_is_one():

@@ -8,9 +8,9 @@ import pytest
 from openmm import app
 
 from conftest import REPO
-from cgtransfer.box import build_box
-from cgtransfer.forcefields import create_system
-from cgtransfer.reference import run_reference
+from cgtransfer.md.box import build_box
+from cgtransfer.md.forcefields import create_system
+from cgtransfer.stages.reference import run_reference
 
 XML = REPO / "resources/methanol/oplsaa_methanol.xml"
 MD = dict(platform="CPU", threads=1, timestep_fs=2.0, friction_per_ps=1.0, nonbonded_cutoff_nm=0.7,
@@ -62,7 +62,7 @@ def test_an_exploding_reference_names_state_and_step_and_keeps_the_last_good_fra
     """A reference run that blows up (here: a 40-fs step for an all-atom liquid) stops with a message naming the
     system/state label, the phase and the step; the last sane configuration is written beside the log for
     inspection, and none of the run's outputs exists."""
-    from cgtransfer.reporters import SimulationDiverged
+    from cgtransfer.md.protocol import SimulationDiverged
 
     build_box(REPO / "resources/methanol/methanol.pdb", 64, 0.75, tmp_path / "box.pdb", seed=3)
     md = {**MD, "timestep_fs": 40.0, "equilibration_ps": 20.0, "minimize_max_iterations": 20}

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cgtransfer.compare import jackknife_stderr
-from cgtransfer.summarize import headline, headline_text
+from cgtransfer.analysis.statistics import jackknife_stderr
+from cgtransfer.stages.summarize import headline, headline_text
 
 
 def test_jackknife_of_a_mean_is_the_standard_error_of_the_block_means():
@@ -79,7 +79,7 @@ def test_temperature_transfer_labels_states_and_pairs_the_right_models():
     are the models of the other kinds on exactly the same states, the single-state model the one trained at the
     state; the density comes from the volume-corrected variant. Known errors: aware 1.0 everywhere, blind 2.0,
     MS-CG 4.0, single-state 1.0 — so at the held-out states aware/blind = 0.5, aware/single = 1."""
-    from cgtransfer.summarize import temperature_headline, temperature_headline_text, temperature_transfer
+    from cgtransfer.stages.summarize import temperature_headline, temperature_headline_text, temperature_transfer
 
     temps = {"T200": 200.0, "T300": 300.0, "T400": 400.0, "T500": 500.0}
     info = {"aware": _info("hipnn_t", ["T200", "T400"], "custom"),

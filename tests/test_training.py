@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from cgtransfer.training import force_metrics, prior_parameters, time_block_split
+from cgtransfer.analysis.statistics import force_metrics
+from cgtransfer.kinds.training_data import prior_parameters
+from cgtransfer.dataset import time_block_split
 
 
 def test_time_block_split_is_contiguous_and_test_last():
@@ -34,8 +36,8 @@ def test_prior_parameters_from_reference():
 def test_mismatched_inputs_are_named(tiny_model, argon_cg, argon_run, tmp_path):
     """A checkpoint meeting another system's data, and a force file that does not belong to its topology, stop
     with an error naming the file and what does not match."""
-    from cgtransfer import mapping
-    from cgtransfer.models import load_model
+    from cgtransfer.stages import mapping
+    from cgtransfer.kinds import load_model
 
     model = load_model(tiny_model)
     model.check_data(argon_cg["cg"], "argon.npz")  # its own data: fine
@@ -53,9 +55,9 @@ def test_mismatched_inputs_are_named(tiny_model, argon_cg, argon_run, tmp_path):
 def test_corrupted_inputs_are_named(argon_run, argon_cg, tmp_path):
     """A truncated trajectory, a force file with fewer frames than the trajectory, a topology the mapping does not
     fit, a truncated or internally inconsistent dataset: each stops with the file and what does not match."""
-    from cgtransfer import mapping
+    from cgtransfer.stages import mapping
     from cgtransfer.io import write_npz
-    from cgtransfer.training import load_dataset
+    from cgtransfer.dataset import load_dataset
 
     d = argon_run["dir"]
     argon = {"AR": {"AR": ["AR"]}}

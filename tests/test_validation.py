@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from cgtransfer import units
-from cgtransfer.validation import (exact_pair_force, mapped_force_identity, pair_force_recovery, tail_pressure_bar,
-                                   validate_system)
+from cgtransfer.stages.validate import exact_pair_force, mapped_force_identity, pair_force_recovery, tail_pressure_bar, validate_system
 
 REPO = Path(__file__).resolve().parents[1]
 XML, PDB = REPO / "resources/argon/argon.xml", REPO / "resources/argon/argon.pdb"
@@ -91,7 +90,7 @@ def test_reference_density_uncertainty_in_pressure_units(tmp_path):
     At an NVT state the measured all-atom pressure's own error is already in the fit's: nothing is added."""
     import json
 
-    from cgtransfer.validation import reference_density_pressure_stderr
+    from cgtransfer.stages.validate import reference_density_pressure_stderr
 
     npt = tmp_path / "npt.json"
     npt.write_text(json.dumps({"density_aa_g_cm3": 1.3998, "density_aa_stderr_g_cm3": 0.00325,

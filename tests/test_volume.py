@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import brentq
 
 from cgtransfer import units
-from cgtransfer.volume import VolumeTerm
+from cgtransfer.kinds.volume_term import VolumeTerm
 
 TERM = VolumeTerm(a=[-0.6, 4.0], b=[0.001, 0.0], t_ref_K=300.0)  # kcal/mol · Å³, Å⁶
 
@@ -88,9 +88,9 @@ def test_model_virial_pressure_equals_openmm_on_lennard_jones_frames(argon_cg, a
     from test_mscg import MSCG, PRIOR, TRAIN
 
     from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM
-    from cgtransfer.models import load_model
-    from cgtransfer.training import train_model
-    from cgtransfer.volume import virial_pressure_bar
+    from cgtransfer.kinds import load_model
+    from cgtransfer.stages.train import train_model
+    from cgtransfer.kinds.volume_term import virial_pressure_bar
 
     out = tmp_path / "checkpoint"
     train_model("mscg", [argon_cg["dataset"]], [argon_cg["summary"]], ["T120"], {"mscg": MSCG}, PRIOR, TRAIN, out,
@@ -141,7 +141,7 @@ def test_same_seed_nvt_is_unchanged_by_the_volume_term():
 def _linear_points(term, states):
     """Points a fit sees when the uncorrected CG pressure is linear in ρ about each state: the gaps the term
     must close are the term's own pressure shift and slope shift there (so the fit must return that term)."""
-    from cgtransfer.volume import corrected_slope_bar_A3
+    from cgtransfer.kinds.volume_term import corrected_slope_bar_A3
 
     points = []
     for t, rho, with_slope in states:
@@ -154,7 +154,7 @@ def _linear_points(term, states):
 
 
 def test_fit_recovers_a_known_temperature_dependent_quadratic_term():
-    from cgtransfer.volume import fit_volume_term
+    from cgtransfer.kinds.volume_term import fit_volume_term
 
     truth = VolumeTerm(a=[-150.0, 4000.0], b=[0.3, -5.0], t_ref_K=300.0)
     states = [(250.0, 0.0150, True), (300.0, 0.0145, True), (330.0, 0.0141, True), (450.0, 0.0120, False)]
@@ -177,7 +177,7 @@ def test_fit_recovers_a_known_temperature_dependent_quadratic_term():
 
 
 def test_pressure_slope_of_a_straight_line_and_too_few_densities():
-    from cgtransfer.volume import pressure_density_slope
+    from cgtransfer.kinds.volume_term import pressure_density_slope
 
     rho = [0.0138, 0.0145, 0.0152]
     slope, err = pressure_density_slope(rho, [100.0 + 2e5 * (r - 0.0145) for r in rho], [10.0, 10.0, 10.0])
@@ -230,9 +230,9 @@ def test_fitted_term_brings_a_mis_scaled_lennard_jones_model_back_to_the_target_
     misses the density by far. Its NVT pressures at ρ_AA and ρ_AA(1 ∓ 5 %) give P_CG and dP_CG/dρ; the fitted
     quadratic volume term must bring the mis-scaled model's NPT density back to ρ_AA and its compressibility to
     the all-atom one. Everything here is OpenMM and the package's own fit; nothing is mocked."""
-    from cgtransfer.cg_md import block_average
-    from cgtransfer.compare import compressibility_per_bar
-    from cgtransfer.volume import corrected_slope_bar_A3, fit_volume_term, pressure_density_slope
+    from cgtransfer.analysis.statistics import block_average
+    from cgtransfer.analysis.statistics import compressibility_per_bar
+    from cgtransfer.kinds.volume_term import corrected_slope_bar_A3, fit_volume_term, pressure_density_slope
 
     n, t, p_set, eps_scale = 108, 120.0, 300.0, 0.7
     edge0 = (n * 39.948 / 1.30 * 1.66053906660e-3) ** (1 / 3)
@@ -285,7 +285,7 @@ def test_unstable_pressure_curves_are_recorded_not_fitted(argon_cg, tmp_path):
     import pandas as pd
 
     from cgtransfer.io import write_json
-    from cgtransfer.volume import fit_for_model
+    from cgtransfer.stages.volume_fit import fit_for_model
 
     rng = np.random.default_rng(0)
     thermo = tmp_path / "thermo.csv"

@@ -428,7 +428,7 @@ def test_water_three_body_structure(workflow_run):
     # moves by +/-0.1 Å between runs, which alone changes the band ratio by ~40 % (CI once read 2.73 at 270 K and
     # 2.20 at 330 K on their own cutoffs). At 3.3 Å the default 24-ps references give 3.40/2.83/2.49/2.16/1.83 at
     # 250/277/298/330/370 K (270 K over 330 K ~1.38); four tiny runs 1.26-1.55 (mean 1.38, sd 0.13).
-    from cgtransfer import rdf
+    from cgtransfer.analysis import rdf
 
     common = {}
     for state in ("T270", "T330"):
@@ -473,10 +473,10 @@ def test_two_bead_methanol(workflow_run):
 
     import MDAnalysis as mda
 
-    from cgtransfer import bonded
-    from cgtransfer.cg_md import build_cg_system
-    from cgtransfer.models import load_model
-    from cgtransfer.training import load_dataset
+    from cgtransfer.analysis import bonds as bonded
+    from cgtransfer.stages.cg_md import build_cg_system
+    from cgtransfer.kinds import load_model
+    from cgtransfer.dataset import load_dataset
 
     two = workflow_run.parent / "methanol_2bead"
     assert not (two / "reference").exists()  # reference_system: methanol's runs, mapped a second way

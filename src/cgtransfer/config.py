@@ -472,7 +472,7 @@ def check_lengths_fit_the_box(config: dict, name: str, system: dict, box_mass_am
                               states: list[StatePoint], sheet) -> None:
     """Every interaction range must stay below half the box edge that the molecule count and density imply
     (NVT states: their density; NPT states: the initial packing density, which the reference starts from)."""
-    from .units import ANGSTROM_PER_NM, volume_nm3_for_density
+    from cgtransfer.units import ANGSTROM_PER_NM, volume_nm3_for_density
 
     ranges = {
         "reference_md.nonbonded_cutoff_nm": config["reference_md"]["nonbonded_cutoff_nm"] * ANGSTROM_PER_NM,

@@ -99,7 +99,7 @@ def model_kind(w):
 
 def kind_settings(w):
     """Only the config section of the model's kind: editing mscg settings does not retrain HIP-NN-TS."""
-    from cgtransfer.training import kind_settings as settings
+    from cgtransfer.kinds import kind_settings as settings
 
     out = {section: physics(values) for section, values in settings(model_kind(w), STUDY.settings(w.system)).items()}
     if model_kind(w) == "hipnn_t":  # every training frame gets its state's temperature (the model's input)

@@ -52,8 +52,8 @@ import scipy.linalg
 from scipy import sparse
 from scipy.interpolate import BSpline
 
-from . import units
-from .models import CGModel, TrainingData
+from cgtransfer import units
+from cgtransfer.kinds.base import CGModel, TrainingData
 
 
 class MSCGFitError(ValueError):
@@ -314,7 +314,7 @@ class MSCGModel(CGModel):
 
     @classmethod
     def load(cls, directory, device: str = "cpu") -> "MSCGModel":
-        from .models import read_info
+        from cgtransfer.kinds.base import read_info
 
         return cls(directory, read_info(directory))
 
@@ -563,11 +563,11 @@ class MSCGModel(CGModel):
         return forces
 
     def curve_figure(self, curve, title):
-        from . import plots
+        from cgtransfer import plots
 
         return plots.regularization_curve(curve, self.info["regularization"], title)
 
     def pair_figure(self, title: str):
-        from . import plots
+        from cgtransfer import plots
 
         return plots.pair_potential(self.pair_table(), {pf.pair: pf.r_wall for pf in self.pairs}, title)

@@ -22,16 +22,18 @@ import pandas as pd
 import openmm.unit as u
 from openmm import app
 
-from . import bonded, units
-from .config import DENSITY_SCAN_PREFIX
-from .forcefields import cpu_platform
-from .io import write_csv, write_json
-from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, load_model
-from .rdf import min_pair_distance
-from .reference import steps_for
-from .training import load_dataset
-from .reporters import checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
-from .volume import load_volume_term
+from cgtransfer.analysis import bonds as bonded
+from cgtransfer import units
+from cgtransfer.config import DENSITY_SCAN_PREFIX
+from cgtransfer.md.forcefields import cpu_platform
+from cgtransfer.io import write_csv, write_json
+from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel
+from cgtransfer.kinds import load_model
+from cgtransfer.analysis.rdf import min_pair_distance
+from cgtransfer.analysis.statistics import block_average
+from cgtransfer.dataset import load_dataset
+from cgtransfer.md.protocol import steps_for, checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
+from cgtransfer.kinds.volume_term import load_volume_term
 
 
 def parse_ensemble(ensemble: str) -> tuple[str, float]:
@@ -83,13 +85,6 @@ def cg_topology(data: dict, box_A) -> app.Topology:
     return top
 
 
-def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
-    """Mean and its standard error from ``n_blocks`` contiguous blocks."""
-    x = np.asarray(x, dtype=float)
-    if len(x) < n_blocks:
-        return float(np.mean(x)), float("nan")
-    blocks = np.array([b.mean() for b in np.array_split(x, n_blocks)])
-    return float(x.mean()), float(blocks.std(ddof=1) / np.sqrt(n_blocks))
 
 
 def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pressure_bar: float | None,

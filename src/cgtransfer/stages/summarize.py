@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import plots
-from .io import atomic_path, read_json, save_figure, write_csv
+from cgtransfer import plots
+from cgtransfer.io import atomic_path, read_json, save_figure, write_csv
 
 # metric name in long.csv → (column of metrics.csv, its standard-error column or None, description)
 METRICS = {

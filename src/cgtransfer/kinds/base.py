@@ -18,14 +18,14 @@ Everything downstream (force errors, CG MD, compare, summarize) goes through `lo
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .bonded import bonded_energy_forces, check_layout, harmonic_bond_force
+from cgtransfer.dataset import time_block_split
+
+from cgtransfer.analysis.bonds import bonded_energy_forces, check_layout, harmonic_bond_force
 
 MODEL_INFO = "model_info.json"
 UNITS = {"length": "angstrom", "energy": "kcal/mol", "force": "kcal/mol/angstrom"}
@@ -176,22 +176,6 @@ KINDS = ("hipnn", "hipnn_t", "mscg")
 PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1
 
 
-def model_class(kind: str) -> type[CGModel]:
-    """The class of a model kind, imported on demand: an MS-CG job never loads torch and hippynn (seconds of
-    start-up per job)."""
-    if kind == "hipnn":
-        from .hipnn_model import HipnnModel
-
-        return HipnnModel
-    if kind == "hipnn_t":
-        from .hipnn_model import HipnnTModel
-
-        return HipnnTModel
-    if kind == "mscg":
-        from .mscg import MSCGModel
-
-        return MSCGModel
-    raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(KINDS)}")
 
 
 def read_info(directory) -> dict:
@@ -201,48 +185,10 @@ def read_info(directory) -> dict:
     return json.loads(path.read_text())
 
 
-def load_model(directory, device: str = "cpu") -> CGModel:
-    """Load any model kind from its directory (the kind is read from model_info.json)."""
-    info = read_info(directory)
-    return model_class(info.get("kind", "hipnn")).load(directory, device=device)
 
 
-def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str, seed: int = 0) -> dict:
-    """Fit a model of ``kind`` into ``out_dir`` atomically (a temporary sibling directory renamed at the end).
-    The kind's ``fit`` writes its files and returns (info, record); model_info.json is written here."""
-    cls = model_class(kind)
-    out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    # A fit killed before it finished left tmp_dir (with per-epoch checkpoints for HIP-NN-TS): it is resumed
-    # only if it was the same fit (kind, settings, seed, training data); anything else starts afresh.
-    identity = fit_identity(kind, data, settings, seed)
-    marker = tmp_dir / "fit_identity.json"
-    if not (marker.is_file() and json.loads(marker.read_text()) == identity):
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        tmp_dir.mkdir(parents=True)
-        marker.write_text(json.dumps(identity))
-    info, record = cls.fit(data, settings, tmp_dir, label=label, seed=seed)
-    marker.unlink(missing_ok=True)
-    info = {"kind": kind, "bead_types": list(data.bead_types), "training_states": list(data.state_names),
-            "units": UNITS, **info, **({"bonded": data.bonded} if data.bonded else {})}
-    (tmp_dir / MODEL_INFO).write_text(json.dumps(info, indent=2, default=_json_default))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp_dir, out_dir)
-    return {"kind": kind, "warnings": info.get("warnings", []), **record}
 
 
-def fit_identity(kind: str, data: TrainingData, settings: dict, seed: int) -> dict:
-    """What makes two fits the same: kind, settings, seed, and a digest of the training arrays and splits."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for key in sorted(data.arrays):
-        digest.update(np.ascontiguousarray(data.arrays[key]).tobytes())
-    for split in sorted(data.splits):
-        digest.update(np.asarray(data.splits[split], dtype=np.int64).tobytes())
-    return json.loads(json.dumps({"kind": kind, "settings": settings, "seed": seed, "data": digest.hexdigest(),
-                                  "bead_types": list(data.bead_types)}, default=str))
 
 
 def _json_default(obj):
@@ -251,3 +197,11 @@ def _json_default(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def held_out_forces(model: CGModel, data: dict, valid_fraction: float, test_fraction: float,
+                    temperature_K: float | None = None):
+    """Predicted and reference forces on the test block (the last frames) of one state (at its temperature)."""
+    _, _, test = time_block_split(len(data["positions"]), valid_fraction, test_fraction)
+    _, pred = model.predict_frames(data, test, temperature_K=temperature_K)
+    return pred, data["forces"][test]

@@ -12,8 +12,8 @@ import numpy as np
 import MDAnalysis as mda
 from MDAnalysis import transformations
 
-from . import rdf as rdfmod
-from . import units
+from cgtransfer.analysis import rdf as rdfmod
+from cgtransfer import units
 
 
 def bead_definitions(universe: mda.Universe, mapping: dict[str, dict[str, list[str]]]):
@@ -140,7 +140,7 @@ def map_trajectory(topology_pdb, trajectory, forces_npz, mapping: dict, temperat
 def reference_bond_distributions(cg: dict):
     """Distance distribution of every intramolecular bead-pair type (``cgtransfer.bonded``) and its two-halves
     noise floor; an empty table when every molecule is one bead."""
-    from . import bonded
+    from cgtransfer.analysis import bonds as bonded
 
     pairs = bonded.intramolecular_pairs(cg["residue_index"])
     return bonded.distance_distributions(cg["positions"], cg["cells"], pairs,

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import MDAnalysis as mda
 
-from . import rdf as rdfmod
-from .cg_md import block_average
-from .io import read_json
+from cgtransfer.analysis import rdf as rdfmod
+from cgtransfer.analysis.statistics import block_average, compressibility_per_bar, jackknife_stderr
+from cgtransfer.io import read_json
 
 
 def cg_rdfs(topology_pdb, trajectory, pairs: list[str], nbins: int, rmax_A: float) -> pd.DataFrame:
@@ -91,7 +91,7 @@ def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks:
     against the reference, on the reference's bins: mean and width of both, the total-variation distance with
     its jackknife standard error over ``n_blocks`` blocks, and its ratio to the reference's two-halves noise
     floor. Empty for one-bead molecules."""
-    from . import bonded
+    from cgtransfer.analysis import bonds as bonded
 
     ref = pd.read_csv(reference_bonds_csv)
     if not len(ref):
@@ -129,12 +129,6 @@ def bond_comparison(reference_bonds_csv, nvt_topology, nvt_trajectory, n_blocks:
     return out
 
 
-def jackknife_stderr(blocks: list[np.ndarray], statistic) -> float:
-    """Delete-one jackknife standard error of ``statistic(mean of blocks)`` over equal-weight blocks."""
-    n = len(blocks)
-    stack = np.asarray(blocks)
-    values = np.array([statistic(np.delete(stack, i, axis=0).mean(axis=0)) for i in range(n)])
-    return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
 
 
 def unstable_runs(nvt: dict, npt: dict | None) -> dict:
@@ -142,18 +136,6 @@ def unstable_runs(nvt: dict, npt: dict | None) -> dict:
     return {name: s for name, s in (("nvt", nvt), ("npt", npt)) if s is not None and not s.get("stable", True)}
 
 
-def compressibility_per_bar(volume_nm3, temperature_K: float, n_blocks: int = 5) -> tuple[float, float]:
-    """Isothermal compressibility from NPT volume fluctuations, κ_T = <δV²>/(k T <V>), in 1/bar, with the
-    standard error of its block estimates."""
-    from . import units
-
-    v = np.asarray(volume_nm3, dtype=float) * units.ANGSTROM_PER_NM**3  # Å³
-    kt = units.KB_KJ_MOL_K * temperature_K * units.KCAL_PER_KJ * units.BAR_PER_KCAL_MOL_A3  # k T in bar·Å³
-    kappa = float(v.var(ddof=1) / (kt * v.mean()))
-    if len(v) < 2 * n_blocks:
-        return kappa, float("nan")
-    blocks = [float(b.var(ddof=1) / (kt * b.mean())) for b in np.array_split(v, n_blocks)]
-    return kappa, float(np.std(blocks, ddof=1) / np.sqrt(n_blocks))
 
 
 def density_drift(density, tolerance_pct: float = 1.0, n_blocks: int = 8) -> dict:
@@ -181,7 +163,7 @@ def density_drift(density, tolerance_pct: float = 1.0, n_blocks: int = 8) -> dic
 def energy_comparison(nvt: dict, ref_thermo: pd.DataFrame, nvt_topology) -> dict:
     """An energy-anchored temperature-aware model's mean U(R) along its NVT run against the all-atom mean
     potential energy at the state, per molecule (kcal/mol); NaN for every other model or a failed run."""
-    from . import units
+    from cgtransfer import units
 
     nan = float("nan")
     keys = ("energy_cg_kcal_mol_per_molecule", "energy_cg_stderr_kcal_mol_per_molecule",
@@ -312,7 +294,7 @@ def compare_state(reference_rdf_csv, reference_summary_json, reference_thermo_cs
     metrics["pressure_reference_bar"] = pressure_bar
     shift = 0.0
     if volume_term_json is not None:
-        from .volume import load_volume_term
+        from cgtransfer.kinds.volume_term import load_volume_term
 
         term, reason = load_volume_term(volume_term_json)
         metrics["volume_term"] = term.to_dict() if term is not None else None

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import units
-from .io import read_json
+from cgtransfer import units
+from cgtransfer.io import read_json
 
 
 def exact_pair_force(forcefield_xml, template_pdb, reference_md: dict, r_A: np.ndarray) -> np.ndarray:
@@ -24,8 +24,8 @@ def exact_pair_force(forcefield_xml, template_pdb, reference_md: dict, r_A: np.n
     import openmm.unit as u
     from openmm import app
 
-    from .box import replicate_topology
-    from .forcefields import create_system
+    from cgtransfer.md.box import replicate_topology
+    from cgtransfer.md.forcefields import create_system
 
     template = app.PDBFile(str(template_pdb)).topology
     if template.getNumAtoms() != 1:
@@ -52,8 +52,8 @@ def _openmm_context(forcefield_xml, template_pdb, reference_md: dict, n_atoms: i
     import openmm.unit as u
     from openmm import app
 
-    from .box import replicate_topology
-    from .forcefields import create_system
+    from cgtransfer.md.box import replicate_topology
+    from cgtransfer.md.forcefields import create_system
 
     top = replicate_topology(app.PDBFile(str(template_pdb)).topology, n_atoms)
     top.setPeriodicBoxVectors(((edge_nm, 0, 0), (0, edge_nm, 0), (0, 0, edge_nm)) * u.nanometer)

@@ -15,11 +15,10 @@ import openmm
 import openmm.unit as u
 from openmm import app
 
-from . import units
-from .forcefields import cpu_platform, create_system
-from .io import atomic_path, write_csv, write_npz
-from .reporters import (ForceReporter, SimulationDiverged, checkpoint_steps_for, file_identity, finish_partial,
-                        run_protocol, total_mass_amu)
+from cgtransfer import units
+from cgtransfer.md.forcefields import cpu_platform, create_system
+from cgtransfer.io import atomic_path, write_csv, write_npz
+from cgtransfer.md.protocol import steps_for, ForceReporter, SimulationDiverged, checkpoint_steps_for, file_identity, finish_partial, run_protocol, total_mass_amu
 
 
 def forcefield_list(forcefield_xml) -> list:
@@ -27,8 +26,6 @@ def forcefield_list(forcefield_xml) -> list:
     return [forcefield_xml] if isinstance(forcefield_xml, (str, Path)) else list(forcefield_xml)
 
 
-def steps_for(ps: float, timestep_fs: float) -> int:
-    return int(round(ps * 1000.0 / timestep_fs))
 
 
 def scale_to_density(topology: app.Topology, positions_nm: np.ndarray, box_edge_nm: float, system_mass_amu: float,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import units
+from cgtransfer import units
 
 
 def intramolecular_pairs(residue_index) -> np.ndarray:

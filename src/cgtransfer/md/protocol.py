@@ -24,8 +24,8 @@ import openmm.unit as u
 import pandas as pd
 from openmm import app
 
-from . import units
-from .io import atomic_path
+from cgtransfer import units
+from cgtransfer.io import atomic_path
 
 
 class SimulationDiverged(RuntimeError):
@@ -138,8 +138,6 @@ def is_divergence(exc: BaseException) -> bool:
     a non-finite model output, a pair search handed non-finite coordinates, a box collapsed below twice a
     cutoff under the barostat) rather than a bug, an I/O error or
     running out of memory? Only those become SimulationDiverged; everything else propagates unchanged."""
-    from .potential import CollapsedBox, NonFiniteModelOutput
-
     if isinstance(exc, (SimulationDiverged, NonFiniteModelOutput, CollapsedBox, FloatingPointError)):
         return True
     text = str(exc).lower()
@@ -430,3 +428,16 @@ def _close_dcd_reporters(simulation) -> None:
     for r in simulation.reporters:
         if isinstance(r, app.DCDReporter) and getattr(r, "_out", None) is not None and not r._out.closed:
             r._out.close()
+
+
+def steps_for(ps: float, timestep_fs: float) -> int:
+    return int(round(ps * 1000.0 / timestep_fs))
+
+
+class CollapsedBox(RuntimeError):
+    """The periodic box shrank below twice the model's pair range: a model collapsing under the barostat.
+    (OpenMM passes a PythonForce's error on as its message only: "box collapsed" is what marks it.)"""
+
+
+class NonFiniteModelOutput(RuntimeError):
+    """The model returned NaN/inf, or was handed non-finite coordinates."""

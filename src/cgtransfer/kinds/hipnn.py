@@ -14,103 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import model as graph
-from .compute import limit_torch_threads, resolve_device
-from .bonded import bonded_energy_forces
-from .models import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData
+from cgtransfer.kinds import hipnn_graph as graph
+from cgtransfer.compute import limit_torch_threads, resolve_device
+from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData
+from cgtransfer.kinds.hipnn_force import ModelEvaluator
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
 
 
-class ModelEvaluator:
-    """A trained hippynn graph, loaded from its directory, evaluated on batches of CG frames (model units).
-
-    The evaluation path is lean, as MD calls it every step: one ``GraphModule`` of (species, positions, cells)
-    → (energy, forces) called directly (no Predictor bookkeeping), parameters frozen so autograd builds only the
-    gradient with respect to the positions. ``include_prior=False`` evaluates the network alone (energy of the
-    HEnergy head and its own gradient), for MD that applies the prior natively in OpenMM.
-    """
-
-    def __init__(self, checkpoint_dir, device: str = "cpu", pair_skin_A: float = 0.0, include_prior: bool = True):
-        from hippynn.experiment.serialization import load_model_from_cwd
-        from hippynn.graphs import GraphModule
-        from hippynn.graphs.nodes.physics import GradientNode
-        from hippynn.tools import active_directory
-
-        self.device = resolve_device(device)
-        self.directory = str(checkpoint_dir)
-        self.info = json.loads((Path(checkpoint_dir) / "model_info.json").read_text())
-        with active_directory(str(checkpoint_dir), create=False):
-            loaded = load_model_from_cwd(model_device=self.device, weights_only=False)
-        anchor = loaded.nodes_to_compute[0]
-
-        def node(name):
-            return anchor.find_unique_relative(lambda n: n.name == name)
-
-        inputs = [node("species"), node("positions"), node("cells")]
-        # a temperature-aware model (kind hipnn_t) takes the temperature of each frame as a fourth input
-        self.temperature_aware = self.info.get("kind") == "hipnn_t"
-        if self.temperature_aware:
-            inputs.append(node("temperature"))
-        # several beads per molecule: the molecule of every bead, for the intramolecular exclusions
-        bonded = self.info.get("bonded")
-        self.molecule = None if not bonded else np.asarray(bonded["molecule_of_bead"], dtype=np.int64)
-        if self.molecule is not None:
-            inputs.append(node("molecule"))
-        if include_prior:
-            outputs = [node("energy"), node("forces")]
-        else:
-            network = node("network_energy") if self.temperature_aware else node("HEnergy").mol_energy
-            outputs = [network, GradientNode("network_forces", (network, inputs[1]), sign=-1)]
-        module = GraphModule(inputs, outputs).to(self.device)
-        module.eval()
-        for p in module.parameters():
-            p.requires_grad_(False)
-        graph.set_pair_skin(module, pair_skin_A)
-        self.graph = self.module = module
-        self.include_prior = include_prior
-        self._energy_module = None
-        self._inputs, self._model_energy = inputs, (node("model_energy") if self.temperature_aware else None)
-
-    def _tensors(self, species, positions, cells, temperature_K):
-        dev = self.device
-        args = [torch.as_tensor(species, dtype=torch.int64, device=dev),
-                torch.as_tensor(positions, dtype=torch.float32, device=dev),
-                torch.as_tensor(cells, dtype=torch.float32, device=dev)]
-        if self.temperature_aware:
-            if temperature_K is None:
-                raise ValueError(f"the temperature-aware model at {self.directory} needs the temperature of each "
-                                 "frame (temperature_K)")
-            t = np.array(np.broadcast_to(np.asarray(temperature_K, dtype=np.float64).reshape(-1, 1), (len(args[0]), 1)))
-            if not np.all(np.isfinite(t)) or np.any(t <= 0):
-                raise ValueError(f"temperature-aware model at {self.directory}: temperature {temperature_K} K is not "
-                                 "a positive number")
-            args.append(torch.as_tensor(t, dtype=torch.float32, device=dev))
-        if self.molecule is not None:
-            if args[0].shape[1] != len(self.molecule):
-                raise ValueError(f"{self.directory}: {args[0].shape[1]} beads, but the model's molecules hold "
-                                 f"{len(self.molecule)}")
-            args.append(torch.as_tensor(np.broadcast_to(self.molecule, args[0].shape).copy(), device=dev))
-        return args
-
-    def __call__(self, species, positions, cells, temperature_K=None):
-        """species (B, N) int, positions (B, N, 3) Å, cells (B, 3, 3) Å [, temperature_K scalar or (B,) for a
-        temperature-aware model] → energy (B,) kcal/mol (W(R; T) for hipnn_t), forces (B, N, 3)."""
-        energy, forces = self.module(*self._tensors(species, positions, cells, temperature_K))
-        return energy.detach().cpu().numpy().reshape(-1), forces.detach().cpu().numpy()
-
-    def model_energy(self, species, positions, cells, temperature_K):
-        """U(R) (kcal/mol, prior included, without the training-energy shift) of a temperature-aware model."""
-        from hippynn.graphs import GraphModule
-
-        if not self.temperature_aware:
-            raise ValueError(f"{self.directory}: only a temperature-aware model (hipnn_t) has a separate U(R)")
-        if self._energy_module is None:
-            self._energy_module = GraphModule(self._inputs, [self._model_energy]).to(self.device)
-            self._energy_module.eval()
-        with torch.no_grad():
-            (u,) = self._energy_module(*self._tensors(species, positions, cells, temperature_K))
-        return u.detach().cpu().numpy().reshape(-1)
 
 
 def latest_epoch_checkpoint(directory: Path) -> Path | None:
@@ -255,7 +166,7 @@ class HipnnModel(CGModel):
         """The network as an OpenMM ``PythonForce``. With ``settings["prior_in_openmm"]`` the exponential prior
         is a native ``CustomNonbondedForce`` (force group 0) and the PythonForce evaluates the network alone
         (force group 1), so an MTS integrator can call the network less often than the stiff prior."""
-        from .potential import HippynnPotential, make_force, prior_force
+        from cgtransfer.kinds.hipnn_force import HippynnPotential, make_force, prior_force
 
         native_prior = bool(settings.get("prior_in_openmm", False))
         potential = HippynnPotential(self.directory, species, device=settings.get("device", "cpu"),
@@ -279,60 +190,8 @@ class HipnnModel(CGModel):
         return self.interaction_range_A + float(settings["pair_skin_A"])
 
     def curve_figure(self, curve, title):
-        from . import plots
+        from cgtransfer import plots
 
         return plots.training_curve(curve, title)
 
 
-class HipnnTModel(HipnnModel):
-    """Model kind ``hipnn_t``: temperature-aware HIP-NN-TS, W(R; T) = U(R) − T S(R) (`cgtransfer.model`).
-
-    One network with two energy heads rather than two networks: U and S are then built on the same learned
-    many-body features (half the cost per MD step of two networks, and the two heads cannot disagree about
-    which neighbourhoods matter), and the frame's temperature enters only through the exact −T S form. Trained
-    by force matching on the frames of all its training temperatures at once, each with its own T
-    (F = −∇U + T ∇S); optionally (``hipnn_t.energy_anchoring``) U(R) is also regressed on the all-atom potential
-    energy of each frame (the dual-potential idea of Lebold & Noid 2019), shifted by its training mean. In CG MD
-    the temperature is that of the state the model runs at."""
-
-    kind = "hipnn_t"
-
-    @property
-    def temperature_aware(self) -> bool:
-        return True
-
-    @classmethod
-    def _graph_and_arrays(cls, data: TrainingData, settings: dict, label: str):
-        temps = np.asarray(data.frame_temperature_K, dtype=np.float64)
-        if len(temps) != len(data.arrays["positions"]) or not np.all(np.isfinite(temps)) or np.any(temps <= 0):
-            raise ValueError(f"{label}: a temperature-aware model needs a positive temperature for every training "
-                             f"frame ({len(temps)} temperatures for {len(data.arrays['positions'])} frames)")
-        distinct = sorted(set(np.round(temps, 6)))
-        if len(distinct) < 2:
-            raise ValueError(f"{label}: a temperature-aware model needs frames at two temperatures at least (U and S "
-                             f"are not separable at one); its training states are all at {distinct} K")
-        t_ref = float(temps.mean())
-        nodes = graph.build_graph(len(data.bead_types), settings["network"], data.prior, pair_skin_A=0.0,
-                                  reference_temperature_K=t_ref, exclude_intramolecular=data.bonded is not None)
-        arrays = dict(data.arrays)
-        arrays["temperature"] = temps.reshape(-1, 1).astype(np.float32)
-        info = {"reference_temperature_K": t_ref, "training_temperatures_K": [float(t) for t in distinct],
-                "energy_anchoring": False, "energy_shift_kcal_mol": 0.0}
-        if settings["hipnn_t"]["energy_anchoring"]:
-            energies = np.asarray(data.frame_energy_kcal_mol, dtype=np.float64)
-            if len(energies) != len(temps) or not np.all(np.isfinite(energies)):
-                raise ValueError(f"{label}: energy anchoring needs the all-atom potential energy of every training "
-                                 f"frame ({len(energies)} energies for {len(temps)} frames)")
-            shift = float(energies[data.frames("train")].mean())
-            arrays["energy_anchor"] = (energies - shift).reshape(-1, 1).astype(np.float32)
-            info.update({"energy_anchoring": True, "energy_shift_kcal_mol": shift,
-                         "energy_loss_weight": float(settings["hipnn_t"]["energy_loss_weight"])})
-        return nodes, arrays, info
-
-    def model_energy(self, species, positions, cells, temperature_K):
-        """U(R) in kcal/mol on the all-atom energy scale (the training shift added back; meaningful as an
-        all-atom energy only with energy anchoring)."""
-        u = self.evaluator.model_energy(species, positions, cells, temperature_K)
-        if self.bonded:  # the bonded prior's energy, left out of the network's target in training
-            u = u + bonded_energy_forces(self.bonded, positions, cells)[0]
-        return u + float(self.info.get("energy_shift_kcal_mol", 0.0))

@@ -10,8 +10,8 @@ import numpy as np
 import openmm.unit as u
 from openmm.app import PDBFile, Topology
 
-from . import units
-from .io import atomic_path
+from cgtransfer import units
+from cgtransfer.io import atomic_path
 
 
 def molecule_mass_amu(topology: Topology) -> float:
