@@ -41,9 +41,9 @@ from cgtransfer.config import load_study
 from cgtransfer.md.forcefields import cpu_platform, create_system
 from cgtransfer.io import write_json, write_npz
 from cgtransfer.stages.cg_md import build_cg_system, cg_integrator
-from cgtransfer.kinds import load_model
+from cgtransfer.kinds.registry import load_model
 from cgtransfer.md.protocol import ForceReporter
-from cgtransfer.kinds import kind_settings
+from cgtransfer.kinds.registry import kind_settings
 from cgtransfer.stages.train import train_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 
 from cgtransfer import units
 from cgtransfer.stages.cg_md import run_cg_md
-from cgtransfer.md.protocol import CollapsedBox, NonFiniteModelOutput
+from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
 from cgtransfer.kinds.hipnn_force import HippynnPotential, make_force
 
 CG = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
@@ -122,7 +122,7 @@ def test_diverging_cg_md_is_recorded_naming_model_state_and_step(tiny_model, arg
 def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):
     """The MD fast path splits the model: the exponential prior as a native OpenMM CustomNonbondedForce and the
     network alone in the PythonForce. Their sum must be the trained model exactly (energy and forces)."""
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
 
     data = argon_cg["cg"]
     model = load_model(tiny_model)
@@ -189,7 +189,7 @@ def test_barostat_acts_at_the_same_simulated_interval_with_mts(tiny_model, argon
     """barostat_frequency counts steps of timestep_fs: with a 5x longer MTS outer step the barostat must attempt
     moves every 25/5 = 5 outer steps, or an NPT run relaxes its volume 5x slower per picosecond."""
     from cgtransfer.stages.cg_md import build_cg_system, cg_integrator
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
 
     data = argon_cg["cg"]
     model = load_model(tiny_model)
@@ -214,7 +214,8 @@ def test_only_blow_ups_count_as_divergence(raised, diverged):
     output is a blow-up (recorded as an unstable cell), a bug or out-of-memory is not and must propagate."""
     from openmm import app
 
-    from cgtransfer.md.protocol import SimulationDiverged, step_checked
+    from cgtransfer.errors import SimulationDiverged
+    from cgtransfer.md.protocol import step_checked
 
     def callback(state):
         raise raised()

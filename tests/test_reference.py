@@ -62,7 +62,7 @@ def test_an_exploding_reference_names_state_and_step_and_keeps_the_last_good_fra
     """A reference run that blows up (here: a 40-fs step for an all-atom liquid) stops with a message naming the
     system/state label, the phase and the step; the last sane configuration is written beside the log for
     inspection, and none of the run's outputs exists."""
-    from cgtransfer.md.protocol import SimulationDiverged
+    from cgtransfer.errors import SimulationDiverged
 
     build_box(REPO / "resources/methanol/methanol.pdb", 64, 0.75, tmp_path / "box.pdb", seed=3)
     md = {**MD, "timestep_fs": 40.0, "equilibration_ps": 20.0, "minimize_max_iterations": 20}

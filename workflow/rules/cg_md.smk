@@ -3,7 +3,7 @@ rule cg_md:
         checkpoint=base_checkpoint,
         dataset=rules.map_to_cg.output.dataset,
         volume_term=volume_term_file,
-        code=stage_code("cg_md"),
+        code=stage_code("cg_md", per_model_kind=True),
     output:
         topology=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/topology.pdb",
         trajectory=f"{RESULTS}/{{system}}/cg_md/{{model}}/{{state}}/{{ensemble}}/trajectory.dcd",
@@ -21,7 +21,7 @@ rule cg_md:
         mem_mb=4000,
     params:
         state=state_point,
-        cg_md=lambda w: physics(STUDY.cg_md_settings(w.system, w.model)),
+        cg_md=cg_md_settings,
         seed=config["seed"],
     script:
         "../../scripts/cg_md.py"

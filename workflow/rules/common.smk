@@ -29,26 +29,17 @@ def physics(settings):
     return {k: v for k, v in settings.items() if k not in RUNTIME_KEYS}
 
 
-# The package modules each stage's results depend on: inputs, so that editing one (mtime) reruns that stage
-# and what follows, which Snakemake's code trigger (it sees only the rule's script) would miss.
-PACKAGE = Path(workflow.basedir) / "src" / "cgtransfer"
-STAGE_MODULES = {
-    "build_box": ["box", "units"],
-    "reference_md": ["reference", "forcefields", "reporters", "units"],
-    "map_to_cg": ["mapping", "rdf", "units"],
-    "train": ["training", "models", "hipnn_model", "model", "mscg", "units"],
-    "pair_table": ["mscg"],
-    "force_errors": ["training", "models", "hipnn_model", "model", "mscg"],
-    "cg_md": ["cg_md", "potential", "reporters", "models", "hipnn_model", "model", "mscg", "volume", "units"],
-    "fit_volume_term": ["volume", "units", "compare", "cg_md", "training", "models"],
-    "compare": ["compare", "rdf", "volume", "units"],
-    "summarize": ["summarize", "plots"],
-    "validate": ["validation", "forcefields", "box", "units"],
-}
+# The package source files each rule's script can reach through its imports (cgtransfer.provenance, read when
+# the workflow is parsed): inputs, so that editing a module (mtime) reruns exactly the stages whose code imports
+# it and what follows, which Snakemake's code trigger (it sees only the rule's script) would miss. A rule of one
+# model depends only on its own kind's modules among the kinds.
+def stage_code(script, per_model_kind=False):
+    from cgtransfer.provenance import package_sources
 
-
-def stage_code(stage):
-    return [str(PACKAGE / f"{m}.py") for m in STAGE_MODULES[stage]]
+    path = Path(workflow.basedir) / "scripts" / f"{script}.py"
+    if per_model_kind:
+        return lambda w: package_sources(path, kind=model_kind(w))
+    return package_sources(path)
 
 
 def git_revision():
@@ -99,13 +90,28 @@ def model_kind(w):
 
 def kind_settings(w):
     """Only the config section of the model's kind: editing mscg settings does not retrain HIP-NN-TS."""
-    from cgtransfer.kinds import kind_settings as settings
+    from cgtransfer.kinds.registry import kind_settings as settings
 
     out = {section: physics(values) for section, values in settings(model_kind(w), STUDY.settings(w.system)).items()}
     if model_kind(w) == "hipnn_t":  # every training frame gets its state's temperature (the model's input)
         out["hipnn_t"] = STUDY.hipnn_t_settings(w.system, w.model)
         out["state_temperatures_K"] = {s: STUDY.state(w.system, s).temperature_K for s in training_states(w)}
     return out
+
+
+def split_settings(w):
+    """The time-block split of the mapped data (train | valid | test), the part of the training section that
+    every kind's jobs read: a HIP-NN-TS learning rate does not refit MS-CG."""
+    from cgtransfer.kinds.registry import split_settings as split
+
+    return split(STUDY.settings(w.system)["training"])
+
+
+def cg_md_settings(w):
+    """The cg_md settings a run of this model's kind reads (MS-CG runs do not carry the network's MD keys)."""
+    from cgtransfer.kinds.registry import md_settings
+
+    return physics(md_settings(model_kind(w), STUDY.cg_md_settings(w.system, w.model)))
 
 
 def energy_anchoring_inputs(w):

@@ -3,7 +3,7 @@ rule train:
         datasets=training_inputs("dataset"),
         summaries=training_inputs("summary"),
         reference_thermo=energy_anchoring_inputs,
-        code=stage_code("train"),
+        code=stage_code("train", per_model_kind=True),
     output:
         checkpoint=directory(f"{RESULTS}/{{system}}/models/{{model}}/checkpoint"),
         metrics=f"{RESULTS}/{{system}}/models/{{model}}/metrics.json",
@@ -34,7 +34,7 @@ rule train:
         states=training_states,
         settings=kind_settings,
         prior=lambda w: STUDY.settings(w.system)["prior"],
-        training=lambda w: physics(STUDY.settings(w.system)["training"]),
+        training=split_settings,
         seed=config["seed"],
     script:
         "../../scripts/train.py"
@@ -43,7 +43,7 @@ rule train:
 rule pair_table:
     input:
         checkpoint=rules.train.output.checkpoint,
-        code=stage_code("pair_table"),
+        code=stage_code("pair_table", per_model_kind=True),
     output:
         table=f"{RESULTS}/{{system}}/models/{{model}}/pair_table.csv",
         figure=report(
@@ -66,7 +66,7 @@ rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,
         datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
-        code=stage_code("force_errors"),
+        code=stage_code("force_errors", per_model_kind=True),
     output:
         f"{RESULTS}/{{system}}/force_errors/{{model}}.json",
     log:
@@ -77,7 +77,7 @@ rule force_errors:
         "../../envs/cgtransfer.yaml"
     threads: 1
     params:
-        training=lambda w: physics(STUDY.settings(w.system)["training"]),
+        training=split_settings,
         states=lambda w: [s.state for s in STUDY.states_of(w.system)],
         training_states=training_states,
         temperatures_K=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
@@ -92,7 +92,7 @@ rule fit_volume_term:
         cg_scan=density_scan_inputs,
         reference_thermo=volume_fit_inputs("reference_thermo"),
         datasets=volume_fit_inputs("datasets"),
-        code=stage_code("fit_volume_term"),
+        code=stage_code("fit_volume_term", per_model_kind=True),
     output:
         f"{RESULTS}/{{system}}/models/{{model}}/volume_term.json",
     log:

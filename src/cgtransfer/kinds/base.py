@@ -170,7 +170,6 @@ class CGModel:
         raise NotImplementedError
 
 
-KINDS = ("hipnn", "hipnn_t", "mscg")
 # OpenMM force groups of a CG model: the fast forces (prior, pair tables) and a network evaluated once per outer
 # step of multiple time stepping (cg_md); here, not in hipnn_model, so that MS-CG runs never import hippynn
 PRIOR_FORCE_GROUP, NETWORK_FORCE_GROUP = 0, 1

@@ -18,7 +18,7 @@ import torch
 from cgtransfer import units
 from cgtransfer.compute import limit_torch_threads, resolve_device
 from cgtransfer.kinds import hipnn_graph as graph
-from cgtransfer.md.protocol import CollapsedBox, NonFiniteModelOutput
+from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
 

@@ -19,6 +19,7 @@ This module path is pickled into every checkpoint: keep the class names and loca
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 from hippynn.graphs import IdxType
@@ -202,3 +203,8 @@ def set_pair_skin(module: torch.nn.Module, skin_A: float) -> None:
     for m in module.modules():
         if hasattr(m, "set_skin"):
             m.set_skin(skin_A)
+
+
+# Checkpoints written before the package was layered pickled these classes as ``cgtransfer.model.<name>``:
+# the old module name resolves here, so they still load.
+sys.modules.setdefault("cgtransfer.model", sys.modules[__name__])

@@ -25,11 +25,8 @@ import pandas as pd
 from openmm import app
 
 from cgtransfer import units
+from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput, SimulationDiverged
 from cgtransfer.io import atomic_path
-
-
-class SimulationDiverged(RuntimeError):
-    """A simulation produced a non-finite energy, temperature or coordinate."""
 
 
 def degrees_of_freedom(system: openmm.System) -> int:
@@ -432,12 +429,3 @@ def _close_dcd_reporters(simulation) -> None:
 
 def steps_for(ps: float, timestep_fs: float) -> int:
     return int(round(ps * 1000.0 / timestep_fs))
-
-
-class CollapsedBox(RuntimeError):
-    """The periodic box shrank below twice the model's pair range: a model collapsing under the barostat.
-    (OpenMM passes a PythonForce's error on as its message only: "box collapsed" is what marks it.)"""
-
-
-class NonFiniteModelOutput(RuntimeError):
-    """The model returned NaN/inf, or was handed non-finite coordinates."""

@@ -28,7 +28,7 @@ from cgtransfer.config import DENSITY_SCAN_PREFIX
 from cgtransfer.md.forcefields import cpu_platform
 from cgtransfer.io import write_csv, write_json
 from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel
-from cgtransfer.kinds import load_model
+from cgtransfer.kinds.registry import load_model
 from cgtransfer.analysis.rdf import min_pair_distance
 from cgtransfer.analysis.statistics import block_average
 from cgtransfer.dataset import load_dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cgtransfer.analysis.statistics import force_metrics
 from cgtransfer.dataset import load_dataset
 from cgtransfer.io import write_json
-from cgtransfer.kinds import load_model
+from cgtransfer.kinds.registry import load_model
 from cgtransfer.kinds.base import held_out_forces
 
 

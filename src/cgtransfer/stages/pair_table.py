@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cgtransfer.kinds import load_model
+from cgtransfer.kinds.registry import load_model
 
 
 def export_pair_table(checkpoint_dir, out_csv, out_png, label: str) -> None:

@@ -18,7 +18,8 @@ from openmm import app
 from cgtransfer import units
 from cgtransfer.md.forcefields import cpu_platform, create_system
 from cgtransfer.io import atomic_path, write_csv, write_npz
-from cgtransfer.md.protocol import steps_for, ForceReporter, SimulationDiverged, checkpoint_steps_for, file_identity, finish_partial, run_protocol, total_mass_amu
+from cgtransfer.errors import SimulationDiverged
+from cgtransfer.md.protocol import steps_for, ForceReporter, checkpoint_steps_for, file_identity, finish_partial, run_protocol, total_mass_amu
 
 
 def forcefield_list(forcefield_xml) -> list:

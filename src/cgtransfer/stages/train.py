@@ -17,7 +17,7 @@ import numpy as np
 from cgtransfer.analysis.statistics import force_metrics
 from cgtransfer.dataset import load_dataset
 from cgtransfer.io import write_json
-from cgtransfer.kinds import fit_model, load_model
+from cgtransfer.kinds.registry import fit_model, load_model
 from cgtransfer.kinds.base import held_out_forces
 from cgtransfer.kinds.training_data import training_data
 

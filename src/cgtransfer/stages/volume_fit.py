@@ -49,7 +49,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
         rho0 = n_beads / volume
         if settings.get("mapped_frames", 0):
             if model is None:
-                from cgtransfer.kinds import load_model
+                from cgtransfer.kinds.registry import load_model
 
                 model = load_model(checkpoint_dir)
             model.check_data(data, str(data_path))
