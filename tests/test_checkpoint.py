@@ -190,6 +190,6 @@ def test_killed_training_resumes_from_its_last_epoch(argon_cg, tmp_path, capsys)
     assert resumed and int(resumed.group(1)) >= 3, printed[-2000:]
     assert record["epochs"] == epochs and len(record["curve"]) == epochs  # the whole history, not only the rerun's
     assert not list(out.glob("*epoch_*.pt")) and not (out / "fit_identity.json").exists() and not tmp_dir.exists()
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
 
     assert load_model(out).kind == "hipnn"

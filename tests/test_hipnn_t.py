@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cgtransfer.kinds.base import TrainingData
-from cgtransfer.kinds import fit_model, load_model
+from cgtransfer.kinds.registry import fit_model, load_model
 
 from conftest import TINY_TRAINING
 

@@ -72,7 +72,7 @@ def test_mixture_maps_to_two_bead_types_with_every_pair(mixture_run):
 
 def test_mscg_fits_one_pair_force_per_bead_type_pair(mixture_run, tmp_path):
     from cgtransfer.io import write_json, write_npz
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
     from cgtransfer.stages.train import train_model
 
     d, _, _ = mixture_run

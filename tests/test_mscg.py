@@ -12,7 +12,7 @@ import pytest
 from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM, record_lj_trajectory
 from cgtransfer import units
 from cgtransfer.kinds.base import TrainingData
-from cgtransfer.kinds import load_model
+from cgtransfer.kinds.registry import load_model
 from cgtransfer.kinds.mscg import MSCGFitError, MSCGModel
 from cgtransfer.stages.train import train_model
 

@@ -37,7 +37,7 @@ def test_mismatched_inputs_are_named(tiny_model, argon_cg, argon_run, tmp_path):
     """A checkpoint meeting another system's data, and a force file that does not belong to its topology, stop
     with an error naming the file and what does not match."""
     from cgtransfer.stages import mapping
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
 
     model = load_model(tiny_model)
     model.check_data(argon_cg["cg"], "argon.npz")  # its own data: fine

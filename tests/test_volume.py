@@ -88,7 +88,7 @@ def test_model_virial_pressure_equals_openmm_on_lennard_jones_frames(argon_cg, a
     from test_mscg import MSCG, PRIOR, TRAIN
 
     from conftest import ARGON_EPSILON_KJ, ARGON_SIGMA_NM
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
     from cgtransfer.stages.train import train_model
     from cgtransfer.kinds.volume_term import virial_pressure_bar
 

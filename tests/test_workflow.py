@@ -475,7 +475,7 @@ def test_two_bead_methanol(workflow_run):
 
     from cgtransfer.analysis import bonds as bonded
     from cgtransfer.stages.cg_md import build_cg_system
-    from cgtransfer.kinds import load_model
+    from cgtransfer.kinds.registry import load_model
     from cgtransfer.dataset import load_dataset
 
     two = workflow_run.parent / "methanol_2bead"
