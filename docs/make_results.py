@@ -1,0 +1,504 @@
+"""Write docs/results.md from the committed result files.
+
+    python docs/make_results.py            # regenerates docs/results.md
+
+Every number in docs/results.md is read here from a file in docs/default_run/ (the summary of one default run of
+the workflow, per system) or benchmarks/results/ (the benchmark scripts' JSON); the prose around the numbers is
+fixed text in this script and holds no measurement. To document a new run, copy its `results/<system>/summary/`
+files into docs/default_run/ (the default system at the top level, the others in a folder named after the system)
+and run this script; tests/test_results_doc.py checks that the committed docs/results.md is this script's output.
+Only pandas and json: no workflow code is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / "docs" / "default_run"
+BENCH_DIR = ROOT / "benchmarks" / "results"
+OUTPUT = ROOT / "docs" / "results.md"
+
+# system, folder under docs/default_run ("" = top level), title, what it is for (fixed prose, no measurements)
+SYSTEMS = [
+    ("methanol", "", "Methanol, one bead per molecule: the transferability study",
+     "The default study: OPLS-AA liquid methanol mapped to one bead per molecule at its centre of mass, liquid "
+     "states at 1 bar (NPT) and hotter states at a fixed density (NVT). Every training state gets a "
+     "single-state HIP-NN-TS model (`hipnn_<state>`) and its MS-CG twin (`mscg_<state>`); `hipnn_all` and "
+     "`mscg_all` are trained on all states; the temperature-transfer models (`hipnn_t`, `hipnn_t_forces`, "
+     "`hipnn_sub`, `mscg_sub`) see a subset of states. Every model also exists with a fitted volume term "
+     "(`<model>_vol`)."),
+    ("argon", "argon", "Argon: the known answer",
+     "Lennard-Jones argon with identity mapping (one bead per atom). Here the exact CG force is the pair force "
+     "of the force field, so MS-CG must recover it, the volume term must equal the long-range tail pressure "
+     "that force matching cannot see, and every model's structure must match the reference. The validation "
+     "stage scores each of these as a check with its criterion."),
+    ("water", "water", "Water: many-body structure",
+     "TIP3P-FB water, one bead per molecule. A pair potential cannot hold the tetrahedral first shell; a "
+     "many-body network can. The three-body angle distribution of the first shell is the decisive table."),
+    ("methanol_2bead", "methanol_2bead", "Methanol with two beads: molecules of several beads",
+     "The default study's own all-atom methanol runs mapped a second way: a CH3 bead and an OH bead per "
+     "molecule, two bead types, three bead-type pairs, one intramolecular bond (a Boltzmann-inverted harmonic "
+     "prior, intramolecular pairs excluded from the nonbonded model). No volume term in this run."),
+    ("argon_water", "argon_water", "Argon in water: a mixture",
+     "Argon atoms dissolved in TIP3P-FB water at one state: two molecule types packed in one box, two bead "
+     "types (AR, W), three pair RDFs and three MS-CG pair forces. No volume term in this run."),
+]
+
+FIGURE_CAPTIONS = {
+    "transferability.png": "heatmaps of the model × state tables (held-out force RMSE, RDF error, NPT density "
+                           "error, pressure error, compressibility ratio), training states boxed",
+    "rdf_grid.png": "CG and reference RDFs, every model at every state",
+    "density_vs_temperature.png": "NPT densities of the reference and of every model against temperature",
+    "temperature_transfer.png": "the temperature-aware models beside their temperature-blind, MS-CG and "
+                                "single-state comparisons",
+    "angles.png": "three-body angle distributions of the first shell per state",
+    "validation.png": "the known-answer checks (pair force, tail pressure, densities)",
+}
+
+DASH = "–"
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def num(v, digits: int = 2, sign: bool = False) -> str:
+    """A number from a file, rounded for display; missing values are a dash."""
+    if _missing(v):
+        return DASH
+    text = f"{float(v):+.{digits}f}" if sign else f"{float(v):.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0 else text
+
+
+def pm(v, se, digits: int = 2, sign: bool = False) -> str:
+    if _missing(v):
+        return DASH
+    return num(v, digits, sign) if _missing(se) else f"{num(v, digits, sign)} ± {num(se, digits)}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def code(text: str) -> list[str]:
+    return ["```", text.rstrip("\n"), "```", ""]
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def read_system(folder: str, run_dir: Path) -> dict:
+    d = run_dir / folder if folder else run_dir
+    data = {"dir": d, "metrics": pd.read_csv(d / "metrics.csv"), "headline_txt": (d / "headline.txt").read_text()}
+    if (d / "headline.json").exists():
+        data["headline"] = json.loads((d / "headline.json").read_text())
+    if (d / "validation.json").exists():
+        data["validation"] = json.loads((d / "validation.json").read_text())
+    if (d / "temperature_transfer.csv").exists():
+        data["temperature"] = pd.read_csv(d / "temperature_transfer.csv")
+    return data
+
+
+def states_of(m: pd.DataFrame) -> list[str]:
+    first = m.drop_duplicates("state").sort_values("temperature_K")
+    return list(first["state"])
+
+
+def state_label(m: pd.DataFrame, state: str) -> str:
+    row = m[m["state"] == state].iloc[0]
+    return f"{state} ({row['ensemble']})"
+
+
+def cell(m: pd.DataFrame, model: str, state: str) -> pd.Series | None:
+    rows = m[(m["model"] == model) & (m["state"] == state)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def base_models(m: pd.DataFrame) -> list[str]:
+    return [x for x in dict.fromkeys(m["model"]) if not x.endswith("_vol")]
+
+
+def all_models(m: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(m["model"]))
+
+
+def same_as_base(m: pd.DataFrame, columns: list[str]) -> tuple[list[str], list[str]]:
+    """Volume-corrected models whose values in `columns` equal their base model's in every cell, and the others."""
+    same, differ = [], []
+    for model in all_models(m):
+        if not model.endswith("_vol") or model[:-4] not in set(m["model"]):
+            continue
+        a = m[m["model"] == model].set_index("state")[columns].sort_index()
+        b = m[m["model"] == model[:-4]].set_index("state")[columns].sort_index()
+        (same if a.equals(b) else differ).append(model)
+    return same, differ
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def matrix(m: pd.DataFrame, models: list[str], value: str, stderr: str | None, digits: int = 2,
+           sign: bool = False, states: list[str] | None = None, flag=None) -> list[str]:
+    """Model × state table of one metric (value ± standard error); bold: the model was trained at that state;
+    `flag(row)` may return a suffix for a cell (e.g. a run that is still drifting)."""
+    states = states or states_of(m)
+    rows = []
+    for model in models:
+        r = [f"`{model}`"]
+        for s in states:
+            c = cell(m, model, s)
+            if c is None:
+                r.append(DASH)
+                continue
+            text = pm(c[value], c[stderr] if stderr else None, digits, sign)
+            if text != DASH and bool(c["in_training"]):
+                text = f"**{text}**"
+            if not bool(c["stable"]):
+                text += " (unstable)"
+            if flag is not None and text != DASH:
+                text += flag(c)
+            r.append(text)
+        rows.append(r)
+    return table(["model"] + [state_label(m, s) for s in states], rows)
+
+
+def has(m: pd.DataFrame, column: str) -> bool:
+    return column in m and m[column].notna().any()
+
+
+def reference_table(m: pd.DataFrame) -> list[str]:
+    rows = []
+    for s in states_of(m):
+        c = m[m["state"] == s].iloc[0]
+        rows.append([s, str(c["ensemble"]), num(c["temperature_K"], 0),
+                     DASH if _missing(c["pressure_bar"]) else num(c["pressure_bar"], 0),
+                     (num(c["density_aa_g_cm3"], 4) + " (set)") if c["ensemble"] == "NVT" else
+                     pm(c["density_aa_g_cm3"], c["density_aa_stderr_g_cm3"], 4),
+                     pm(c["pressure_aa_measured_bar"], c["pressure_aa_measured_stderr_bar"], 0),
+                     DASH if _missing(c["compressibility_aa_per_bar"]) else
+                     pm(c["compressibility_aa_per_bar"] * 1e5, c["compressibility_aa_stderr_per_bar"] * 1e5, 1),
+                     num(c["rdf_noise_floor_mae"], 4), num(c["first_peak_r_A_ref"], 2),
+                     num(c["first_peak_g_ref"], 2)])
+    return table(["state", "ensemble", "T (K)", "P set (bar)", "density (g/cm³)", "measured P (bar)",
+                  "κ_T (10⁻⁵/bar)", "RDF noise floor", "first peak r (Å)", "first peak g"], rows)
+
+
+def headline_table(h: dict) -> list[str]:
+    """The methanol headline comparisons from headline.json, as stored (ratio < 1 favours the first)."""
+    def row(name, r):
+        if not r or not r.get("n_cells"):
+            return [name, DASH, DASH, "0", DASH, DASH]
+        lo, hi = r["ratio_95ci"]
+        return [name, num(r["geometric_mean_ratio"]), f"{num(lo)}–{num(hi)}", str(r["n_cells"]),
+                "yes" if r["resolved"] else "no",
+                f"{r['cells_a_better']} / {r['cells_b_better']} / {r['cells_not_significant']}"]
+
+    rows = [row("HIP-NN-TS / MS-CG, single-state twins at held-out states", h.get("hipnn_vs_mscg"))]
+    for kind, r in h.get("single_heldout_vs_trained", {}).items():
+        if r.get("n_cells"):
+            rows.append(row(f"`{kind}` single-state: held out / at its training state", r))
+    for kind, r in h.get("multi_vs_single", {}).items():
+        if r.get("n_cells"):
+            rows.append(row(f"`{kind}` all-state model / single-state models trained elsewhere", r))
+    return table(["comparison", "geometric-mean ratio", "95 % interval", "cells", "resolved",
+                  "significant cells: first better / second better / neither"], rows)
+
+
+def volume_summary_table(h: dict) -> list[str]:
+    rows = []
+    for group, where in h.get("volume_term", {}).items():
+        for label, r in where.items():
+            if not r.get("n_cells"):
+                continue
+            rows.append([group, label.replace("_", "-"), str(r["n_cells"]), num(r["mean_abs_density_error_pct"], 1),
+                         num(r["max_abs_density_error_pct"], 1), f"{r['cells_within_2pct']}/{r['n_cells']}",
+                         f"{r['cells_within_4pct']}/{r['n_cells']}", num(r["median_compressibility_ratio"], 2),
+                         str(r["cells_not_converged"])])
+    return table(["models", "states", "NPT cells", "mean abs. density error (%)", "max (%)", "within 2 %",
+                  "within 4 %", "median κ_T CG/AA", "still drifting"], rows)
+
+
+def temperature_tables(t: pd.DataFrame) -> list[str]:
+    names = {"rdf_error_over_noise": ("RDF error (noise floors)", 2, False),
+             "density_error_pct": ("NPT density error of the `_vol` model (%)", 2, True),
+             "force_rmse_kcal_mol_A": ("held-out force RMSE (kcal/mol/Å)", 2, False),
+             "energy_error_kcal_mol_per_molecule": ("mean U(R) − all-atom energy (kcal/mol per molecule)", 3, True)}
+    roles = ["temperature-aware", "temperature-blind", "MS-CG", "single-state"]
+    out = []
+    for aware in dict.fromkeys(t["aware_model"]):
+        a = t[t["aware_model"] == aware]
+        models = {role: sorted({x[:-4] if x.endswith("_vol") else x for x in a[a["role"] == role]["model"]})
+                  for role in roles}
+        header = ["state", "where", "metric"] + [
+            f"{role} (`{models[role][0]}`)" if len(models[role]) == 1 else f"{role} (trained at that state)"
+            for role in roles]
+        rows = []
+        for state in dict.fromkeys(a.sort_values("temperature_K")["state"]):
+            s = a[a["state"] == state]
+            for metric, (label, digits, sign) in names.items():
+                cells = []
+                for role in roles:
+                    r = s[(s["role"] == role) & (s["metric"] == metric)]
+                    cells.append(DASH if r.empty else pm(r.iloc[0]["value"], r.iloc[0]["stderr"], digits, sign))
+                if all(c == DASH for c in cells):
+                    continue
+                rows.append([state, str(s.iloc[0]["where"]), label] + cells)
+        out += [f"**`{aware}`**", ""] + table(header, rows)
+    return out
+
+
+def validation_table(v: dict) -> list[str]:
+    rows = []
+    for c in v["checks"]:
+        value = c["value"]
+        text = DASH if _missing(value) else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        rows.append([c["check"], text, c["criterion"], "pass" if c["passed"] else "**fail**"])
+    return table(["check", "value", "criterion", "result"], rows)
+
+
+def figures(d: Path, link_prefix: str) -> list[str]:
+    out = []
+    for png in sorted(d.glob("*.png")):
+        caption = FIGURE_CAPTIONS.get(png.name, "")
+        out.append(f"* [`{png.name}`]({link_prefix}/{png.name})" + (f": {caption}" if caption else ""))
+    return out + [""]
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def system_section(name: str, folder: str, title: str, about: str, data: dict) -> list[str]:
+    m = data["metrics"]
+    link = "default_run" + (f"/{folder}" if folder else "")
+    out = [f"## {title}", "", about, "",
+           f"Files: [`docs/{link}/`]({link}/) (system `{name}`; the whole table is "
+           f"[`metrics.csv`]({link}/metrics.csv)).", ""]
+
+    out += ["### Headline", ""]
+    if "headline" in data:
+        out += ["From [`headline.json`](default_run/headline.json), metric "
+                f"`{data['headline']['metric']}`:", ""]
+        out += headline_table(data["headline"])
+        out += ["NPT densities with and without the volume term (from the same file):", ""]
+        out += volume_summary_table(data["headline"])
+    out += [f"[`headline.txt`]({link}/headline.txt), as the workflow wrote it:", ""]
+    out += code(data["headline_txt"])
+
+    if "validation" in data:
+        v = data["validation"]
+        out += ["### Known-answer checks", "",
+                f"[`validation.json`]({link}/validation.json): **{v['n_passed']} of {v['n_checks']} checks "
+                "pass**. Value units: relative error for forces, bar for the volume term, Å for the RDF peak, "
+                "noise floors for RDFs, % for densities.", ""]
+        out += validation_table(v)
+
+    out += ["### All-atom reference", "", "Per state, from the reference runs as recorded with every cell "
+            "(density ± block standard error; at NVT states the set density):", ""]
+    out += reference_table(m)
+
+    out += ["### Structure: RDF error in reference noise floors", ""]
+    same, differ = same_as_base(m, ["rdf_mae_over_noise", "rdf_mae_over_noise_stderr"])
+    if same:
+        out += [f"Volume-corrected models have their base model's fixed-volume structure; in the file their RDF "
+                f"errors equal the base model's for {len(same)} of {len(same) + len(differ)} `_vol` models, so "
+                "only base models are listed" + (f", plus {', '.join(f'`{x}`' for x in differ)}" if differ else "")
+                + ".", ""]
+    out += matrix(m, base_models(m) + differ, "rdf_mae_over_noise", "rdf_mae_over_noise_stderr")
+
+    if has(m, "angle_error_over_noise"):
+        out += ["### Three-body angle distribution error in reference noise floors", ""]
+        out += matrix(m, base_models(m), "angle_error_over_noise", "angle_error_over_noise_stderr")
+    if has(m, "bond_error_over_noise"):
+        out += ["### Intramolecular bond distribution error in reference noise floors", ""]
+        out += matrix(m, base_models(m), "bond_error_over_noise", "bond_error_over_noise_stderr")
+
+    npt = [s for s in states_of(m) if (m[m["state"] == s]["ensemble"] == "NPT").any()]
+    if npt and has(m, "density_error_pct"):
+        out += ["### NPT density against the reference", "",
+                "CG NPT density error in % of the all-atom density (± block standard error); "
+                "† still drifting at the end of the run (not converged):", ""]
+        out += matrix(m, all_models(m), "density_error_pct", "density_error_pct_stderr", 2, True, npt,
+                      flag=lambda c: " †" if str(c["density_converged"]) == "False" else "")
+
+    if has(m, "pressure_error_bar"):
+        out += ["### Pressure at the all-atom density", "",
+                "CG NVT pressure minus all-atom pressure in the reference's mean box (bar, ± standard error):", ""]
+        out += matrix(m, all_models(m), "pressure_error_bar", "pressure_error_stderr_bar", 0, True)
+
+    out += ["### Held-out force errors", ""]
+    fsame, fdiffer = same_as_base(m, ["force_rmse_kcal_mol_A", "force_r2"])
+    out += ["Force RMSE (kcal/mol/Å, ± standard error) on the held-out test block of each state; a volume term "
+            "exerts no force" + (f", and the file's `_vol` rows equal their base model's ({len(fsame)} models)"
+                                 if fsame else "") + ":", ""]
+    out += matrix(m, base_models(m) + fdiffer, "force_rmse_kcal_mol_A", "force_rmse_stderr_kcal_mol_A")
+    out += ["R² of the held-out forces:", ""]
+    out += matrix(m, base_models(m) + fdiffer, "force_r2", None, 3)
+
+    if "temperature" in data:
+        out += ["### Knowing the temperature", "",
+                "From [`temperature_transfer.csv`](default_run/temperature_transfer.csv): each temperature-aware "
+                "model beside the temperature-blind HIP-NN-TS and the MS-CG model trained on the same states and "
+                "the single-state HIP-NN-TS trained at each state; `where` says whether the state is a training "
+                "state, between the training temperatures (interpolation) or beyond them (extrapolation).", ""]
+        out += temperature_tables(data["temperature"])
+
+    out += ["### Figures", ""] + figures(data["dir"], link)
+    return out
+
+
+def benchmark_section(bench_dir: Path) -> list[str]:
+    out = ["## Benchmarks", "",
+           "Measured by the scripts in `benchmarks/` and stored in `benchmarks/results/` (one machine, one run "
+           "each; compare ratios across machines, not seconds). These files are independent of the default run "
+           "above.", ""]
+    speed_file = bench_dir / "speed.json"
+    if speed_file.exists():
+        s = json.loads(speed_file.read_text())
+        aa = s["aa_geometric"]["ns_per_day"]
+        entries = [("all-atom, as the workflow builds it", "aa_geometric"),
+                   ("all-atom, LJ as OpenMM type tables", "aa_geometric_type_table"),
+                   ("all-atom, plain Lorentz-Berthelot (speed reference only)", "aa_lorentz_berthelot"),
+                   ("CG NVT, HIP-NN-TS as one PythonForce", "cg_hipnn_nvt"),
+                   ("CG NPT, HIP-NN-TS as one PythonForce", "cg_hipnn_npt"),
+                   ("CG NVT, HIP-NN-TS fast path (multiple time step)", "cg_hipnn_fast_nvt"),
+                   ("CG NPT, HIP-NN-TS fast path", "cg_hipnn_fast_npt"),
+                   ("CG NVT, MS-CG tables", "cg_mscg_nvt"),
+                   ("CG NPT, MS-CG tables", "cg_mscg_npt")]
+        rows = [[label, num(s[k]["timestep_fs"], 0), num(s[k]["ns_per_day"], 1), num(s[k]["ms_per_step"], 2),
+                 num(s[k]["ns_per_day"] / aa, 2)] for label, k in entries if k in s]
+        out += [f"[`speed.json`](../benchmarks/results/speed.json): system `{s['system']}`, "
+                f"{s['n_molecules']} molecules, medians of {s['repeats']} segments; all-atom on "
+                f"{s['aa_threads']} threads, CG and training on {s['cg_and_training_threads']}; torch "
+                f"{s['torch']}, OpenMM {s['openmm']}.", ""]
+        out += table(["what", "timestep (fs)", "ns/day", "ms/step", "vs all-atom"], rows)
+        tr, fit = s.get("training", {}), s.get("mscg_fit", {})
+        if tr:
+            out += [f"HIP-NN-TS training: {num(tr['ms_per_frame'], 1)} ms per frame (batch size "
+                    f"{tr['batch_size']}, {tr['train_frames']} frames). "
+                    + (f"MS-CG fit: {num(fit['wall_s'], 2)} s ({fit['train_frames']} frames, "
+                       f"{fit['n_coefficients']} coefficients)." if fit else ""), ""]
+        scaling = []
+        for key, label in (("cg_hipnn_scaling_nvt", "HIP-NN-TS fast path"), ("cg_mscg_scaling_nvt", "MS-CG")):
+            for r in s.get(key, []):
+                scaling.append([label, str(r["n_beads"]), num(r["timestep_fs"], 0), num(r["ms_per_step"], 1),
+                                num(r["ns_per_day"], 1)])
+        if scaling:
+            out += ["CG step time against the number of beads (NVT, the frame tiled periodically):", ""]
+            out += table(["model", "beads", "timestep (fs)", "ms/step", "ns/day"], scaling)
+    mts_file = bench_dir / "mts_check.json"
+    if mts_file.exists():
+        mts = json.loads(mts_file.read_text())
+        rows = []
+        for name, v in mts["variants"].items():
+            rows.append([name, v["integrator"], num(v["timestep_fs"], 0), num(v["rdf_mae_vs_1fs"], 4),
+                         num(v["rdf_noise_floor_1fs"], 4), pm(v["mean_pressure_bar"], v["pressure_stderr_bar"], 0),
+                         num(v["potential_energy_diff_over_stderr"], 2), num(v["temperature_deviation_pct"], 2,
+                                                                             True)])
+        out += [f"[`mts_check.json`](../benchmarks/results/mts_check.json): does the fast path keep the physics? "
+                f"One trained model at {num(mts['temperature_K'], 0)} K, NVT, {num(mts['production_ps'], 0)} ps per "
+                "variant, against a plain run at the smallest timestep (its speeds were measured beside other jobs: "
+                "use speed.json for speed):", ""]
+        out += table(["variant", "integrator", "outer step (fs)", "RDF MAE vs plain", "noise floor of plain",
+                      "NVT pressure (bar)", "ΔE_pot / s.e.", "T deviation (%)"], rows)
+    stage_file = bench_dir / "stage_times.json"
+    if stage_file.exists():
+        st = json.loads(stage_file.read_text())
+        rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1),
+                 num(r["max_rss_mb"], 0)] for r in st]
+        out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): CPU wall time per rule from "
+                "Snakemake's benchmark files of one full default run (an earlier, smaller model set than the "
+                "files above):", ""]
+        out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
+    plan_file = bench_dir / "plan_time.json"
+    if plan_file.exists():
+        p = json.loads(plan_file.read_text())
+        out += [f"[`plan_time.json`](../benchmarks/results/plan_time.json): planning a study of {p['states']} "
+                f"states × {p['models']} models ({p['jobs']} jobs, `snakemake -n`) takes "
+                f"{num(p['median_s'], 1)} s (median of {p['repeats']}).", ""]
+    return out
+
+
+INTRO = [
+    "# Results",
+    "",
+    "<!-- Generated by docs/make_results.py from docs/default_run/ and benchmarks/results/; do not edit by hand. "
+    "-->",
+    "",
+    "What the workflow measured in one default run of every system (the default study plus "
+    "`config/systems.yaml`), read from the summary files committed in [`docs/default_run/`](default_run/). Run "
+    "history, timings of whole runs and earlier replicates are in [`CHANGELOG.md`](../CHANGELOG.md).",
+    "",
+    "## How to read the tables",
+    "",
+    "* A **cell** is one model at one state. **Bold**: the model was trained at that state. A run that blew up "
+    "is recorded, not dropped: its cell says *unstable*.",
+    "* **RDF error in reference noise floors**: the mean absolute difference between the CG (NVT, in the "
+    "all-atom mean box) and the mapped all-atom radial distribution function of every bead-type pair, divided by "
+    "the reference's own noise floor (the same difference between the two halves of the reference run). About "
+    "one means indistinguishable from the reference at this sampling. The three-body angle and bond errors are "
+    "the total-variation distances of those distributions in the same units. ± is a jackknife standard error "
+    "over blocks of the CG run.",
+    "* **Headline ratios** compare two sets of cells: the geometric mean of the per-cell ratios, with a 95 % "
+    "interval from the cell-to-cell spread; *resolved* when the interval excludes one. Ratios below one favour "
+    "the first named. A cell is *significant* when the difference exceeds two combined standard errors. The "
+    "*degradation* of a single-state model is its error away from its training state over its error there.",
+    "* **Density error**: CG NPT density against the all-atom density at the same temperature and pressure. "
+    "Force matching says nothing about the volume dependence of the free energy, so uncorrected models have the "
+    "wrong pressure and run away under a barostat; `<model>_vol` adds a fitted volume term that matches the "
+    "all-atom pressure and compressibility at the training states. The term exerts no force: fixed-volume "
+    "structure and forces are the base model's.",
+    "* **Pressure error**: CG minus all-atom pressure, both measured in the all-atom mean box.",
+    "* **Held-out force errors**: on the last time block of every state, never used in training. The summed "
+    "force on a bead is dominated by what no CG model resolves, so force errors barely separate models; "
+    "structure and density are where transfer shows.",
+    "* These are the numbers of one run. Reference trajectories with several threads are not bit-reproducible, "
+    "and a repeated run moves the headline ratios by more than their intervals (which hold only the "
+    "cell-to-cell spread of one run): treat a difference between kinds as established only where it holds "
+    "across runs (see the changelog for replicates).",
+    "",
+]
+
+
+def provenance(run_dir: Path) -> list[str]:
+    long = run_dir / "long.csv"
+    if not long.exists():
+        return []
+    cols = pd.read_csv(long, usecols=["git_revision", "cgtransfer_version"])
+    revs = ", ".join(f"`{r[:12]}`" for r in dict.fromkeys(cols["git_revision"].dropna()))
+    vers = ", ".join(f"`{v}`" for v in dict.fromkeys(cols["cgtransfer_version"].dropna().astype(str)))
+    return [f"The default system's files were written at revision {revs}, cgtransfer {vers} "
+            "([`long.csv`](default_run/long.csv) records both for every value).", ""]
+
+
+def render(run_dir: Path = RUN_DIR, bench_dir: Path = BENCH_DIR) -> str:
+    out = list(INTRO) + provenance(run_dir)
+    present = [s for s in SYSTEMS if ((run_dir / s[1]) if s[1] else run_dir).joinpath("metrics.csv").exists()]
+    out += ["Systems: " + ", ".join(f"[{title.split(':')[0]}](#{_anchor(title)})" for _, _, title, _ in present)
+            + ", [Benchmarks](#benchmarks).", ""]
+    for name, folder, title, about in present:
+        out += system_section(name, folder, title, about, read_system(folder, run_dir))
+    if bench_dir.exists():
+        out += benchmark_section(bench_dir)
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def _anchor(title: str) -> str:
+    keep = "".join(ch for ch in title.lower() if ch.isalnum() or ch in " -_")
+    return keep.replace(" ", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    target = Path(argv[0]) if argv else OUTPUT
+    target.write_text(render(), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
