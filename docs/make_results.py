@@ -408,7 +408,8 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         st = json.loads(stage_file.read_text())
         rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1),
                  num(r["max_rss_mb"], 0)] for r in st]
-        out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): wall time per rule (summed over its jobs) from "
+        out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): wall time per rule (summed over its "
+                "jobs) from "
                 "Snakemake's benchmark files of one full default run (an earlier, smaller model set than the "
                 "files above):", ""]
         out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
