@@ -84,6 +84,12 @@ def training_states(w):
     return STUDY.model(w.system, w.model)["states"]
 
 
+def temperature_aware(kind):
+    from cgtransfer.kinds.registry import temperature_aware as aware
+
+    return aware(kind)
+
+
 def model_kind(w):
     return STUDY.model(w.system, w.model)["kind"]
 
@@ -93,7 +99,7 @@ def kind_settings(w):
     from cgtransfer.kinds.registry import kind_settings as settings
 
     out = {section: physics(values) for section, values in settings(model_kind(w), STUDY.settings(w.system)).items()}
-    if model_kind(w) == "hipnn_t":  # every training frame gets its state's temperature (the model's input)
+    if temperature_aware(model_kind(w)):  # every training frame gets its state's temperature (the model's input)
         out["hipnn_t"] = STUDY.hipnn_t_settings(w.system, w.model)
         out["state_temperatures_K"] = {s: STUDY.state(w.system, s).temperature_K for s in training_states(w)}
     return out
@@ -116,7 +122,7 @@ def cg_md_settings(w):
 
 def energy_anchoring_inputs(w):
     """The all-atom thermo of the training states (per-frame potential energy) of an energy-anchored hipnn_t."""
-    if model_kind(w) != "hipnn_t" or not STUDY.hipnn_t_settings(w.system, w.model)["energy_anchoring"]:
+    if not temperature_aware(model_kind(w)) or not STUDY.hipnn_t_settings(w.system, w.model)["energy_anchoring"]:
         return []
     return [reference_file("thermo.csv", s)(w) for s in training_states(w)]
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +71,30 @@ class CGModel:
         self.directory = Path(directory)
         self.info = info
 
-    # --- fitting (classmethod: writes the model files into ``out_dir`` and returns a training record) ---
+    # --- fitting (classmethod: writes the kind's files into ``out_dir``; `kinds.registry.fit_model` adds the
+    # common model_info.json and makes the directory appear atomically) ---
     @classmethod
-    def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0) -> dict:
+    def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0) -> tuple[dict, dict]:
+        """Returns (info: the kind's entries of model_info.json, record: the training record)."""
         raise NotImplementedError
 
     @classmethod
     def load(cls, directory, device: str = "cpu") -> "CGModel":
-        raise NotImplementedError
+        """The model saved in ``directory`` (its model_info.json read by `read_info`)."""
+        return cls(directory, read_info(directory))
+
+    def save(self, directory) -> Path:
+        """Copy the model (its files and model_info.json) into ``directory``, atomically: a model directory is
+        either complete or absent."""
+        directory = Path(directory)
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.directory, tmp)
+        write_info(tmp, self.info)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+        return directory
 
     # --- inference in model units ---
     def predict(self, species, positions, cells, temperature_K=None):
@@ -100,7 +118,26 @@ class CGModel:
 
     @property
     def temperature_aware(self) -> bool:
+        """Does the model take the state's temperature as an input?"""
         return False
+
+    @property
+    def reports_energy(self) -> bool:
+        """Is the model's energy on the all-atom energy scale (energy anchoring), so that a CG run reports it and
+        compare sets it beside the all-atom potential energy?"""
+        return False
+
+    @property
+    def md_calls(self) -> int | None:
+        """How often the last CG run evaluated the model outside OpenMM's native forces (None: never)."""
+        return None
+
+    def pair_table(self, r_start_A: float | None = None):
+        """The model's pair forces and energies as a table (pairwise kinds only)."""
+        raise ValueError(f"a {self.kind} model has no pair table (only pairwise kinds have one)")
+
+    def pair_figure(self, title: str):
+        raise ValueError(f"a {self.kind} model has no pair table (only pairwise kinds have one)")
 
     def predict_frames(self, data: dict, frames, batch_size: int = 8, temperature_K=None):
         energies, forces = [], []
@@ -204,3 +241,10 @@ def held_out_forces(model: CGModel, data: dict, valid_fraction: float, test_frac
     _, _, test = time_block_split(len(data["positions"]), valid_fraction, test_fraction)
     _, pred = model.predict_frames(data, test, temperature_K=temperature_K)
     return pred, data["forces"][test]
+
+
+def write_info(directory, info: dict) -> Path:
+    """Write a model's model_info.json (kind, bead types, training states, units, kind-specific entries)."""
+    path = Path(directory) / MODEL_INFO
+    path.write_text(json.dumps(info, indent=2, default=_json_default))
+    return path

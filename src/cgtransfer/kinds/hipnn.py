@@ -16,7 +16,7 @@ import torch
 
 from cgtransfer.kinds import hipnn_graph as graph
 from cgtransfer.compute import limit_torch_threads, resolve_device
-from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData
+from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData, read_info
 from cgtransfer.kinds.hipnn_force import ModelEvaluator
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
@@ -68,7 +68,7 @@ class HipnnModel(CGModel):
 
     @classmethod
     def load(cls, directory, device: str = "cpu") -> "HipnnModel":
-        return cls(directory, json.loads((Path(directory) / "model_info.json").read_text()), device=device)
+        return cls(directory, read_info(directory), device=device)
 
     @classmethod
     def fit(cls, data: TrainingData, settings: dict, out_dir: Path, label: str, seed: int = 0):
@@ -182,8 +182,13 @@ class HipnnModel(CGModel):
             system.addForce(prior)
             forces.append(prior)
         system.addForce(network)
-        self.potential = potential  # the caller reads potential.n_calls
+        self.potential = potential
         return forces
+
+    @property
+    def md_calls(self) -> int | None:
+        potential = getattr(self, "potential", None)
+        return None if potential is None else potential.n_calls
 
     def md_range_A(self, settings: dict) -> float:
         """Pair range during MD: the hard cutoff plus the Verlet skin of the KD-tree pair list."""

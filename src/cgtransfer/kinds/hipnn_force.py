@@ -7,9 +7,7 @@ model lazily in the process that evaluates it.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import openmm
@@ -18,6 +16,7 @@ import torch
 from cgtransfer import units
 from cgtransfer.compute import limit_torch_threads, resolve_device
 from cgtransfer.kinds import hipnn_graph as graph
+from cgtransfer.kinds.base import read_info
 from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
@@ -129,7 +128,7 @@ class ModelEvaluator:
 
         self.device = resolve_device(device)
         self.directory = str(checkpoint_dir)
-        self.info = json.loads((Path(checkpoint_dir) / "model_info.json").read_text())
+        self.info = read_info(checkpoint_dir)
         with active_directory(str(checkpoint_dir), create=False):
             loaded = load_model_from_cwd(model_device=self.device, weights_only=False)
         anchor = loaded.nodes_to_compute[0]

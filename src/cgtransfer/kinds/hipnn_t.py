@@ -28,6 +28,10 @@ class HipnnTModel(HipnnModel):
     def temperature_aware(self) -> bool:
         return True
 
+    @property
+    def reports_energy(self) -> bool:
+        return bool(self.info.get("energy_anchoring"))
+
     @classmethod
     def _graph_and_arrays(cls, data: TrainingData, settings: dict, label: str):
         temps = np.asarray(data.frame_temperature_K, dtype=np.float64)

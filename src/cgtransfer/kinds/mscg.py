@@ -53,7 +53,7 @@ from scipy import sparse
 from scipy.interpolate import BSpline
 
 from cgtransfer import units
-from cgtransfer.kinds.base import CGModel, TrainingData
+from cgtransfer.kinds.base import CGModel, TrainingData, read_info
 
 
 class MSCGFitError(ValueError):
@@ -314,8 +314,6 @@ class MSCGModel(CGModel):
 
     @classmethod
     def load(cls, directory, device: str = "cpu") -> "MSCGModel":
-        from cgtransfer.kinds.base import read_info
-
         return cls(directory, read_info(directory))
 
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgtransfer.kinds.base import MODEL_INFO, UNITS, CGModel, TrainingData, _json_default, read_info
+from cgtransfer.kinds.base import UNITS, CGModel, TrainingData, read_info, write_info
 
 
 # Each kind's module and class, and the config sections its fit reads (the model's hipnn / mscg / hipnn_t /
@@ -21,6 +21,8 @@ KIND_CLASSES = {"hipnn": "HipnnModel", "hipnn_t": "HipnnTModel", "mscg": "MSCGMo
 FIT_SECTIONS = {"hipnn": {"network": "hipnn", "training": "training"},
                 "hipnn_t": {"network": "hipnn", "training": "training", "hipnn_t": "hipnn_t"},
                 "mscg": {"mscg": "mscg"}}
+# kinds that take the state's temperature as an input: every training frame is given its state's temperature
+TEMPERATURE_AWARE = ("hipnn_t",)
 # cg_md settings that only the network kinds read (the neighbour-list skin of the PythonForce, the prior as a
 # native force, multiple time stepping of the network): an MS-CG run neither reads nor reruns on them
 NETWORK_MD_KEYS = ("pair_skin_A", "prior_in_openmm", "mts_inner_steps")
@@ -31,6 +33,11 @@ SPLIT_KEYS = ("valid_fraction", "test_fraction")
 def check_kind(kind: str) -> None:
     if kind not in KIND_MODULES:
         raise ValueError(f"unknown model kind {kind!r}; known kinds: {sorted(KIND_MODULES)}")
+
+
+def temperature_aware(kind: str) -> bool:
+    check_kind(kind)
+    return kind in TEMPERATURE_AWARE
 
 
 def kind_settings(kind: str, config: dict) -> dict:
@@ -83,7 +90,7 @@ def fit_model(kind: str, data: TrainingData, settings: dict, out_dir, label: str
     marker.unlink(missing_ok=True)
     info = {"kind": kind, "bead_types": list(data.bead_types), "training_states": list(data.state_names),
             "units": UNITS, **info, **({"bonded": data.bonded} if data.bonded else {})}
-    (tmp_dir / MODEL_INFO).write_text(json.dumps(info, indent=2, default=_json_default))
+    write_info(tmp_dir, info)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp_dir, out_dir)

@@ -202,7 +202,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         return min_pair_distance(*positions_and_box_A(state), data["residue_index"])
 
     extra = {"min_pair_distance_A": min_distance}
-    if model.temperature_aware and model.info.get("energy_anchoring"):
+    if model.reports_energy:
         # the energy-anchored U(R) along the run: its mean predicts the all-atom potential energy at this state
         species = data["species"][:1]
 
@@ -272,7 +272,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "min_pair_distance_A": float(frame["min_pair_distance_A"].min()),
         "ms_per_step": 1000.0 * wall_prod / max(1, n_prod),
         "ns_per_day": (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0),
-        "model_calls": getattr(getattr(model, "potential", None), "n_calls", None),
+        "model_calls": model.md_calls,
         "wall_s": time.perf_counter() - t0,
     })
     if "model_energy_kcal_mol" in frame:

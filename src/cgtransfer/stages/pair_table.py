@@ -10,7 +10,5 @@ def export_pair_table(checkpoint_dir, out_csv, out_png, label: str) -> None:
     from cgtransfer.io import save_figure, write_csv
 
     model = load_model(checkpoint_dir)
-    if not hasattr(model, "pair_table"):
-        raise ValueError(f"{label}: a {model.kind} model has no pair table (only mscg models do)")
     write_csv(out_csv, model.pair_table())
     save_figure(model.pair_figure(label), out_png)

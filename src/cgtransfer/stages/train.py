@@ -43,9 +43,6 @@ def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names
     """Fit one model of ``kind`` on the named states into ``out_checkpoint_dir`` (atomically). Returns the
     training record (timings, split sizes, kind-specific fit details, warnings). ``settings`` of a temperature-
     aware kind carry ``state_temperatures_K`` (state → K); ``reference_thermo_paths`` the all-atom energies."""
-    import torch
-
-    torch.manual_seed(seed)
     data = training_data(dataset_paths, summary_paths, state_names, prior_cfg, train_cfg,
                          state_temperatures_K=settings.get("state_temperatures_K"),
                          reference_thermo_paths=reference_thermo_paths)
