@@ -1,7 +1,16 @@
 """cgtransfer: HIP-NN-TS coarse-grained force fields for molecular liquids and their transferability.
 
-One module per workflow stage (box, reference, mapping, training, cg_md, compare, summarize);
-`units` owns every unit conversion between OpenMM (nm, ps, kJ/mol) and the model (Å, kcal/mol).
+Layers, top first; a module imports only its own layer and those below it, and stages never import each other
+(tests/test_layout.py, `cgtransfer.provenance`):
+
+* ``stages``: one module per workflow rule, the only modules the rule scripts call (build_box, reference,
+  mapping, train, force_errors, pair_table, cg_md, volume_fit, compare, validate, summarize);
+* ``kinds``: the CG model interface (``base.CGModel``), the registry of kinds, and each kind with what it owns
+  (``hipnn`` with its hippynn graph and OpenMM force, ``hipnn_t``, ``mscg``), the training set and the volume term;
+* ``md``: the OpenMM MD protocol (phases, reporters, checkpoints), force fields and box building;
+* ``analysis``: RDFs and angles, intramolecular bonds, statistics of correlated series;
+* base: ``units`` (every conversion between OpenMM nm/kJ/mol and the model's Å/kcal/mol), ``io``, ``config``,
+  ``dataset``, ``compute``, ``errors``, ``plots``, ``provenance``.
 """
 
 import os as _os
