@@ -284,7 +284,7 @@ def test_models_and_cg_simulations(workflow_run):
                 # correlated (the runs' block standard errors are 1-3 %, ~2.5 % typical, not the 1.6 % of 20
                 # independent frames), and every run uses the same seed, so all runs share one noise realisation
                 # (measured: -3.4 % common to 24 MS-CG runs, single runs to -8.1 %). 4 standard errors of 2.5 %; the
-                # thermostat itself is checked to 1 % by the 20-ps runs of README "CG temperature"
+                # thermostat itself is checked to 1 % by the 20-ps runs of the CHANGELOG (thermometer checks)
                 assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.10)
             assert 0.0 < metrics["rdf_mae"] < 1.0
             assert 0.0 < metrics["rdf_mae_stderr"] < metrics["rdf_mae"]
@@ -541,3 +541,74 @@ def test_two_bead_methanol(workflow_run):
             assert r.mean() == pytest.approx(b["mean_ref_A"], abs=0.01) and r.max() < b["mean_ref_A"] + 10 * b["std_ref_A"]
     table = pd.read_csv(two / "summary/bond_error.csv").set_index("model")
     assert table[states].notna().all().all() and {"mscg_all", "hipnn_all"} <= set(table.index)
+
+
+def kind_of(model: str) -> str:
+    """The kind of a tiny-config model from its name (every model there is named after its kind)."""
+    return "hipnn_t" if model.startswith("hipnn_t") else "hipnn" if model.startswith("hipnn") else "mscg"
+
+
+def dry_run_jobs(work: Path, *extra: str, configfiles=(REPO / ".test/config/config.yaml",)) -> list[dict]:
+    """The jobs a dry run in the finished study would run: rule, wildcards and reason of each."""
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+                           "--configfile", *map(str, configfiles), *extra, "--cores", "1", "-n"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = []
+    for block in ("\n" + proc.stdout).split("\nrule ")[1:]:
+        lines = block.splitlines()
+        fields = dict(line.strip().split(": ", 1) for line in lines[1:] if ": " in line and line.startswith("    "))
+        wildcards = dict(kv.split("=", 1) for kv in fields.get("wildcards", "").split(", ") if "=" in kv)
+        jobs.append({"rule": lines[0].rstrip(":"), "wildcards": wildcards, "reason": fields.get("reason", "")})
+    return jobs
+
+
+def test_a_code_edit_reruns_exactly_the_stages_that_import_it(workflow_run):
+    """One module of each layer is made newer than the finished study (its mtime, as an edit would); a dry run
+    then names as rerun by that file exactly the rules whose code imports it, and for a kind's module only the
+    jobs of models of that kind. The rest follows from the import graph drawn by hand below, not from the code
+    that derives the rule inputs."""
+    package = REPO / "src" / "cgtransfer"
+    every_rule = {"build_box", "reference_md", "map_to_cg", "train", "pair_table", "force_errors", "cg_md",
+                  "fit_volume_term", "compare", "validate", "summarize"}
+    expected = {  # module -> (rules whose script reaches it, kinds whose model jobs rerun or None for all)
+        "units.py": (every_rule - {"summarize"}, None),
+        "analysis/rdf.py": ({"map_to_cg", "cg_md", "compare"}, None),
+        "md/protocol.py": ({"reference_md", "cg_md"}, None),
+        "kinds/mscg.py": ({"train", "pair_table", "force_errors", "cg_md", "fit_volume_term"}, {"mscg"}),
+        "kinds/hipnn.py": ({"train", "force_errors", "cg_md", "fit_volume_term"}, {"hipnn", "hipnn_t"}),
+        "stages/compare.py": ({"compare"}, None),
+    }
+    touched = {name: package / name for name in expected}
+    saved = {name: path.stat() for name, path in touched.items()}
+    future = max(p.stat().st_mtime for p in workflow_run.parent.rglob("*") if p.is_file()) + 3600
+    try:
+        for path in touched.values():
+            os.utime(path, (future, future))
+        jobs = dry_run_jobs(workflow_run.parent.parent, "--rerun-triggers", "mtime")
+    finally:
+        for name, path in touched.items():
+            os.utime(path, ns=(saved[name].st_atime_ns, saved[name].st_mtime_ns))
+    for name, (rules, kinds) in expected.items():
+        hit = [j for j in jobs if "Updated input files" in j["reason"] and str(touched[name]) in j["reason"]]
+        assert {j["rule"] for j in hit} == rules, (name, sorted({j["rule"] for j in hit}))
+        if kinds is not None:
+            models = {j["wildcards"]["model"] for j in hit}
+            assert {kind_of(m) for m in models} == kinds, (name, sorted(models))
+            # every job of such a model in these rules: all trained models of methanol of that kind
+            expect = {m for m in TRAINED if MODELS[m] in kinds}
+            assert expect <= {j["wildcards"]["model"] for j in hit if j["rule"] == "train"
+                              and j["wildcards"]["system"] == "methanol"}, name
+
+
+def test_a_network_setting_does_not_refit_mscg(workflow_run, tmp_path):
+    """A new HIP-NN-TS learning rate changes the params of the network kinds' training jobs only."""
+    override = tmp_path / "learning_rate.yaml"
+    override.write_text("training:\n  learning_rate: 0.002\n")
+    jobs = dry_run_jobs(workflow_run.parent.parent, "--rerun-triggers", "params",
+                        configfiles=(REPO / ".test/config/config.yaml", override))
+    retrained = {j["wildcards"]["model"] for j in jobs if j["rule"] == "train" and "Params have changed" in j["reason"]}
+    assert retrained and {kind_of(m) for m in retrained} == {"hipnn", "hipnn_t"}, sorted(retrained)
+    assert not [j for j in jobs if j["rule"] in ("cg_md", "compare") and kind_of(j["wildcards"]["model"]) == "mscg"
+                and "Params have changed" in j["reason"]]
