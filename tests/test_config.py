@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from conftest import REPO
-from cgtransfer.config import ConfigError, load_study
+from cgtransfer.config import ConfigError, load_study, read_config
 
-DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+DEFAULT = read_config(REPO / "config/config.yaml")  # the default study, the schema's defaults filled in
 
 
 def study(cfg, tmp_path, sheet=None):
@@ -31,7 +31,7 @@ def test_default_and_test_configs_are_valid():
     assert {p.ensemble for p in states} == {"NPT", "NVT"}
     assert max(p.temperature_K for p in states if p.ensemble == "NVT") > 513  # beyond methanol's critical T
     assert s.ensembles("methanol", "T298") == ["nvt", "npt"] and s.ensembles("methanol", "T550") == ["nvt"]
-    test = load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)
+    test = load_study(yaml.safe_load((REPO / ".test/config/config.yaml").read_text()), REPO)  # as written: defaults filled
     assert any(p.ensemble == "NVT" for p in test.states)
     assert any(m["training_set"] == "leave_one_out" for m in test.expanded["methanol"].values())
     paper = load_study(yaml.safe_load((REPO / "config/paper.yaml").read_text()), REPO)
@@ -46,10 +46,10 @@ def test_default_and_test_configs_are_valid():
 
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["reference_md"].__setitem__("timestep_fs", "two"), r"key 'reference_md\.timestep_fs': 'two' is not of type 'number'"),
-    (lambda c: c["hipnn"].pop("n_features"), r"key 'hipnn': 'n_features' is a required property"),
+    (lambda c: c.pop("systems"), r"key '\(top level\)': 'systems' is a required property"),
     (lambda c: c["systems"]["methanol"]["models"]["hipnn_all"].__setitem__("kind", "gnn"),
      r"key 'systems\.methanol\.models\.hipnn_all\.kind': 'gnn' is not one of \['hipnn', 'hipnn_t', 'mscg'\]"),
-    (lambda c: c.pop("hipnn_t"), r"'hipnn_t' is a required property"),
+    (lambda c: c.pop("state_points"), r"'state_points' is a required property"),
     (lambda c: c["hipnn_t"].__setitem__("energy_anchoring", "yes"), r"key 'hipnn_t\.energy_anchoring': 'yes' is not of type 'boolean'"),
     (lambda c: c["systems"]["methanol"]["models"]["mscg_all"].pop("states"),
      r"key 'systems\.methanol\.models\.mscg_all': 'states' is a required property"),
@@ -275,8 +275,10 @@ def _rename_system(new):
 MOH = ["C", "H1", "H2", "H3", "O", "HO"]
 # (config edit, the message it must give): kinds of mistake a new user makes, each rejected before any job
 MORE_BAD_CONFIGS = {
-    "missing section": (_drop("rdf"), r"key '\(top level\)': 'rdf' is a required property"),
-    "missing nested key": (_drop("cg_md", "overlap_limit_A"), r"key 'cg_md': 'overlap_limit_A' is a required"),
+    # a left-out section or key gets the schema's default (test_defaults_are_filled_in_place_before_the_checks);
+    # what has none must be given
+    "missing state sheet": (_drop("state_points"), r"key '\(top level\)': 'state_points' is a required property"),
+    "missing nested key": (_drop("systems", "methanol", "mapping"), r"key 'systems\.methanol': 'mapping' is a required"),
     "typo at top level": (_set(("seeed",), 1), r"Additional properties are not allowed \('seeed' was unexpected\)"),
     "typo in a system": (_set(("systems", "methanol", "n_molecule"), 10), r"key 'systems\.methanol': Additional "
                          r"properties are not allowed \('n_molecule'"),
@@ -469,7 +471,7 @@ def test_mapping_that_splits_a_constrained_pair_is_refused_before_any_job(constr
 
 
 # ------------------------------------------------------------------------------------ systems as data
-TINY = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+TINY = read_config(REPO / ".test/config/config.yaml")
 SYSTEMS = yaml.safe_load((REPO / "config/systems.yaml").read_text())
 
 
@@ -616,3 +618,73 @@ def test_a_mixture_is_data(tmp_path):
         edit(broken["systems"]["mix"])
         with pytest.raises(ConfigError, match=message):
             load_study(broken, REPO)
+
+
+# ------------------------------------------------------------------------------------ defaults: configs hold differences
+SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
+
+
+def _schema_defaults():
+    from cgtransfer.config import load_schema, with_defaults
+
+    return with_defaults({}, load_schema(SCHEMA_PATH))
+
+
+def test_defaults_are_filled_in_place_before_the_checks():
+    """A config stating only its study gets every other setting from the schema, in the schema's key order, in
+    the very dict it passed (the one Snakemake's rules and scripts read); a section given in part keeps the
+    defaults of its other keys; a key left out of a section is no error."""
+    raw = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert set(raw) == {"state_points", "systems"}  # the default study states only what defines it
+    s = load_study(raw, REPO)
+    assert s.config is raw and json_text(raw) == json_text(DEFAULT)
+    assert list(raw) == ["state_points", "seed", "systems", "reference_md", "rdf", "hipnn", "hipnn_t", "mscg",
+                         "prior", "training", "cg_md", "volume_term"]
+    cfg = copy.deepcopy(raw)
+    for section in ("reference_md", "rdf", "hipnn", "hipnn_t", "mscg", "prior", "training", "cg_md", "volume_term"):
+        cfg.pop(section)
+    cfg["cg_md"] = {"production_ps": 3.0}
+    cfg["hipnn"] = {}
+    s = load_study(cfg, REPO)
+    assert cfg["cg_md"] == {**DEFAULT["cg_md"], "production_ps": 3.0} and list(cfg["cg_md"]) == list(DEFAULT["cg_md"])
+    assert cfg["hipnn"] == DEFAULT["hipnn"] and s.settings("methanol")["mscg"] == DEFAULT["mscg"]
+    assert _schema_defaults() == {k: v for k, v in DEFAULT.items() if k not in ("state_points", "systems")}
+
+
+def json_text(obj) -> str:
+    import json
+
+    return json.dumps(obj)  # key order included
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml",
+                                  "config/systems.yaml"])
+def test_configs_state_only_what_differs_from_the_defaults(path):
+    """No setting repeats its default (a repeated default would silently stop following the schema's)."""
+    defaults = _schema_defaults()
+    raw = yaml.safe_load((REPO / path).read_text())
+    repeated = [k for k, v in raw.items() if k in defaults and not isinstance(v, dict) and v == defaults[k]]
+    repeated += [f"{sec}.{k}" for sec, v in raw.items() if isinstance(v, dict) and sec in defaults
+                 for k, x in v.items() if defaults[sec].get(k) == x]
+    assert not repeated, f"{path} repeats the default of {repeated}"
+
+
+def test_systems_config_runs_alone_and_keeps_the_default_methanol():
+    """config/systems.yaml alone is the same study as added to the default: its copy of the default's methanol
+    system (which methanol_2bead maps) must stay the default's."""
+    alone = load_study(read_config(REPO / "config/systems.yaml"), REPO)
+    both = load_study(read_config(REPO / "config/config.yaml", REPO / "config/systems.yaml"), REPO)
+    assert yaml.safe_load((REPO / "config/systems.yaml").read_text())["systems"]["methanol"] == \
+        yaml.safe_load((REPO / "config/config.yaml").read_text())["systems"]["methanol"]
+    assert json_text(alone.config) == json_text(both.config) and alone.expanded == both.expanded
+    assert alone.systems() == ["methanol", "argon", "water", "methanol_2bead", "argon_water"]
+
+
+def test_systems_config_alone_through_the_cli(tmp_path):
+    """`snakemake -n --configfile config/systems.yaml` plans the study (no section is missing)."""
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                           "--configfile", str(REPO / "config/systems.yaml"), "--cores", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "results/argon_water/summary" in proc.stdout + proc.stderr

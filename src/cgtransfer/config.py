@@ -60,6 +60,76 @@ def load_schema(schema_path) -> dict:
     return copy.deepcopy(_schema(str(path), path.stat().st_mtime_ns))
 
 
+def _resolved(schema: dict, root: dict) -> dict:
+    """``schema`` with a local ``$ref`` (``#/definitions/...``) replaced by its target, the sibling keywords (a
+    ``default``, a ``description``) kept over it."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        target = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def with_defaults(instance, schema: dict, root: dict | None = None):
+    """``instance`` with the schema's ``default:`` values filled in where a key is missing, recursively (a missing
+    section gets its default ``{}`` and then its keys' defaults), as Snakemake's ``validate(..., set_default=True)``
+    does. An object whose schema gives defaults comes out in the order of the schema's properties (keys the schema
+    does not list follow), so a config that states only its differences and one that states everything load as
+    the same dict, key order included. Values of the wrong type are left for validation to name."""
+    root = schema if root is None else root
+    schema = _resolved(schema, root)
+    if not isinstance(instance, dict) or not isinstance(schema, dict):
+        return instance
+    props = {k: _resolved(v, root) for k, v in schema.get("properties", {}).items()}
+    extra = schema.get("additionalProperties")
+    extra = _resolved(extra, root) if isinstance(extra, dict) else {}
+    out = {}
+    if any("default" in sub for sub in props.values()):
+        for key, sub in props.items():
+            if key in instance:
+                out[key] = with_defaults(instance[key], sub, root)
+            elif "default" in sub:
+                out[key] = with_defaults(copy.deepcopy(sub["default"]), sub, root)
+    for key, value in instance.items():
+        if key not in out:
+            out[key] = with_defaults(value, props.get(key, extra), root)
+    return out
+
+
+def fill_defaults(config: dict, schema_path) -> dict:
+    """Fill the schema's defaults into ``config`` in place (the dict Snakemake's rules and scripts read, so every
+    consumer sees the complete configuration) and return it."""
+    filled = with_defaults(config, load_schema(schema_path))
+    config.clear()
+    config.update(filled)
+    return config
+
+
+def merge_config(config: dict, overrides: dict) -> dict:
+    """``overrides`` merged over ``config`` key by key, nested mappings recursively, in place: what Snakemake does
+    with several ``--configfile`` files (``snakemake.utils.update_config``)."""
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            base = config.get(key)
+            config[key] = merge_config(base if isinstance(base, dict) else {}, value)
+        else:
+            config[key] = value
+    return config
+
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def read_config(*paths, schema_path=DEFAULT_SCHEMA) -> dict:
+    """The configuration ``--configfile <paths>`` gives: the files merged in order, the schema's defaults filled
+    in (not validated: ``load_study`` does that). For code that reads a config file outside the workflow."""
+    config: dict = {}
+    for path in paths:
+        merge_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    return fill_defaults(config, schema_path)
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
     schema = load_schema(schema_path)
     validator = jsonschema.Draft7Validator(schema)
@@ -578,11 +648,13 @@ def resolve(basedir, path) -> Path:
 
 
 def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Study:
-    """Validate ``config`` (already loaded by Snakemake from ``config_files`` and --config overrides) and its
-    state-point sheet; return the Study."""
+    """Fill the schema's defaults into ``config`` (in place: the dict Snakemake loaded from ``config_files`` and
+    --config overrides, which its rules and scripts read), validate it and its state-point sheet; return the
+    Study."""
     basedir = Path(basedir)
     schema_dir = Path(schema_dir) if schema_dir else basedir / "workflow" / "schemas"
     source = f"the configuration ({', '.join(map(str, config_files))})" if config_files else "the configuration"
+    fill_defaults(config, schema_dir / "config.schema.yaml")  # before every check: all of them see the whole config
     validate_against_schema(config, schema_dir / "config.schema.yaml", source)
     sheets = [config["state_points"]] if isinstance(config["state_points"], str) else config["state_points"]
     states = []
@@ -672,3 +744,4 @@ def check_reference_system(config: dict, name: str, states: list[StatePoint]) ->
                                                                                 s.density_g_cm3):
             raise ConfigError(f"{key}: state {s.state!r} of system {name!r} is not a state of system {other!r} "
                               "with the same temperature, pressure and density")
+
