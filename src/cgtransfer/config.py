@@ -745,3 +745,63 @@ def check_reference_system(config: dict, name: str, states: list[StatePoint]) ->
             raise ConfigError(f"{key}: state {s.state!r} of system {name!r} is not a state of system {other!r} "
                               "with the same temperature, pressure and density")
 
+
+# ------------------------------------------------------------------------------ the key reference (config/README.md)
+README_MARKER = "<!-- generated from workflow/schemas/config.schema.yaml by cgtransfer.config.config_reference_markdown: edit the schema's descriptions, then run `python -m cgtransfer.config` -->"
+
+
+def config_keys(schema: dict, root: dict | None = None, path: str = ""):
+    """(key, its schema with ``$ref`` resolved, required?) for every key the config schema defines, in schema order,
+    nested objects after their key; a key of free names is written ``<name>`` (``systems.<name>``, or the
+    schema's ``x-key``), a list item's keys ``[]`` (``systems.<name>.molecules[].template_pdb``)."""
+    root = schema if root is None else root
+    required = set(schema.get("required", []))
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolved(sub, root)
+        name = f"{path}.{key}" if path else key
+        yield name, sub, key in required
+        yield from config_keys(sub, root, name)
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict) and "properties" in _resolved(extra, root):
+            yield from config_keys(_resolved(extra, root), root, f"{name}.<{sub.get('x-key', 'name')}>")
+        items = sub.get("items")
+        if isinstance(items, dict) and "properties" in _resolved(items, root):
+            yield from config_keys(_resolved(items, root), root, f"{name}[]")
+
+
+def _yaml_value(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text[:-3].strip() if text.endswith("...") else text
+
+
+def config_reference_markdown(schema: dict) -> str:
+    """The key reference of config/README.md (below its marker line), generated from the schema: every key with
+    its default (as YAML) and its ``description``."""
+    lines = ["## Keys", "",
+             "Every key the schema defines, in its order. *default*: the value a config that leaves the key out gets; "
+             "*required*: no default, a config must give it; a section's keys each have their own default; "
+             "–: no default, given where the meaning says so (otherwise unused).", "",
+             "| key | default | meaning |", "|---|---|---|"]
+    for name, sub, required in config_keys(schema):
+        if "default" in sub:
+            default = "" if sub["default"] == {} else f"`{_yaml_value(sub['default'])}`"
+        else:
+            default = "*required*" if required else "–"
+        meaning = " ".join(str(sub.get("description", "")).split()).replace("|", "\\|")
+        lines.append(f"| `{name}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def config_reference_readme(readme_text: str, schema: dict) -> str:
+    """``readme_text`` with everything after its marker line replaced by the generated key reference."""
+    head, marker, _ = readme_text.partition(README_MARKER)
+    if not marker:
+        raise ValueError(f"the README has no marker line {README_MARKER!r}")
+    return head + README_MARKER + "\n\n" + config_reference_markdown(schema)
+
+
+if __name__ == "__main__":  # python -m cgtransfer.config: regenerate config/README.md's key reference
+    _repo = DEFAULT_SCHEMA.parents[2]
+    _readme = _repo / "config" / "README.md"
+    _readme.write_text(config_reference_readme(_readme.read_text(), load_schema(DEFAULT_SCHEMA)))
+    print(f"wrote {_readme}")
