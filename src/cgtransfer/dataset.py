@@ -23,6 +23,12 @@ def time_block_split(n_frames: int, valid_fraction: float, test_fraction: float)
 DATASET_KEYS = ("species", "positions", "cells", "forces", "masses", "bead_types")
 
 
+def mean_box_A(data: dict) -> np.ndarray:
+    """The mean box edges (Å, float64) of a mapped dataset's frames: the box of every CG NVT run at the reference
+    density (cg_md) and the density the volume term is fitted at (fit_volume_term)."""
+    return data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64).mean(axis=0)
+
+
 def load_dataset(path) -> dict:
     """A mapped dataset (map_to_cg's dataset.npz), checked for consistency: a truncated, foreign or hand-edited
     file stops here with the file and what does not match, not deep inside training or MD."""

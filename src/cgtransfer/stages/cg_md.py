@@ -31,7 +31,7 @@ from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGMode
 from cgtransfer.kinds.registry import load_model
 from cgtransfer.analysis.rdf import min_pair_distance
 from cgtransfer.analysis.statistics import block_average
-from cgtransfer.dataset import load_dataset
+from cgtransfer.dataset import load_dataset, mean_box_A
 from cgtransfer.md.protocol import steps_for, checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
 from cgtransfer.kinds.volume_term import load_volume_term
 
@@ -59,7 +59,7 @@ def start_frame(data: dict, ensemble: str, density_factor: float = 1.0):
     i = int(np.argmin(np.abs(volumes - volumes.mean())))
     pos = data["positions"][i].astype(np.float64)
     if ensemble == "nvt":
-        box = boxes.mean(axis=0)
+        box = mean_box_A(data)
         if density_factor != 1.0:
             box = box / density_factor ** (1.0 / 3.0)
         # molecules by their centres (bonded beads keep their distance), as the barostat scales them

@@ -26,7 +26,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
     from cgtransfer.analysis.statistics import block_average
     from cgtransfer.analysis.statistics import compressibility_per_bar
     from cgtransfer.io import read_json, write_json
-    from cgtransfer.dataset import load_dataset
+    from cgtransfer.dataset import load_dataset, mean_box_A
 
     order = int(settings.get("order", 1))
     scans_per_state = cg_scan_summaries if cg_scan_summaries is not None else [[] for _ in states]
@@ -44,8 +44,7 @@ def fit_for_model(checkpoint_dir, states: list[dict], cg_nvt_summaries: list, re
             p_aa_err = 0.0
         data = load_dataset(data_path)
         n_beads = data["positions"].shape[1]
-        # the box of the CG NVT run (cg_md.start_frame: the mean edges of the mapped frames)
-        volume = float(np.prod(data["cells"][:, [0, 1, 2], [0, 1, 2]].astype(np.float64).mean(axis=0)))
+        volume = float(np.prod(mean_box_A(data)))  # the box of the CG NVT run
         rho0 = n_beads / volume
         if settings.get("mapped_frames", 0):
             if model is None:
