@@ -19,6 +19,49 @@ except ConfigError as error:  # a bad config is the user's to fix: the message, 
     sys.exit(1)
 RESULTS = "results"
 
+
+def unknown_target(target):
+    """Why a requested output file names no system, model or state of this study (None when it does): asked for
+    on the command line, e.g. results/<system>/compare/<model>/<state>/metrics.json."""
+    parts = Path(target).parts
+    if len(parts) < 2 or parts[0] != RESULTS or parts[1] in ("logs", "benchmarks"):
+        return None
+    system = parts[1]
+    if system not in STUDY.systems():
+        return f"unknown system {system!r}; the systems of this study: {', '.join(STUDY.systems())}"
+    states = [s.state for s in STUDY.states_of(system)]
+    models = list(STUDY.models(system))
+    stage = parts[2] if len(parts) > 2 else None
+    named = {"models": 3, "force_errors": 3, "cg_md": 3, "compare": 3}.get(stage)
+    if named and len(parts) > named and parts[named] not in models:
+        return f"unknown model {parts[named]!r} of system {system!r}; its models: {', '.join(models)}"
+    where = {"reference": 3, "cg_data": 3, "cg_md": 4, "compare": 4}.get(stage)
+    if where and len(parts) > where + 1 and parts[where] not in states:
+        return f"unknown state {parts[where]!r} of system {system!r}; its states: {', '.join(states)}"
+    return None
+
+
+def command_line_targets():
+    """The targets named on the snakemake command line (Snakemake hands them to the workflow only after parsing
+    it; a job process started by an executor names none)."""
+    if Path(sys.argv[0]).name != "snakemake":
+        return []
+    try:
+        from snakemake.cli import get_argument_parser
+
+        args, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+        return list(args.targets or [])
+    except (Exception, SystemExit):
+        return []
+
+
+_unknown = [(t, why) for t in command_line_targets() if (why := unknown_target(t))]
+if _unknown:  # a wrong target is the user's to fix: say what is known, no traceback
+    print("cgtransfer: no job was started; the requested target(s) name nothing in this study:", file=sys.stderr)
+    for target, why in _unknown:
+        print(f"  {target}: {why}", file=sys.stderr)
+    sys.exit(1)
+
 # Run-time settings: they change how fast a job runs, not what it computes, so they are not rule params (a new
 # thread count or device must not rerun finished simulations); scripts read them from the config at run time.
 RUNTIME_KEYS = ("threads", "device", "platform", "checkpoint_interval_ps")
