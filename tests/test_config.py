@@ -75,7 +75,7 @@ def test_missing_forcefield_file_is_named():
 @pytest.mark.parametrize("row, message", [
     ("methanol\tT298\t298\t1.0\t0.78", "found both"),
     ("methanol\tT298\t298\t\t", "found neither"),
-    ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5\.0 is less than or equal to the minimum of 0"),
+    ("methanol\tT298\t-5\t1.0\t", r"key 'temperature_K': -5\.0 is less than the minimum of 50 \(temperatures are in kelvin"),
     ("methanol\tT298\t298\t\t-0.7", r"key 'density_g_cm3': -0.7 is less than or equal to the minimum of 0"),
     ("methanol\tT298\t298\t\t0", r"key 'density_g_cm3': 0\.0 is less than or equal to the minimum of 0"),
 ])
@@ -341,6 +341,16 @@ MORE_BAD_CONFIGS = {
     "density scan of 0 %": (_set(("volume_term", "density_scan_pct"), 0), r"key 'volume_term\.density_scan_pct': 0 is less than or equal to the minimum of 0"),
     "density scan of 50 %": (_set(("volume_term", "density_scan_pct"), 50), r"key 'volume_term\.density_scan_pct': 50 is greater than the maximum of 20"),
     "MTS factor 0": (_set(("cg_md", "mts_inner_steps"), 0), r"key 'cg_md\.mts_inner_steps': 0 is less than the minimum of 1"),
+    # unit slips: a length in nm where Å is meant, a density in kg/m3; the message names the key and the unit
+    "RDF range in nm": (_set(("rdf", "rmax_A"), 1.2), r"key 'rdf\.rmax_A': 1\.2 is less than the minimum of 2\.0 \(lengths ending _A are in ångström.*nm"),
+    "MS-CG cutoff in nm": (_set(("mscg", "cutoff_A"), 0.8), r"key 'mscg\.cutoff_A': 0\.8 is less than the minimum of 2\.0 \(lengths ending _A are in ångström"),
+    "HIP-NN range in nm": (_set(("hipnn", "dist_hard_max"), 0.8), r"key 'hipnn\.dist_hard_max': 0\.8 is less than the minimum of 2\.0 \(lengths ending _A"),
+    "HIP-NN soft cutoff in nm": (_set(("hipnn", "dist_soft_max"), 0.7), r"key 'hipnn\.dist_soft_max': 0\.7 is less than the minimum of 2\.0 \(lengths ending _A"),
+    "HIP-NN inner cutoff in nm": (_set(("hipnn", "dist_soft_min"), 0.25), r"key 'hipnn\.dist_soft_min': 0\.25 is less than the minimum of 0\.5 \(lengths ending _A"),
+    "literature peak in nm": (_set(("systems", "methanol", "validation"), {"first_peak_A": 0.37}),
+                              r"key 'systems\.methanol\.validation\.first_peak_A': 0\.37 is less than the minimum of 1\.5 \(lengths ending _A"),
+    "packing density in kg/m3": (_set(("systems", "methanol", "initial_density_g_cm3"), 760),
+                                 r"key 'systems\.methanol\.initial_density_g_cm3': 760 is greater than or equal to the maximum of 5 \(densities are in g/cm³"),
 }
 
 
@@ -360,8 +370,17 @@ MORE_BAD_SHEETS = {
     "text in a numeric cell": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT300\tabc\t1.0\t\n",
                                r"row 2 \(system 'methanol', state 'T300'\), column 'temperature_K': 'abc' is not a number"),
     "infinite temperature": (H + "methanol\tT298\tinf\t1.0\t\n", r"(?s)row 1 .*key 'temperature_K': inf is"),
-    "temperature beyond 5000 K": (H + "methanol\tT298\t9000\t1.0\t\n", r"(?s)row 1 .*'temperature_K': 9000\.0 is greater than the maximum"),
-    "pressure beyond 100 kbar": (H + "methanol\tT298\t298\t1e6\t\n", r"(?s)row 1 .*'pressure_bar': 1000000\.0 is greater"),
+    "temperature beyond 2000 K": (H + "methanol\tT298\t9000\t1.0\t\n", r"(?s)row 1 .*'temperature_K': 9000\.0 is greater than or equal to the maximum of 2000"),
+    "pressure beyond 10 kbar": (H + "methanol\tT298\t298\t1e6\t\n", r"(?s)row 1 .*'pressure_bar': 1000000\.0 is greater"),
+    # unit slips: each refused with the key and the unit it is in
+    "temperature in Celsius": (H + "methanol\tT298\t25\t1.0\t\n",
+                               r"(?s)row 1 .*key 'temperature_K': 25\.0 is less than the minimum of 50 \(temperatures are in kelvin.*Celsius"),
+    "pressure in pascal": (H + "methanol\tT298\t298\t101325\t\n",
+                           r"(?s)row 1 .*key 'pressure_bar': 101325\.0 is greater than the maximum of 10000 \(pressures are in bar.*pascal"),
+    "density in kg/m3": (H + "methanol\tT400\t400\t\t680\n",
+                         r"(?s)row 1 .*key 'density_g_cm3': 680\.0 is greater than or equal to the maximum of 5 \(densities are in g/cm³.*kg/m³"),
+    "state names differing only in case": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tt298\t300\t1.0\t\n",
+                                           r"states 'T298' and 't298' of system 'methanol' differ only in case"),
     "deeply negative pressure": (H + "methanol\tT298\t298\t-5000\t\n", r"(?s)row 1 .*'pressure_bar': -5000\.0 is less than the minimum of -1000"),
     "duplicate state id": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT298\t300\t1.0\t\n", r"state 'T298' of system 'methanol' appears twice"),
     "state id with a slash": (H + "methanol\tT/298\t298\t1.0\t\n", r"(?s)row 1 .*key 'state': 'T/298' does not match"),
@@ -688,3 +707,20 @@ def test_systems_config_alone_through_the_cli(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "results/argon_water/summary" in proc.stdout + proc.stderr
+
+
+def test_unit_slip_in_a_system_override_names_the_system_key():
+    cfg = _tiny(lambda c: c["systems"]["argon"]["rdf"].__setitem__("rmax_A", 1.1))
+    with pytest.raises(ConfigError, match=r"key 'systems\.argon\.rdf\.rmax_A': 1\.1 is less than the minimum of 2\.0 "
+                                          r"\(lengths ending _A are in ångström"):
+        load_study(cfg, REPO)
+
+
+def test_state_names_differing_only_in_case_across_sheets(tmp_path):
+    """Two sheets read as one: T298 in the default's and t298 in another collide as result folders."""
+    (tmp_path / "more.tsv").write_text(H + "methanol\tt298\t300\t1.0\t\n")
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["state_points"] = ["config/state_points.tsv", str(tmp_path / "more.tsv")]
+    with pytest.raises(ConfigError, match=r"config key 'state_points' .*: states 'T298' and 't298' of system 'methanol' "
+                                          r"differ only in case"):
+        load_study(cfg, REPO)

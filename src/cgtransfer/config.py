@@ -130,11 +130,21 @@ def read_config(*paths, schema_path=DEFAULT_SCHEMA) -> dict:
     return fill_defaults(config, schema_path)
 
 
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _slip_hint(error) -> str:
+    """For a value out of a key's bounds, the key's ``x-slip`` hint: the unit it is in and the slip its bounds
+    catch (a temperature in °C, a pressure in Pa, a density in kg/m³, a length in nm where Å is meant)."""
+    hint = error.schema.get("x-slip") if isinstance(error.schema, dict) else None
+    return f" ({hint})" if hint and error.validator in BOUNDS else ""
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
     schema = load_schema(schema_path)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}" for e in errors]
+    lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}{_slip_hint(e)}" for e in errors]
     lines += [f"  key '{_path_str(path)}': {value} is not a finite number" for path, value in _non_finite(instance)]
     if lines:
         raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
@@ -146,7 +156,7 @@ def validate_section(values: dict, schema_path, section: str, key: str, what: st
     schema = load_schema(schema_path)
     sub = {"definitions": schema.get("definitions", {}), **schema["properties"][section]}
     errors = sorted(jsonschema.Draft7Validator(sub).iter_errors(values), key=lambda e: list(e.absolute_path))
-    lines = [f"  key '{_path_str((key, *e.absolute_path))}': {e.message}" for e in errors]
+    lines = [f"  key '{_path_str((key, *e.absolute_path))}': {e.message}{_slip_hint(e)}" for e in errors]
     lines += [f"  key '{_path_str((key, *path))}': {value} is not a finite number" for path, value in _non_finite(values)]
     if lines:
         raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
@@ -231,7 +241,19 @@ def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[Sta
         if (p.system, p.state) in seen:
             raise ConfigError(f"{sheet_path}: state {p.state!r} of system {p.system!r} appears twice")
         seen.add((p.system, p.state))
+    check_state_names_differ_in_more_than_case(points, str(sheet_path))
     return points
+
+
+def check_state_names_differ_in_more_than_case(points: list[StatePoint], where: str) -> None:
+    """Two states of one system whose names differ only in case (T298, t298) would share their result folders on
+    a case-insensitive file system (macOS, Windows): refused, naming both."""
+    folded: dict[tuple[str, str], str] = {}
+    for p in points:
+        other = folded.setdefault((p.system, p.state.casefold()), p.state)
+        if other != p.state:
+            raise ConfigError(f"{where}: states {other!r} and {p.state!r} of system {p.system!r} differ only in "
+                              "case: their result folders would collide on a case-insensitive file system; rename one")
 
 
 SHORTHANDS = ("each", "all", "leave_one_out")
@@ -669,6 +691,7 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
                 raise ConfigError(f"config key 'state_points' ({sheet}): state {p.state!r} of system {p.system!r} "
                                   "appears in two sheets")
             seen.add((p.system, p.state))
+        check_state_names_differ_in_more_than_case(states, f"config key 'state_points' ({sheet})")
     expanded: dict[str, dict[str, dict]] = {}
     for name, system in config["systems"].items():
         overrides = [sec for sec in SECTIONS if sec in system]
