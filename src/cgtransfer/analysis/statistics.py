@@ -18,6 +18,12 @@ def block_average(x: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
     return float(x.mean()), float(blocks.std(ddof=1) / np.sqrt(n_blocks))
 
 
+def block_edges(n_frames: int, n_blocks: int) -> np.ndarray:
+    """Frame indices bounding ``n_blocks`` contiguous, near-equal blocks of ``n_frames`` frames: block i is
+    frames [edges[i], edges[i + 1])."""
+    return np.linspace(0, n_frames, n_blocks + 1).round().astype(int)
+
+
 def jackknife_stderr(blocks: list[np.ndarray], statistic) -> float:
     """Delete-one jackknife standard error of ``statistic(mean of blocks)`` over equal-weight blocks."""
     n = len(blocks)
