@@ -3,19 +3,16 @@
 Built-in reporters write no forces and no derived columns, so two small ones live here: `ForceReporter`
 (per-frame force-field forces, the force-matching target) and `ThermoReporter` (a tidy CSV row per frame:
 time, T, potential energy, volume, density, plus optional extra observables such as the instantaneous pressure
-or the closest pair distance). `ThermoReporter` also stops a diverging simulation with a message saying where. `run_protocol` is the one
-equilibrate → produce → write sequence both stages run.
+or the closest pair distance). `ThermoReporter` also stops a diverging simulation with a message saying where.
+`run_protocol` is the one equilibrate → produce → write sequence both stages run (a loop over the two phases; its
+checkpoints, resume and trajectory segments are a `Checkpointer`'s, `cgtransfer.md.checkpoint`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -27,6 +24,8 @@ from openmm import app
 from cgtransfer import units
 from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput, SimulationDiverged
 from cgtransfer.io import atomic_path
+from cgtransfer.md.checkpoint import (Checkpointer, checkpoint_steps_for, file_identity, finish_partial,
+                                      model_files, partial_directory)  # the stages import these from here
 
 
 def degrees_of_freedom(system: openmm.System) -> int:
@@ -197,85 +196,6 @@ class ProtocolResult:
     extra: dict = field(default_factory=dict)
 
 
-def _dcd_header_length(path) -> int:
-    """Bytes before the first frame of a DCD (CHARMM layout as OpenMM writes it: 92-byte first block, the
-    title block, the atom-count block)."""
-    import struct
-
-    with open(path, "rb") as fh:
-        fh.seek(96)
-        n_titles = struct.unpack("<i", fh.read(4))[0]
-    return 92 + 4 + 4 + 80 * n_titles + 4 + 12
-
-
-def concatenate_dcd(segments: list[Path], out_path) -> int:
-    """Join DCD segments of the same system into one DCD, byte for byte (no coordinate is rewritten): the first
-    segment's header with the total frame count, then every segment's frames. Returns the frame count."""
-    import struct
-
-    frames, n_total, frame_bytes = [], 0, None
-    for seg in segments:
-        header = _dcd_header_length(seg)
-        with open(seg, "rb") as fh:
-            fh.seek(8)
-            n = struct.unpack("<i", fh.read(4))[0]
-            fh.seek(header)
-            data = fh.read()
-        if n and len(data) % n:
-            raise ValueError(f"{seg}: {len(data)} bytes of frames do not divide into {n} frames")
-        size = len(data) // n if n else None
-        if frame_bytes is not None and size is not None and size != frame_bytes:
-            raise ValueError(f"{seg}: frames of {size} bytes, the first segment's are {frame_bytes}")
-        frame_bytes = frame_bytes or size
-        frames.append(data)
-        n_total += n
-    with open(segments[0], "rb") as fh:
-        head = bytearray(fh.read(_dcd_header_length(segments[0])))
-    istart, interval = struct.unpack("<ii", bytes(head[12:20]))
-    head[8:12] = struct.pack("<i", n_total)
-    head[20:24] = struct.pack("<i", istart + max(n_total - 1, 0) * interval)
-    with atomic_path(out_path, suffix=".dcd") as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(bytes(head))
-            for data in frames:
-                fh.write(data)
-    return n_total
-
-
-def checkpoint_steps_for(checkpoint_interval_ps: float, interval_steps: int, report_interval_ps: float) -> int | None:
-    """A checkpoint interval in simulated ps → steps, a whole number of report intervals (0 → no checkpoints)."""
-    if not checkpoint_interval_ps:
-        return None
-    return max(1, round(checkpoint_interval_ps / report_interval_ps)) * interval_steps
-
-
-def file_identity(*paths) -> list:
-    """(path, size, mtime) of input files (None entries skipped): what a checkpoint's fingerprint keeps of them."""
-    out = []
-    for p in paths:
-        if p is None:
-            continue
-        st = Path(p).stat()
-        out.append([str(p), st.st_size, st.st_mtime_ns])
-    return out
-
-
-def model_files(checkpoint_dir) -> list:
-    return sorted(str(p) for p in Path(checkpoint_dir).rglob("*") if p.is_file())
-
-
-def partial_directory(out_trajectory) -> Path:
-    """Where a checkpointed run keeps its state until it completes: a hidden sibling of its trajectory, never a
-    declared output (Snakemake cannot mistake it for a finished result), removed when the outputs are written."""
-    out = Path(out_trajectory)
-    return out.with_name(f".{out.stem}.partial")
-
-
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
-
-
 def run_protocol(simulation, system: openmm.System, topology: app.Topology, label: str, n_equil: int, n_prod: int,
                  interval: int, out_trajectory, out_topology, chunk: int | None = None, thermo_options: dict | None = None,
                  production_reporters: tuple = (), enforce_periodic_box: bool = False,
@@ -289,99 +209,63 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
     returned instead (``result.failure``): the trajectory then holds the frames produced before the failure and
     the topology the configuration the run started from, so a failed run is a result, not a crash.
 
-    Checkpoints (``checkpoint_steps``, a multiple of ``interval``): every ``checkpoint_steps`` steps the run
-    commits, in ``partial_directory(out_trajectory)``, the DCD segment produced since the last commit, an OpenMM
-    checkpoint (positions, velocities, box, step, random-number state) and the reporters' rows, then a
-    progress record (the commit point). A run that finds a progress record resumes from it: a job killed at any
-    moment and rerun continues from its last commit instead of step 0, discards what came after it, and ends
-    with the frames, thermo rows and reporter arrays of an uninterrupted run: the same steps, none missing or
-    twice; those before the commit bit-identical, those after it a continuation of the same state (not
-    bit-identical: an OpenMM CPU checkpoint does not restore the barostat's random-number state, and the
-    restored context rebuilds its neighbour list at other steps, 1e-5 nm after 100 steps without a barostat). ``production_reporters`` must offer ``saved()``/``restore()`` to be checkpointed. ``fingerprint``
-    (JSON-able: the run's settings and inputs) is stored with the checkpoint; a checkpoint of a run with another
-    fingerprint (the job's parameters or inputs changed since) is discarded, never resumed."""
-    import json
-    import pickle
-
+    Checkpoints (``checkpoint_steps``, a multiple of ``interval``; see ``cgtransfer.md.checkpoint``): every
+    ``checkpoint_steps`` steps the run commits, in ``partial_directory(out_trajectory)``, the DCD segment produced
+    since the last commit, an OpenMM checkpoint and the reporters' rows, then a progress record (the commit
+    point). A run that finds a progress record resumes from it: a job killed at any moment and rerun continues
+    from its last commit instead of step 0, discards what came after it, and ends with the frames, thermo rows
+    and reporter arrays of an uninterrupted run: the same steps, none missing or twice; those before the commit
+    bit-identical, those after it a continuation of the same state (not bit-identical: an OpenMM CPU checkpoint
+    does not restore the barostat's random-number state, and the restored context rebuilds its neighbour list at
+    other steps, 1e-5 nm after 100 steps without a barostat). ``production_reporters`` must offer
+    ``saved()``/``restore()`` to be checkpointed. ``fingerprint`` (JSON-able: the run's settings and inputs) is
+    stored with the checkpoint; a checkpoint of a run with another fingerprint (the job's parameters or inputs
+    changed since) is discarded, never resumed."""
     thermo_options = thermo_options or {}
     chunk = chunk or interval
     last_good: dict = {}
     start = simulation.context.getState(getPositions=True)
-    equil = ThermoReporter(interval, system, f"{label} (equilibration)", **thermo_options)
-    prod = ThermoReporter(interval, system, label, **thermo_options)
+    reporters = {"equilibration": ThermoReporter(interval, system, f"{label} (equilibration)", **thermo_options),
+                 "production": ThermoReporter(interval, system, label, **thermo_options)}
+    tags = {"equilibration": f"{label} (equilibration)", "production": label}
     result = ProtocolResult(pd.DataFrame(), pd.DataFrame(), 0.0)
-    partial = partial_directory(out_trajectory)
     if checkpoint_steps is not None and (checkpoint_steps <= 0 or checkpoint_steps % interval):
         raise ValueError(f"{label}: checkpoint_steps {checkpoint_steps} must be a positive multiple of the report "
                          f"interval {interval}")
-    identity = json.loads(json.dumps({"label": label, "n_equil": n_equil, "n_prod": n_prod, "interval": interval,
-                                      "checkpoint_steps": checkpoint_steps, **(fingerprint or {})}, default=str))
-    progress = {"phase": "equilibration", "done": 0, "segments": 0, "wall_production_s": 0.0, "identity": identity}
-    stored = None
-    if checkpoint_steps and (partial / "progress.json").is_file():
-        stored = json.loads((partial / "progress.json").read_text())
-        if stored.get("identity") != identity:
-            print(f"{label}: discarding a checkpoint of a run with other settings or inputs", flush=True)
-            stored = None
-    if stored is not None:
-        progress = stored
-        simulation.loadCheckpoint(str(partial / "checkpoint.chk"))
-        saved = pickle.loads((partial / "reporters.pkl").read_bytes())
-        equil.rows, prod.rows = saved["equilibration"], saved["production"]
-        for r, state in zip(production_reporters, saved["extra"]):
-            r.restore(state)
-        print(f"{label}: resumed from the checkpoint at step {simulation.currentStep} of the {progress['phase']} "
-              f"({progress['done']} steps of it done, {progress['segments']} trajectory segment(s) kept)", flush=True)
-    else:
-        shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True, exist_ok=True)
-    for stale in partial.iterdir():  # anything written after the last commit
-        m = re.fullmatch(r"segment(\d+)\.dcd", stale.name)
-        if (m and int(m.group(1)) >= progress["segments"]) or ".tmp" in stale.name:
-            stale.unlink()
-
-    def commit():
-        if not checkpoint_steps:
-            return
-        _write_atomic_bytes(partial / "checkpoint.chk", simulation.context.createCheckpoint())
-        _write_atomic_bytes(partial / "reporters.pkl", pickle.dumps(
-            {"equilibration": equil.rows, "production": prod.rows, "extra": [r.saved() for r in production_reporters]}))
-        _write_atomic_bytes(partial / "progress.json", json.dumps(progress).encode())
-
-    segment_dcd = None
-    phase = progress["phase"]
+    checkpoints = Checkpointer(simulation, out_trajectory, label, checkpoint_steps,
+                               {"label": label, "n_equil": n_equil, "n_prod": n_prod, "interval": interval,
+                                "checkpoint_steps": checkpoint_steps, **(fingerprint or {})},
+                               reporters, production_reporters)
+    checkpoints.resume()
+    phase = checkpoints.phase
     t_prod = time.perf_counter()
     try:
         for phase, n_steps in (("equilibration", n_equil), ("production", n_prod)):
-            if phase == "equilibration" and progress["phase"] == "production":
+            if checkpoints.passed(phase):
                 continue
-            if phase == "production" and progress["phase"] == "equilibration":
-                progress.update(phase="production", done=0)
+            if phase != checkpoints.phase:  # equilibration done: production starts at step 0, time 0
+                checkpoints.enter(phase)
                 simulation.currentStep = 0
                 simulation.context.setTime(0.0)
             t_prod = time.perf_counter()
-            while progress["done"] < n_steps:
-                k = min(checkpoint_steps or n_steps, n_steps - progress["done"])
+            while checkpoints.remaining(n_steps) > 0:
+                k = checkpoints.next_stretch(n_steps)
                 if phase == "production":
-                    segment_dcd = partial / f"segment{progress['segments']:05d}.tmp.dcd"
-                    dcd = app.DCDReporter(str(segment_dcd), interval, enforcePeriodicBox=enforce_periodic_box)
-                    simulation.reporters[:] = [dcd, prod, *production_reporters]
-                    tag = label
+                    dcd = app.DCDReporter(str(checkpoints.open_segment()), interval,
+                                          enforcePeriodicBox=enforce_periodic_box)
+                    simulation.reporters[:] = [dcd, reporters[phase], *production_reporters]
                 else:
-                    simulation.reporters[:] = [equil]
-                    tag = f"{label} (equilibration)"
-                step_checked(simulation, k, tag, chunk, last_good)
+                    simulation.reporters[:] = [reporters[phase]]
+                step_checked(simulation, k, tags[phase], chunk, last_good)
                 _close_dcd_reporters(simulation)
+                checkpoints.close_segment()
                 if phase == "production":
-                    if segment_dcd.exists():
-                        os.replace(segment_dcd, partial / f"segment{progress['segments']:05d}.dcd")
-                        progress["segments"] += 1
-                    segment_dcd = None
-                progress["done"] += k
-                if phase == "production":
-                    progress["wall_production_s"] += time.perf_counter() - t_prod
-                    t_prod = time.perf_counter()
-                commit()
+                    now = time.perf_counter()
+                    checkpoints.advance(k, now - t_prod)
+                    t_prod = now
+                else:
+                    checkpoints.advance(k)
+                checkpoints.commit()
     except SimulationDiverged as exc:
         exc.phase, exc.last_good = phase, last_good
         _close_dcd_reporters(simulation)
@@ -391,22 +275,14 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
         result.failed_at_step = int(simulation.currentStep)
         result.failed_at_ps = float(simulation.currentStep * simulation.integrator.getStepSize().value_in_unit(u.picosecond))
         if phase == "production":
-            progress["wall_production_s"] += time.perf_counter() - t_prod
-        if segment_dcd is not None and segment_dcd.exists():  # the frames before the failure are kept
-            os.replace(segment_dcd, partial / f"segment{progress['segments']:05d}.dcd")
-            progress["segments"] += 1
+            checkpoints.add_wall(time.perf_counter() - t_prod)
+        checkpoints.close_segment()  # the frames before the failure are kept
     finally:
         _close_dcd_reporters(simulation)
         simulation.reporters.clear()
-    result.wall_production_s = progress["wall_production_s"]
-    segments = [partial / f"segment{i:05d}.dcd" for i in range(progress["segments"])]
-    segments = [seg for seg in segments if seg.stat().st_size > 100 and seg.stat().st_size > _dcd_header_length(seg)]
-    if segments:
-        concatenate_dcd(segments, out_trajectory)
-    else:
-        with atomic_path(out_trajectory, suffix=".dcd") as tmp:
-            Path(tmp).touch()
-    result.thermo, result.equilibration = prod.frame(), equil.frame()
+    result.wall_production_s = checkpoints.wall_production_s
+    checkpoints.write_trajectory(out_trajectory)
+    result.thermo, result.equilibration = reporters["production"].frame(), reporters["equilibration"].frame()
     final = start if result.failure is not None else simulation.context.getState(getPositions=True,
                                                                                  enforcePeriodicBox=enforce_periodic_box)
     topology.setPeriodicBoxVectors(final.getPeriodicBoxVectors())
@@ -414,11 +290,6 @@ def run_protocol(simulation, system: openmm.System, topology: app.Topology, labe
         with open(tmp_pdb, "w") as fh:
             app.PDBFile.writeFile(topology, final.getPositions(), fh)
     return result
-
-
-def finish_partial(out_trajectory) -> None:
-    """Remove a run's checkpoint directory once all its outputs are written (the caller's last step)."""
-    shutil.rmtree(partial_directory(out_trajectory), ignore_errors=True)
 
 
 def _close_dcd_reporters(simulation) -> None:
