@@ -23,7 +23,7 @@ import pytest
 from conftest import REPO
 from cgtransfer.md.box import build_box
 from cgtransfer.stages.reference import run_reference
-from cgtransfer.md.protocol import partial_directory
+from cgtransfer.md.checkpoint import partial_directory
 
 XML = REPO / "resources/methanol/oplsaa_methanol.xml"
 MD = dict(platform="CPU", threads=1, timestep_fs=2.0, friction_per_ps=1.0, nonbonded_cutoff_nm=0.7,

@@ -5,7 +5,8 @@ Built-in reporters write no forces and no derived columns, so two small ones liv
 time, T, potential energy, volume, density, plus optional extra observables such as the instantaneous pressure
 or the closest pair distance). `ThermoReporter` also stops a diverging simulation with a message saying where.
 `run_protocol` is the one equilibrate → produce → write sequence both stages run (a loop over the two phases; its
-checkpoints, resume and trajectory segments are a `Checkpointer`'s, `cgtransfer.md.checkpoint`).
+checkpoints, resume and trajectory segments are a `Checkpointer`'s, `cgtransfer.md.checkpoint`), and
+`make_barostat` and `protocol_steps` the barostat and step counts both stages set up for it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import openmm
@@ -24,8 +25,7 @@ from openmm import app
 from cgtransfer import units
 from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput, SimulationDiverged
 from cgtransfer.io import atomic_path
-from cgtransfer.md.checkpoint import (Checkpointer, checkpoint_steps_for, file_identity, finish_partial,
-                                      model_files, partial_directory)  # the stages import these from here
+from cgtransfer.md.checkpoint import Checkpointer, checkpoint_steps_for
 
 
 def degrees_of_freedom(system: openmm.System) -> int:
@@ -194,6 +194,38 @@ class ProtocolResult:
     failed_at_ps: float | None = None
     failed_at_step: int | None = None
     extra: dict = field(default_factory=dict)
+
+
+def make_barostat(pressure_bar: float | None, temperature_K: float, frequency: int,
+                  seed: int) -> openmm.MonteCarloBarostat:
+    """The MonteCarloBarostat of both MD stages: at ``pressure_bar`` with a move attempted every ``frequency``
+    steps (NPT), or with ``frequency`` 0 one that never moves and only measures the pressure
+    (``computeCurrentPressure``, NVT; a state without a pressure sets 1 bar, irrelevant then). Seeded with
+    ``seed``: OpenMM's default seed is random, so a rerun would differ."""
+    barostat = openmm.MonteCarloBarostat((pressure_bar if pressure_bar is not None else 1.0) * u.bar,
+                                         temperature_K * u.kelvin, frequency)
+    barostat.setRandomNumberSeed(int(seed))
+    return barostat
+
+
+class ProtocolSteps(NamedTuple):
+    """The step counts of a run: report interval, equilibration, production (a whole number of report
+    intervals) and checkpoint interval (None: no checkpoints)."""
+
+    interval: int
+    n_equil: int
+    n_prod: int
+    checkpoint: int | None
+
+
+def protocol_steps(md: dict, timestep_fs: float) -> ProtocolSteps:
+    """``md``'s report interval, equilibration, production and checkpoint interval (ps; ``checkpoint_interval_ps``
+    optional, 0 or absent: none) in steps of ``timestep_fs``; at least one step between reports."""
+    interval = max(1, steps_for(md["report_interval_ps"], timestep_fs))
+    n_prod = steps_for(md["production_ps"], timestep_fs)
+    checkpoint = checkpoint_steps_for(md.get("checkpoint_interval_ps", 0), interval, md["report_interval_ps"])
+    n_equil = steps_for(md["equilibration_ps"], timestep_fs)
+    return ProtocolSteps(interval, n_equil, n_prod - n_prod % interval, checkpoint)
 
 
 def run_protocol(simulation, system: openmm.System, topology: app.Topology, label: str, n_equil: int, n_prod: int,

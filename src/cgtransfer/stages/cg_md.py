@@ -32,7 +32,8 @@ from cgtransfer.kinds.registry import load_model
 from cgtransfer.analysis.rdf import min_pair_distance
 from cgtransfer.analysis.statistics import block_average
 from cgtransfer.dataset import load_dataset, mean_box_A
-from cgtransfer.md.protocol import steps_for, checkpoint_steps_for, file_identity, finish_partial, model_files, run_protocol
+from cgtransfer.md.checkpoint import file_identity, finish_partial, model_files
+from cgtransfer.md.protocol import make_barostat, protocol_steps, run_protocol
 from cgtransfer.kinds.volume_term import load_volume_term
 
 
@@ -111,10 +112,7 @@ def build_cg_system(model: CGModel, data: dict, box_A, temperature_K: float, pre
     # longer, so the barostat attempts a move every barostat_frequency / k outer steps (the same simulated time)
     frequency = max(1, round(cfg["barostat_frequency"] / outer_step_factor(system, cfg)))
     # NVT: a frequency-0 barostat only measures; its set pressure is irrelevant (0 bar is a valid NPT target)
-    barostat = openmm.MonteCarloBarostat((pressure_bar if pressure_bar is not None else 1.0) * u.bar,
-                                         temperature_K * u.kelvin,
-                                         frequency if ensemble == "npt" else 0)
-    barostat.setRandomNumberSeed(int(seed))  # a rerun repeats the NPT run (OpenMM's default seed is random)
+    barostat = make_barostat(pressure_bar, temperature_K, frequency if ensemble == "npt" else 0, seed)
     system.addForce(barostat)
     return system, barostat, forces
 
@@ -214,17 +212,13 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         extra["model_energy_kcal_mol"] = model_energy
     if ensemble == "nvt":
         extra["pressure_bar"] = lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)
-    interval = max(1, steps_for(cfg["report_interval_ps"], dt_fs))  # at least every step (long timesteps)
-    n_equil = steps_for(cfg["equilibration_ps"], dt_fs)
-    n_prod = steps_for(cfg["production_ps"], dt_fs)
-    n_prod -= n_prod % interval
+    interval, n_equil, n_prod, checkpoint_steps = protocol_steps(cfg, dt_fs)  # at least one step between reports
     t0 = time.perf_counter()
     thermo_options = {"extra": extra, "max_temperature_K": cfg["max_temperature_factor"] * temperature_K,
                       "include_positions": True, "min_pair_distance_limit_A": cfg.get("overlap_limit_A")}
     run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory, out_topology,
                        thermo_options=thermo_options, enforce_periodic_box=True, keep_failed=True,
-                       checkpoint_steps=checkpoint_steps_for(cfg.get("checkpoint_interval_ps", 0), interval,
-                                                             cfg["report_interval_ps"]),
+                       checkpoint_steps=checkpoint_steps,
                        fingerprint={"T": temperature_K, "P": pressure_bar, "ensemble": ensemble_name, "seed": seed,
                                     "device": device, "cfg": {k: v for k, v in cfg.items() if k != "checkpoint_interval_ps"},
                                     "inputs": file_identity(dataset_npz, volume_term_json, *model_files(checkpoint_dir))})

@@ -19,7 +19,8 @@ from cgtransfer import units
 from cgtransfer.md.forcefields import cpu_platform, create_system
 from cgtransfer.io import atomic_path, write_csv, write_npz
 from cgtransfer.errors import SimulationDiverged
-from cgtransfer.md.protocol import steps_for, ForceReporter, checkpoint_steps_for, file_identity, finish_partial, run_protocol, total_mass_amu
+from cgtransfer.md.checkpoint import file_identity, finish_partial
+from cgtransfer.md.protocol import ForceReporter, make_barostat, protocol_steps, run_protocol, total_mass_amu
 
 
 def forcefield_list(forcefield_xml) -> list:
@@ -63,10 +64,8 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     box = (openmm.Vec3(edge, 0, 0), openmm.Vec3(0, edge, 0), openmm.Vec3(0, 0, edge)) * u.nanometer
     system.setDefaultPeriodicBoxVectors(*box)
     # NPT: the barostat; NVT: a frequency-0 barostat that only measures the pressure (computeCurrentPressure)
-    barostat = openmm.MonteCarloBarostat((pressure_bar if pressure_bar is not None else 1.0) * u.bar,
-                                         temperature_K * u.kelvin,
-                                         md["barostat_frequency"] if pressure_bar is not None else 0)
-    barostat.setRandomNumberSeed(int(seed))  # OpenMM's default seed is random: a rerun would differ
+    barostat = make_barostat(pressure_bar, temperature_K, md["barostat_frequency"] if pressure_bar is not None else 0,
+                             seed)
     system.addForce(barostat)
     dt_fs = md["timestep_fs"]
     integrator = openmm.LangevinMiddleIntegrator(temperature_K * u.kelvin, md["friction_per_ps"] / u.picosecond,
@@ -84,17 +83,13 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     print(f"{label}: minimised {e_start} -> {e_min}", flush=True)
     simulation.context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
 
-    interval = steps_for(md["report_interval_ps"], dt_fs)
-    n_equil = steps_for(md["equilibration_ps"], dt_fs)
-    n_prod = steps_for(md["production_ps"], dt_fs)
-    n_prod -= n_prod % interval
+    interval, n_equil, n_prod, checkpoint_steps = protocol_steps(md, dt_fs)
     forces = ForceReporter(interval)
     pressure = {"pressure_bar": lambda sim, state: barostat.computeCurrentPressure(sim.context).value_in_unit(u.bar)}
     try:
         run = run_protocol(simulation, system, topology, label, n_equil, n_prod, interval, out_trajectory,
                            out_topology, chunk=500, thermo_options={"extra": pressure}, production_reporters=(forces,),
-                           checkpoint_steps=checkpoint_steps_for(md.get("checkpoint_interval_ps", 0), interval,
-                                                                 md["report_interval_ps"]),
+                           checkpoint_steps=checkpoint_steps,
                            fingerprint={"T": temperature_K, "P": pressure_bar, "rho": density_g_cm3, "seed": seed,
                                         "md": {k: v for k, v in md.items() if k != "checkpoint_interval_ps"},
                                         "inputs": file_identity(box_pdb, *[f for f in forcefield_list(forcefield_xml)
