@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from cgtransfer.analysis import rdf as rdfmod
+from cgtransfer.config import read_config
 from cgtransfer.analysis.statistics import block_average
 from cgtransfer.stages.cg_md import run_cg_md
 from cgtransfer.stages.compare import cg_block_rdfs
@@ -41,7 +41,7 @@ def main():
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/mts_check.json"))
     args = ap.parse_args()
     configure(1, "cpu")
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config = read_config(REPO / "config/config.yaml")  # the schema's defaults filled
     base = {**config["cg_md"], "device": "cpu", "equilibration_ps": 1.0, "production_ps": args.production_ps,
             "report_interval_ps": 0.1}
     variants = {"plain_1fs": {**base, "prior_in_openmm": False, "mts_inner_steps": 1, "timestep_fs": 1.0}}

@@ -6,16 +6,16 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
 from conftest import REPO, TINY_NETWORK, TINY_TRAINING
 from cgtransfer.stages import mapping
 from cgtransfer.md.box import build_box
+from cgtransfer.config import read_config
 from cgtransfer.io import write_json, write_npz
 from cgtransfer.stages.reference import run_reference
 from cgtransfer.stages.train import train_and_report
 
-CONFIG = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+CONFIG = read_config(REPO / ".test/config/config.yaml")  # the schema's defaults filled
 MD = {**CONFIG["reference_md"], "nonbonded_cutoff_nm": 0.8, "equilibration_ps": 0.2, "production_ps": 1.0,
       "report_interval_ps": 0.1, "minimize_max_iterations": 50, "threads": 1}
 TEMPLATE = REPO / "resources/methanol/methanol.pdb"

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from cgtransfer.config import read_config
+
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
@@ -25,7 +27,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def micro_config(work: Path) -> Path:
-    cfg = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    cfg = read_config(REPO / ".test/config/config.yaml")  # the schema's defaults filled
     cfg = copy.deepcopy(cfg)
     cfg["systems"] = {"methanol": cfg["systems"]["methanol"]}  # one system, one state
     system = cfg["systems"]["methanol"]
@@ -175,7 +177,7 @@ def test_reruns_follow_physics_not_run_time_settings(interrupted):
     sheet.write_text(original)
     assert planned_jobs(work, config) == {}
     # an edit to the comparison module (a changed checksum, not a mere touch) reruns compare and summarize only
-    compare_py = REPO / "src/cgtransfer/compare.py"
+    compare_py = REPO / "src/cgtransfer/stages/compare.py"
     source, stat = compare_py.read_bytes(), compare_py.stat()
     try:
         compare_py.write_bytes(source + b"\n# an edit\n")

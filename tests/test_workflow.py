@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import REPO
+from cgtransfer.config import read_config
 
 pytestmark = pytest.mark.workflow
 STATES = {"T273": (273.0, "NPT"), "T313": (313.0, "NPT"), "T400": (400.0, "NVT")}
@@ -318,7 +318,7 @@ def test_mscg_pair_tables(workflow_run):
         assert 3.2 < features["contact_minimum_A"] < 3.8
         assert features["barrier_after_contact_kcal_mol"] > features["contact_minimum_kcal_mol"]
         info = json.loads((workflow_run / f"models/{model}/checkpoint/model_info.json").read_text())
-        scanned = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["mscg"]["regularization"]
+        scanned = read_config(REPO / ".test/config/config.yaml")["mscg"]["regularization"]
         assert info["kind"] == "mscg" and info["regularization"] in [float(x) for x in scanned]
 
 
