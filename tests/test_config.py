@@ -379,10 +379,10 @@ MORE_BAD_SHEETS = {
                            r"(?s)row 1 .*key 'pressure_bar': 101325\.0 is greater than the maximum of 10000 \(pressures are in bar.*pascal"),
     "density in kg/m3": (H + "methanol\tT400\t400\t\t680\n",
                          r"(?s)row 1 .*key 'density_g_cm3': 680\.0 is greater than or equal to the maximum of 5 \(densities are in g/cm³.*kg/m³"),
-    "state names differing only in case": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tt298\t300\t1.0\t\n",
+    "state names differing only in case": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tt298\t298.2\t1.0\t\n",
                                            r"states 'T298' and 't298' of system 'methanol' differ only in case"),
     "deeply negative pressure": (H + "methanol\tT298\t298\t-5000\t\n", r"(?s)row 1 .*'pressure_bar': -5000\.0 is less than the minimum of -1000"),
-    "duplicate state id": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT298\t300\t1.0\t\n", r"state 'T298' of system 'methanol' appears twice"),
+    "duplicate state id": (H + "methanol\tT298\t298\t1.0\t\nmethanol\tT298\t298.3\t1.0\t\n", r"state 'T298' of system 'methanol' appears twice"),
     "state id with a slash": (H + "methanol\tT/298\t298\t1.0\t\n", r"(?s)row 1 .*key 'state': 'T/298' does not match"),
     "state id '..'": (H + "methanol\t..\t298\t1.0\t\n", r"(?s)row 1 .*key 'state': '\.\.' does not match"),
     "state of an unknown system": (H + "water\tT298\t298\t1.0\t\nmethanol\tT300\t300\t1.0\t\n", r"state 'T298' names system 'water', which is not in config key 'systems'"),
@@ -718,7 +718,7 @@ def test_unit_slip_in_a_system_override_names_the_system_key():
 
 def test_state_names_differing_only_in_case_across_sheets(tmp_path):
     """Two sheets read as one: T298 in the default's and t298 in another collide as result folders."""
-    (tmp_path / "more.tsv").write_text(H + "methanol\tt298\t300\t1.0\t\n")
+    (tmp_path / "more.tsv").write_text(H + "methanol\tt298\t298\t1.0\t\n")
     cfg = copy.deepcopy(DEFAULT)
     cfg["state_points"] = ["config/state_points.tsv", str(tmp_path / "more.tsv")]
     with pytest.raises(ConfigError, match=r"config key 'state_points' .*: states 'T298' and 't298' of system 'methanol' "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,11 +141,33 @@ def _slip_hint(error) -> str:
     return f" ({hint})" if hint and error.validator in BOUNDS else ""
 
 
+def _states_message(value) -> str:
+    """What a model's ``states`` may be, for a value that is none of them (instead of jsonschema's "is not valid
+    under any of the given schemas")."""
+    allowed = ("a model's 'states' is a list of this system's state ids (the 'state' column of its rows in the "
+               "sheet, e.g. [T298, T328]) or one of each / all / leave_one_out")
+    if value == []:
+        return f"[] trains on no state; {allowed}"
+    if isinstance(value, str):
+        return f"{value!r} is neither a list nor a shorthand; {allowed} (one state is written as a list: [{value}])"
+    if isinstance(value, list) and any(not isinstance(v, str) for v in value):
+        bad = [v for v in value if not isinstance(v, str)]
+        return (f"{value!r}: {bad} are not state ids (ids are names such as T298, not temperatures); {allowed}")
+    return f"{value!r} is not a training set; {allowed}"
+
+
+def _error_line(path, error) -> str:
+    path = tuple(path)
+    if error.validator in ("oneOf", "anyOf") and len(path) >= 3 and path[-1] == "states" and path[-3] == "models":
+        return f"  key '{_path_str(path)}': {_states_message(error.instance)}"
+    return f"  key '{_path_str(path)}': {error.message}{_slip_hint(error)}"
+
+
 def validate_against_schema(instance, schema_path, what: str) -> None:
     schema = load_schema(schema_path)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-    lines = [f"  key '{_path_str(e.absolute_path)}': {e.message}{_slip_hint(e)}" for e in errors]
+    lines = [_error_line(e.absolute_path, e) for e in errors]
     lines += [f"  key '{_path_str(path)}': {value} is not a finite number" for path, value in _non_finite(instance)]
     if lines:
         raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
@@ -156,7 +179,7 @@ def validate_section(values: dict, schema_path, section: str, key: str, what: st
     schema = load_schema(schema_path)
     sub = {"definitions": schema.get("definitions", {}), **schema["properties"][section]}
     errors = sorted(jsonschema.Draft7Validator(sub).iter_errors(values), key=lambda e: list(e.absolute_path))
-    lines = [f"  key '{_path_str((key, *e.absolute_path))}': {e.message}{_slip_hint(e)}" for e in errors]
+    lines = [_error_line((key, *e.absolute_path), e) for e in errors]
     lines += [f"  key '{_path_str((key, *path))}': {value} is not a finite number" for path, value in _non_finite(values)]
     if lines:
         raise ConfigError(f"{what} does not match the rules of {schema_path}:\n" + "\n".join(lines))
@@ -174,6 +197,7 @@ def load_state_points(path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config key 'state_points': cannot read '{path}' as a tab-separated sheet: {exc}") from exc
     table.columns = [str(c).strip() for c in table.columns]
+    check_row_widths(path)
     if len(table.columns) <= 2 and any("," in c or ";" in c for c in table.columns):
         raise ConfigError(f"{path}: the header {list(table.columns)} looks comma- or semicolon-separated; the "
                           f"sheet must be tab-separated with the columns {list(STATE_COLUMNS)}")
@@ -181,6 +205,27 @@ def load_state_points(path) -> pd.DataFrame:
         if col not in table:
             table[col] = ""
     return table
+
+
+def check_row_widths(path) -> None:
+    """A row with more tab-separated fields than the header (a trailing tab, a value in a sixth column) would
+    shift pandas' columns or stop it with a tokenizer error: named with its row (as the other row messages count:
+    data rows, comments and blank lines skipped) and its line."""
+    lines = Path(path).read_text(errors="replace").splitlines()
+    header, row = None, 0
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0]
+        if not text.strip():
+            continue
+        fields = text.split("\t")
+        if header is None:
+            header = fields
+            continue
+        row += 1
+        if len(fields) > len(header):
+            extra = "a trailing tab" if all(f.strip() == "" for f in fields[len(header):]) else "a value beyond the last column"
+            raise ConfigError(f"{path}, row {row} (line {number}): {len(fields)} tab-separated fields, but the header has "
+                              f"{len(header)} ({', '.join(h.strip() for h in header)}); {extra}? Remove it")
 
 
 NUMERIC_COLUMNS = ("temperature_K", "pressure_bar", "density_g_cm3")
@@ -216,7 +261,26 @@ class StatePoint:
         return "NPT" if self.pressure_bar is not None else "NVT"
 
 
-def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[StatePoint]:
+STATE_ID_TEMPERATURE = re.compile(r"^[Tt](\d+(?:\.\d+)?)")
+
+
+def state_id_temperature_mismatch(row: dict) -> str | None:
+    """A state id that encodes a temperature (``T298``, ``T298_high``) must agree with its ``temperature_K`` within
+    0.5 K: otherwise one of them is wrong (a Celsius value, a copied row). The disagreement, or None."""
+    match = STATE_ID_TEMPERATURE.match(str(row.get("state", "")))
+    t = row.get("temperature_K")
+    if not match or not isinstance(t, float) or not math.isfinite(t):
+        return None
+    encoded = float(match.group(1))
+    if abs(encoded - t) <= 0.5:
+        return None
+    text = (f"state id {row['state']!r} encodes {encoded:g} K but its column 'temperature_K' is {t:g}")
+    if abs(t + 273.15 - encoded) <= 1.0:
+        return f"{text}: is this Celsius? ({t:g} °C = {t + 273.15:g} K; temperatures are in kelvin)"
+    return f"{text} (more than 0.5 K apart): fix the temperature or rename the state"
+
+
+def check_state_points(table: pd.DataFrame, schema_path, sheet_path, rows: dict | None = None) -> list[StatePoint]:
     unknown = set(table.columns) - set(STATE_COLUMNS)
     if unknown:
         raise ConfigError(f"{sheet_path}: unknown column(s) {sorted(unknown)}; allowed: {list(STATE_COLUMNS)}")
@@ -228,7 +292,15 @@ def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[Sta
     for i, row in enumerate(table.to_dict("records")):
         where = f"{sheet_path}, row {i + 1} (system {row.get('system')!r}, state {row.get('state')!r})"
         row = _row_values(row, where)
-        validate_against_schema(row, schema_path, where)
+        id_hint = state_id_temperature_mismatch(row)
+        try:
+            validate_against_schema(row, schema_path, where)
+        except ConfigError as exc:  # the id's disagreement is the clue to the bad value: said beside it
+            if id_hint:
+                raise ConfigError(f"{exc}\n  {id_hint}") from None
+            raise
+        if id_hint:
+            raise ConfigError(f"{where}: {id_hint}")
         has_p, has_rho = "pressure_bar" in row, "density_g_cm3" in row
         if has_p == has_rho:
             raise ConfigError(f"{where}: give exactly one of 'pressure_bar' (NPT) and 'density_g_cm3' (NVT); "
@@ -236,11 +308,14 @@ def check_state_points(table: pd.DataFrame, schema_path, sheet_path) -> list[Sta
         points.append(StatePoint(row["system"], row["state"], float(row["temperature_K"]),
                                  float(row["pressure_bar"]) if has_p else None,
                                  float(row["density_g_cm3"]) if has_rho else None))
-    seen = set()
-    for p in points:
+        if rows is not None:
+            rows.setdefault((row["system"], row["state"]), where)
+    seen: dict = {}
+    for i, p in enumerate(points):
         if (p.system, p.state) in seen:
-            raise ConfigError(f"{sheet_path}: state {p.state!r} of system {p.system!r} appears twice")
-        seen.add((p.system, p.state))
+            raise ConfigError(f"{sheet_path}, rows {seen[(p.system, p.state)]} and {i + 1}: state {p.state!r} of "
+                              f"system {p.system!r} appears twice")
+        seen[(p.system, p.state)] = i + 1
     check_state_names_differ_in_more_than_case(points, str(sheet_path))
     return points
 
@@ -586,6 +661,70 @@ def check_lengths_fit_the_box(config: dict, name: str, system: dict, box_mass_am
                                   "or a shorter range")
 
 
+AVOGADRO_PER_A3 = 0.602214076  # N_A × 1e-24: g/cm3 → amu/Å3
+MIN_VOLUME_PER_ATOM_A3 = 5.0  # diamond, the densest packing of atoms in condensed matter, has 5.7 Å3 per atom
+
+
+def molecule_counts(basedir, system: dict) -> tuple[int, int]:
+    """(molecules, atoms) in the box."""
+    from openmm import app
+
+    n_mol = n_atoms = 0
+    for template, count, _ in molecule_types(system):
+        n_mol += count
+        n_atoms += count * app.PDBFile(str(resolve(basedir, template))).topology.getNumAtoms()
+    return n_mol, n_atoms
+
+
+def check_densities_plausible(name: str, system: dict, basedir, box_mass_amu: float, states: list[StatePoint],
+                              rows: dict) -> None:
+    """The initial density and every NVT density against the atoms they pack: fewer than 5 Å3 per atom is denser
+    than any condensed matter, a density meant for another system or unit (checked before the box-size check,
+    whose "does not fit in half the box" would blame the cutoff for it)."""
+    n_mol, n_atoms = molecule_counts(basedir, system)
+    mass = box_mass_amu / n_mol
+    given = [(system["initial_density_g_cm3"], f"config key 'systems.{name}.initial_density_g_cm3'")]
+    given += [(st.density_g_cm3, rows.get((name, st.state), f"state {st.state!r}") + ": column 'density_g_cm3'")
+              for st in states if st.density_g_cm3 is not None]
+    for density, what in given:
+        per_molecule = mass / (density * AVOGADRO_PER_A3)
+        per_atom = per_molecule * n_mol / n_atoms
+        if per_atom < MIN_VOLUME_PER_ATOM_A3:
+            raise ConfigError(f"{what} = {density:g} g/cm3 leaves {per_atom:.1f} Å3 per atom ({per_molecule:.1f} Å3 per "
+                              f"molecule of {mass:.2f} g/mol) in system {name!r}: denser than any condensed matter "
+                              "(diamond has 5.7 Å3 per atom); a density in another unit, or meant for another system?")
+
+
+def setting_key(system: dict, name: str, section: str, key: str) -> str:
+    """The config key a system's setting comes from: its own override, or the top-level section."""
+    return f"systems.{name}.{section}.{key}" if key in system.get(section, {}) else f"{section}.{key}"
+
+
+def check_lengths_reach_the_first_shell(config: dict, name: str, system: dict, box_mass_amu: float,
+                                        states: list[StatePoint], sheet) -> None:
+    """The RDF range and the models' interaction ranges must reach past the first coordination shell: at least
+    the mean intermolecular spacing (M / (rho N_A))^(1/3) at the system's densest state (its NVT densities and the
+    initial density; M the mean molecular mass of the templates)."""
+    n_mol = sum(n for _, n, _ in molecule_types(system))
+    mass = box_mass_amu / n_mol
+    densest = (system["initial_density_g_cm3"], f"the initial density, systems.{name}.initial_density_g_cm3")
+    for st in states:
+        if st.density_g_cm3 is not None and st.density_g_cm3 > densest[0]:
+            densest = (st.density_g_cm3, f"state {st.state!r} in {sheet}")
+    spacing = (mass / (densest[0] * AVOGADRO_PER_A3)) ** (1 / 3)
+    kinds = {spec.get("kind") for spec in system["models"].values() if isinstance(spec, dict)}
+    lengths = [("rdf", "rmax_A")]
+    lengths += [("hipnn", "dist_hard_max")] if kinds & {"hipnn", "hipnn_t"} else []
+    lengths += [("mscg", "cutoff_A")] if "mscg" in kinds else []
+    for section, key in lengths:
+        value = config[section][key]
+        if value < spacing:
+            raise ConfigError(f"config key '{setting_key(system, name, section, key)}' = {value:g} Å is shorter than the "
+                              f"mean intermolecular spacing of system {name!r}, {spacing:.2f} Å ((M / (rho N_A))^(1/3) "
+                              f"for M = {mass:.2f} g/mol at {densest[0]:g} g/cm3, {densest[1]}): it would not reach "
+                              "the first coordination shell (lengths are in Å)")
+
+
 MAX_REFERENCE_TIMESTEP_FS = {"none": 1.0, "HBonds": 4.0, "AllBonds": 5.0, "HAngles": 5.0}
 
 
@@ -655,13 +794,54 @@ def check_forcefield(name: str, system: dict, basedir) -> None:
         forcefield = app.ForceField(*files)
     except Exception as exc:
         raise ConfigError(f"{key}: cannot read '{', '.join(files)}' as an OpenMM force field XML: {exc}") from exc
-    for template, _, _ in molecule_types(system):
+    for template, _, where in molecule_types(system):
         pdb_path = resolve(basedir, template)
-        unmatched = forcefield.getUnmatchedResidues(app.PDBFile(str(pdb_path)).topology)
+        topology = app.PDBFile(str(pdb_path)).topology
+        unmatched = forcefield.getUnmatchedResidues(topology)
         if unmatched:
+            unbonded = [r for r in unmatched if len(list(r.atoms())) > 1 and not list(r.internal_bonds())]
+            if unbonded:  # the first cause: without bonds no template can match
+                tkey = f"systems.{name}.{where + '.' if where else ''}template_pdb"
+                raise ConfigError(f"config key '{tkey}': '{pdb_path}' has no CONECT records: the "
+                                  f"{len(list(unbonded[0].atoms()))} atoms of residue {unbonded[0].name} are unbonded, so "
+                                  f"no residue template of '{', '.join(files)}' can match it (a template matches atom "
+                                  "names, elements and bonds); add CONECT records for its bonds")
             names = sorted({r.name for r in unmatched})
             raise ConfigError(f"{key}: '{', '.join(files)}' has no residue template matching residue(s) {names} of "
                               f"'{pdb_path}' (atom names, elements and bonds must match a <Residue> of the XML)")
+        check_bead_masses(name, system, forcefield, topology, pdb_path, files)
+
+
+def atom_masses(forcefield, topology) -> list[float]:
+    """Each template atom's mass (amu) as the force field gives it (a virtual site, e.g. TIP4P's M, has 0); the
+    elements' masses if the force field cannot build the template alone."""
+    from openmm import app, unit
+
+    try:
+        built = forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=None, rigidWater=False,
+                                        removeCMMotion=False)
+        return [built.getParticleMass(i).value_in_unit(unit.amu) for i in range(built.getNumParticles())]
+    except Exception:
+        return [a.element.mass._value if a.element is not None else 0.0 for a in topology.atoms()]
+
+
+def check_bead_masses(name: str, system: dict, forcefield, topology, pdb_path, files) -> None:
+    """A bead is the centre of mass of its atoms and moves with their summed mass: atoms of zero total mass (a
+    virtual site such as TIP4P's M as a bead of its own) make a bead without a position or a mass."""
+    masses = atom_masses(forcefield, topology)
+    by_index = {a.index: m for a, m in zip(topology.atoms(), masses)}
+    for res in topology.residues():
+        beads = system["mapping"].get(res.name, {})
+        mass_of = {a.name: by_index[a.index] for a in res.atoms()}
+        for bead, atoms in beads.items():
+            if sum(mass_of.get(a, 0.0) for a in atoms) <= 0.0:
+                others = [b for b in beads if b != bead and sum(mass_of.get(a, 0.0) for a in beads[b]) > 0]
+                example = (f" (e.g. {others[0]}: [{', '.join(beads[others[0]] + atoms)}])" if others else "")
+                raise ConfigError(f"config key 'systems.{name}.mapping.{res.name}.{bead}': bead {bead!r} holds atom(s) "
+                                  f"{atoms} of residue {res.name}, whose total mass is zero (in '{pdb_path}' with "
+                                  f"'{', '.join(files)}'; a virtual site such as TIP4P's M): a bead without mass has no "
+                                  f"centre of mass; put the massless site in a bead with mass{example}. Leaving it "
+                                  "out of the mapping is not possible: every atom must belong to a bead")
 
 
 def resolve(basedir, path) -> Path:
@@ -669,20 +849,177 @@ def resolve(basedir, path) -> Path:
     return p if p.is_absolute() else Path(basedir) / p
 
 
+CONFIG_OVERRIDES = "--config overrides"  # what workflow/rules/common.smk adds to config_files when Snakemake has
+# overrides; Snakemake counts the --configfile files among them too, so whether a value came from --config is
+# decided here, by comparing the configuration with the files
+_MISSING = object()
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict) and obj:
+        for k, v in obj.items():
+            yield from _leaves(v, (*path, str(k)))
+    else:
+        yield path, obj
+
+
+def _lookup(obj, path):
+    for k in path:
+        if not isinstance(obj, dict) or k not in obj:
+            return _MISSING
+        obj = obj[k]
+    return obj
+
+
+class ConfigOrigin:
+    """Where each key of a loaded configuration came from: the last config file that sets it, ``--config`` (a
+    value no file gives), or the schema's default (a key no file sets); used to name the file in every error."""
+
+    KEY = re.compile(r"(?:(?<=key )|(?<=keys )|(?<=' / )|(?<=' \+ ))'([^' ]+)'")
+
+    def __init__(self, raw: dict, config_files, basedir):
+        entries = [str(f) for f in (config_files or [])]
+        self.files = [f for f in entries if f != CONFIG_OVERRIDES]
+        cli_given = CONFIG_OVERRIDES in entries
+        data = []
+        for f in self.files:
+            path = Path(f)
+            for candidate in ([path] if path.is_absolute() else [Path.cwd() / path, Path(basedir) / path]):
+                if candidate.is_file():
+                    try:
+                        data.append((f, yaml.safe_load(candidate.read_text()) or {}))
+                    except Exception:  # Snakemake read it; a file this cannot read names no key
+                        pass
+                    break
+        self.source: dict[tuple, str | None] = {}
+        for path, value in _leaves(raw):
+            src = "--config" if cli_given else None
+            for f, d in reversed(data):
+                given = _lookup(d, path)
+                if given is not _MISSING:
+                    src = f if (given == value or not cli_given) else "--config"
+                    break
+            self.source[path] = src
+        self.cli_used = "--config" in self.source.values()
+        self.active = bool(self.files) or cli_given
+
+    def header(self) -> str:
+        named = self.files + ([CONFIG_OVERRIDES] if self.cli_used else [])
+        return f"the configuration ({', '.join(named)})" if named else "the configuration"
+
+    def _has(self, path: tuple) -> bool:
+        return any(p[:len(path)] == path or path[:len(p)] == p for p in self.source)
+
+    def sources(self, path: tuple) -> list[str]:
+        """The files (or ``--config``) that give ``path``: itself, everything under it, or the value it lies in."""
+        found = [s for p, s in self.source.items() if p[:len(path)] == path]
+        if not found:
+            found = [s for p, s in self.source.items() if path[:len(p)] == p]
+        if not found or None in found:  # not set (or partly not set) by any file: the schema's default
+            found = [s for s in found if s is not None] + [None]
+        out = []
+        for s in found:
+            label = s if s is not None else f"the schema's default (set in none of {', '.join(self.files)})"
+            if s is None and not self.files:
+                label = "the schema's default"
+            if label not in out:
+                out.append(label)
+        return out
+
+    def annotate(self, message: str) -> str:
+        """``message`` with each line that names a config key prefixed by the file(s) it came from."""
+        if not self.active:
+            return message
+        out = []
+        for line in message.split("\n"):
+            keys = [k for k in self.KEY.findall(line) if k != "(top level)" and k.split(".")[0] in TOP_LEVEL_KEYS]
+            if "key '(top level)'" in line:  # an unexpected or missing top-level key
+                names = re.findall(r"'([^']+)'", line.split(":", 1)[-1])
+                keys += [n for n in names if (n,) in self.source] or ["(top level)"]
+            labels: list[str] = []
+            systems = re.findall(r"system '([A-Za-z0-9_]+)'", line) + re.findall(r"systems\.([A-Za-z0-9_]+)\.", line)
+            for key in keys:
+                parts = () if key == "(top level)" else tuple(key.split("."))
+                unexpected = re.findall(r"'([^']+)'(?:, '[^']+')* (?:was|were) unexpected", line)
+                if unexpected and parts:
+                    named = re.findall(r"'([^']+)'", line[line.index("Additional"):]) if "Additional" in line else []
+                    candidates = [(*parts, n) for n in named]
+                else:
+                    candidates = [("systems", s, *parts) for s in systems if parts and parts[0] in SECTIONS] + [parts]
+                for cand in candidates:
+                    if self._has(cand) or cand == candidates[-1]:
+                        for label in self.sources(cand):
+                            if label not in labels:
+                                labels.append(label)
+                        if not unexpected:
+                            break
+            if labels:
+                indent = line[:len(line) - len(line.lstrip())]
+                line = f"{indent}{', '.join(labels)}: {line.lstrip()}"
+                if "--config" in labels and re.search(r"'[^']*' is not of type '(number|integer|boolean|object|array)'", line):
+                    line += CLI_TEXT_HINT
+            out.append(line)
+        return "\n".join(out)
+
+
+CLI_TEXT_HINT = (" (Snakemake's --config parses only top-level key=value: a nested value such as "
+                 "rdf='{rmax_A: 10.0}' arrives with every number as text; set nested keys in a config file "
+                 "(--configfile my.yaml, merged over the default), or use --config for top-level numbers only, e.g. "
+                 "seed=7)")
+
+OLD_FORMAT_MODELS = ("models now live under systems.<name>.models as name: {kind: hipnn|hipnn_t|mscg, states: "
+                     "[state ids] or each / all / leave_one_out}")
+
+
+def check_old_format(config: dict) -> None:
+    """A configuration written for an earlier version: one message naming each change and how to write it now
+    (the top-level 'model' section became 'hipnn' when models got kinds; a model was a bare list of states, now
+    {kind, states})."""
+    lines = []
+    if "model" in config:
+        lines.append("  config key 'model': the section of HIP-NN-TS hyperparameters is now called 'hipnn' (rename "
+                     "'model:' to 'hipnn:'; MS-CG has its own section 'mscg'); " + OLD_FORMAT_MODELS)
+    for name, system in (config.get("systems") or {}).items():
+        models = system.get("models") if isinstance(system, dict) else None
+        for entry, spec in (models.items() if isinstance(models, dict) else ()):
+            if isinstance(spec, list):
+                lines.append(f"  config key 'systems.{name}.models.{entry}': a bare list of states is the old format; "
+                             f"{OLD_FORMAT_MODELS}: write {entry}: {{kind: hipnn, states: {_yaml_value(spec)}}} (an old "
+                             "model was HIP-NN-TS)")
+            elif isinstance(spec, dict) and "kind" not in spec and set(spec) <= {"states", "cg_md", "hipnn_t"}:
+                lines.append(f"  config key 'systems.{name}.models.{entry}': no 'kind' (the old format); "
+                             f"{OLD_FORMAT_MODELS}: add kind: hipnn, hipnn_t or mscg")
+    if lines:
+        raise ConfigError("the configuration is in an old format; what changed and how to write it now:\n"
+                          + "\n".join(lines))
+
+
+TOP_LEVEL_KEYS = ("state_points", "seed", "systems", "model", *SECTIONS)
+
+
 def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Study:
     """Fill the schema's defaults into ``config`` (in place: the dict Snakemake loaded from ``config_files`` and
     --config overrides, which its rules and scripts read), validate it and its state-point sheet; return the
-    Study."""
+    Study. Every error names the file (or --config) each key it names came from, or the sheet and row."""
+    origin = ConfigOrigin(config, config_files, basedir)
+    try:
+        return _load_study(config, basedir, schema_dir, origin)
+    except ConfigError as error:
+        raise ConfigError(origin.annotate(str(error))) from None
+
+
+def _load_study(config: dict, basedir, schema_dir, origin: ConfigOrigin) -> Study:
     basedir = Path(basedir)
     schema_dir = Path(schema_dir) if schema_dir else basedir / "workflow" / "schemas"
-    source = f"the configuration ({', '.join(map(str, config_files))})" if config_files else "the configuration"
+    source = origin.header()
+    check_old_format(config)
     fill_defaults(config, schema_dir / "config.schema.yaml")  # before every check: all of them see the whole config
     validate_against_schema(config, schema_dir / "config.schema.yaml", source)
     sheets = [config["state_points"]] if isinstance(config["state_points"], str) else config["state_points"]
-    states = []
+    states, rows = [], {}
     for entry in sheets:  # several sheets (e.g. the default's and config/systems.yaml's) are read as one
         sheet = resolve(basedir, entry)
-        states += check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet)
+        states += check_state_points(load_state_points(sheet), schema_dir / "state_points.schema.yaml", sheet, rows)
     if len(sheets) > 1:
         sheet = " + ".join(str(resolve(basedir, e)) for e in sheets)
         seen = set()
@@ -706,6 +1043,9 @@ def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Stu
         own = {s.state for s in states if s.system == name}
         box_mass = check_template_and_mapping(name, system, basedir, settings["reference_md"]["constraints"])
         check_forcefield(name, system, basedir)
+        own_points = [s for s in states if s.system == name]
+        check_densities_plausible(name, system, basedir, box_mass, own_points, rows)
+        check_lengths_reach_the_first_shell(settings, name, system, box_mass, own_points, sheet)
         check_lengths_fit_the_box(settings, name, system, box_mass, [s for s in states if s.system == name], sheet)
         if not own:
             raise ConfigError(f"config key 'systems.{name}': no state points for system {name!r} in {sheet}")
