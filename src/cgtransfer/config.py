@@ -192,12 +192,12 @@ def load_state_points(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config key 'state_points': file '{path}' not found")
+    check_row_widths(path)
     try:
         table = pd.read_csv(path, sep="\t", comment="#", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config key 'state_points': cannot read '{path}' as a tab-separated sheet: {exc}") from exc
     table.columns = [str(c).strip() for c in table.columns]
-    check_row_widths(path)
     if len(table.columns) <= 2 and any("," in c or ";" in c for c in table.columns):
         raise ConfigError(f"{path}: the header {list(table.columns)} looks comma- or semicolon-separated; the "
                           f"sheet must be tab-separated with the columns {list(STATE_COLUMNS)}")
