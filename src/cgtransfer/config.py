@@ -964,7 +964,8 @@ class ConfigOrigin:
 
 CLI_TEXT_HINT = (" (Snakemake's --config parses only top-level key=value: a nested value such as "
                  "rdf='{rmax_A: 10.0}' arrives with every number as text; set nested keys in a config file "
-                 "(--configfile my.yaml, merged over the default), or use --config for top-level numbers only, e.g. "
+                 "(--configfile my.yaml, which replaces config/config.yaml: copy its study), or use --config for top-level "
+                 "numbers only, e.g. "
                  "seed=7)")
 
 OLD_FORMAT_MODELS = ("models now live under systems.<name>.models as name: {kind: hipnn|hipnn_t|mscg, states: "
