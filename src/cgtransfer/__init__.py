@@ -10,7 +10,7 @@ Layers, top first; a module imports only its own layer and those below it, and s
 * ``md``: the OpenMM MD protocol (phases, reporters, checkpoints), force fields and box building;
 * ``analysis``: RDFs and angles, intramolecular bonds, statistics of correlated series;
 * base: ``units`` (every conversion between OpenMM nm/kJ/mol and the model's Å/kcal/mol), ``io``, ``config``,
-  ``dataset``, ``compute``, ``errors``, ``plots``, ``provenance``.
+  ``dataset``, ``ensembles``, ``compute``, ``errors``, ``plots``, ``provenance``.
 """
 
 import os as _os

@@ -41,15 +41,6 @@ def _non_finite(obj, path=()):
         yield path, obj
 
 
-DENSITY_SCAN_PREFIX = "nvt_rho"
-
-
-def density_scan_ensemble(density_factor: float) -> str:
-    """The ensemble name of a CG NVT run at ``density_factor`` × the all-atom mean density (the volume term's
-    pressure-density scan), e.g. ``nvt_rho0.950`` (here, not in cg_md, so the Snakefile need not load OpenMM)."""
-    return f"{DENSITY_SCAN_PREFIX}{density_factor:.3f}"
-
-
 @functools.lru_cache(maxsize=8)
 def _schema(path: str, mtime_ns: int) -> dict:
     return yaml.safe_load(Path(path).read_text())

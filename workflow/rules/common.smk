@@ -224,7 +224,7 @@ def density_scan(w, state):
     vt = STUDY.settings(w.system)["volume_term"]
     if not vt["enabled"] or vt["order"] < 2 or "npt" not in STUDY.ensembles(w.system, state):
         return []
-    from cgtransfer.config import density_scan_ensemble
+    from cgtransfer.ensembles import density_scan_ensemble
 
     d = vt["density_scan_pct"] / 100.0
     return [

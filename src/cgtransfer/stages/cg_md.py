@@ -24,7 +24,7 @@ from openmm import app
 
 from cgtransfer.analysis import bonds as bonded
 from cgtransfer import units
-from cgtransfer.config import DENSITY_SCAN_PREFIX
+from cgtransfer.ensembles import parse_ensemble
 from cgtransfer.md.forcefields import cpu_platform
 from cgtransfer.io import write_csv, write_json
 from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel
@@ -35,20 +35,6 @@ from cgtransfer.dataset import load_dataset, mean_box_A
 from cgtransfer.md.checkpoint import file_identity, finish_partial, model_files
 from cgtransfer.md.protocol import make_barostat, protocol_steps, run_protocol
 from cgtransfer.kinds.volume_term import load_volume_term
-
-
-def parse_ensemble(ensemble: str) -> tuple[str, float]:
-    """("nvt" | "npt", density factor): ``nvt`` and ``npt`` have factor 1, ``nvt_rho<f>`` is NVT at f × ρ_AA."""
-    if ensemble in ("nvt", "npt"):
-        return ensemble, 1.0
-    if ensemble.startswith(DENSITY_SCAN_PREFIX):
-        try:
-            factor = float(ensemble[len(DENSITY_SCAN_PREFIX):])
-        except ValueError:
-            factor = float("nan")
-        if np.isfinite(factor) and 0.5 <= factor <= 2.0:
-            return "nvt", factor
-    raise ValueError(f"unknown ensemble {ensemble!r} (nvt, npt or nvt_rho<density factor 0.5-2>)")
 
 
 def start_frame(data: dict, ensemble: str, density_factor: float = 1.0):
