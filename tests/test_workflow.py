@@ -248,8 +248,10 @@ def test_volume_term(workflow_run, uncorrectable):
             assert vol["pressure_cg_nvt_bar"] == pytest.approx(base["pressure_cg_nvt_bar"] + shift, abs=0.1)  # CSV: 6 digits
             if state in fitted:  # a training state skipped as mechanically unstable is not matched
                 assert vol["pressure_error_bar"] == pytest.approx(0.0, abs=1e-3 * abs(shift))
-            if STATES[state][1] == "NPT":
-                assert vol["density_converged"] in (True, False)  # every NPT run gets a convergence verdict
+            if STATES[state][1] == "NPT":  # every NPT run gets the verdict its trend numbers imply (density_drift)
+                for row in (base, vol):
+                    drifting = abs(row["density_trend_pct"]) > 1.0 and abs(row["density_trend_t"]) > 3.0
+                    assert row["density_converged"] == (not drifting), (model, state, dict(row))
     # NPT density at the training states, pooled per kind: the MS-CG models (exact least-squares pair fits) run
     # away uncorrected (-5 to -6 % in 2 ps here) and must land clearly closer with the term. The tiny HIP-NN-TS
     # (3 epochs) is left out of this check: one of its corrected models collapsed (+4.9 %, still drifting, as
@@ -294,7 +296,10 @@ def test_models_and_cg_simulations(workflow_run):
             assert metrics["rdf_noise_floor_mae"] > 0.0
             if ensemble == "NPT":
                 assert 0.70 < metrics["density_aa_g_cm3"] < 0.86
-                assert 0.2 < metrics["density_cg_g_cm3"] < 1.5
+                # within 20 % of the reference: the uncorrected 2-ps runs drift by up to 9 % here (MS-CG -7.8 %,
+                # the 3-epoch HIP-NN-TS +8.7 %); a model without forces (an ideal gas) or with the wrong sign (a
+                # collapse) lands far outside
+                assert abs(metrics["density_error_pct"]) < 20.0, (model, state, metrics["density_error_pct"])
             assert metrics["min_pair_distance_reference_A"] > 2.0
             assert metrics["force_state_in_training"] == (state in TRAINING[model])
 
