@@ -419,6 +419,62 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         out += [f"[`plan_time.json`](../benchmarks/results/plan_time.json): planning a study of {p['states']} "
                 f"states × {p['models']} models ({p['jobs']} jobs, `snakemake -n`) takes "
                 f"{num(p['median_s'], 1)} s (median of {p['repeats']}).", ""]
+    profile_file = bench_dir / "profile_step.json"
+    if profile_file.exists():
+        out += profile_section(json.loads(profile_file.read_text()))
+    return out
+
+
+PROFILE_COMPONENTS = [
+    ("pair_search", "pair search (hippynn pair finder)"),
+    ("graph_construction", "graph construction (index modules, graph bookkeeping)"),
+    ("network_forward", "network forward (HIP-NN-TS and energy head)"),
+    ("backward_forces", "backward pass for the forces (autograd)"),
+    ("transfers_and_checks", "State → numpy → tensor and back, checks"),
+    ("openmm_native", "OpenMM native (prior, integrator, callback call)"),
+]
+PROTOCOL_COMPONENTS = [
+    ("stepping", "stepping (the step above)"),
+    ("thermo_reporter_observables", "thermo reporter: extra observables (pressure, closest pair)"),
+    ("thermo_reporter_rest", "thermo reporter: the rest"),
+    ("dcd_writer", "trajectory writer"),
+    ("state_handover", "State hand-over to the reporters"),
+    ("checkpoints_and_rest", "checkpoint and output bookkeeping"),
+]
+
+
+def profile_section(pr: dict) -> list[str]:
+    """The profile of one CG step of each kind (benchmarks/profile_step.py)."""
+    h, m, aa = pr["hipnn"], pr["mscg"], pr.get("all_atom")
+    out = ["### Where a CG step spends its time", "",
+           f"[`profile_step.json`](../benchmarks/results/profile_step.json): one NVT run of each kind built as the "
+           f"`cg_md` stage builds it ({pr['n_beads']} beads, {pr['threads']} thread"
+           f"{'' if pr['threads'] == 1 else 's'}, settings of "
+           f"`{pr['config']}`), profiled by function; shares are medians of {pr['repeats']} repeats, ms/step the "
+           "same steps without the profiler. HIP-NN-TS per outer step of the "
+           f"`{h['integrator']}` ({num(h['outer_timestep_fs'], 0)} fs, one network evaluation):", ""]
+    rows = [[label, num(100.0 * h["fractions"][k], 1) + " %", num(h["ms_per_step_by_component"][k], 2)]
+            for k, label in PROFILE_COMPONENTS if k in h["fractions"]]
+    rows.append(["**whole step**", "100 %", num(h["ms_per_step"], 2)])
+    out += table(["component", "share of step", "ms per step"], rows)
+    out += [f"MS-CG (`{m['integrator']}`, {num(m['timestep_fs'], 0)} fs): the step is OpenMM's native work alone, "
+            f"{num(m['ms_per_step'], 2)} ms per step. Per simulated picosecond HIP-NN-TS costs "
+            f"{num(h['ms_per_ps_vs_mscg'], 1)} × MS-CG"
+            + (f", the all-atom reference ({aa['n_atoms']} atoms, {num(aa['timestep_fs'], 0)} fs) "
+               f"{num(aa['ms_per_ps_vs_mscg'], 1)} × MS-CG." if aa else "; the all-atom step was not profiled."),
+            ""]
+    rows = [[label, num(100.0 * h["protocol"]["fractions"][k], 1) + " %",
+             num(100.0 * m["protocol"]["fractions"][k], 1) + " %"] for k, label in PROTOCOL_COMPONENTS]
+    out += [f"The same models through the stage's own protocol ({num(pr['protocol_production_ps'], 1)} ps of "
+            "production, one checkpoint interval; a thermo row every "
+            f"{h['protocol']['report_interval_steps']} HIP-NN-TS / {m['protocol']['report_interval_steps']} "
+            "MS-CG steps), share of the run:", ""]
+    out += table(["component", "HIP-NN-TS", "MS-CG"], rows)
+    if pr.get("startup_s"):
+        s = pr["startup_s"]
+        out += ["Before its first step a `cg_md` job starts up in "
+                + ", ".join(f"{num(v, 1)} s ({k.split('(')[-1].rstrip(')')})" for k, v in s.items())
+                + " ([`startup.json`](../benchmarks/results/startup.json)).", ""]
     return out
 
 
