@@ -37,7 +37,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
+@lru_cache(maxsize=None)
+def imports_of(path: Path) -> frozenset[str]:
     """The package modules one file imports (anywhere in it): ``from cgtransfer.x import y`` names ``x.y`` when y
     is a module and ``x`` otherwise; relative imports are resolved against the file's package."""
     path = Path(path)
@@ -62,7 +63,7 @@ def imports_of(path: Path) -> set[str]:
             for alias in node.names:
                 sub = f"{module}.{alias.name}"
                 found.add(sub if module_file(sub) else module)
-    return {m for m in found if module_file(m)}
+    return frozenset(m for m in found if module_file(m))
 
 
 def with_parents(module: str) -> list[str]:
