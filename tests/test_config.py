@@ -706,7 +706,7 @@ def test_systems_config_alone_through_the_cli(tmp_path):
                            "--configfile", str(REPO / "config/systems.yaml"), "--cores", "1"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "results/argon_water/summary" in proc.stdout + proc.stderr
+    assert "results/argon_water/rep1/summary" in proc.stdout + proc.stderr
 
 
 def test_unit_slip_in_a_system_override_names_the_system_key():

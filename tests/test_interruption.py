@@ -89,13 +89,13 @@ def interrupted(tmp_path_factory):
     config = micro_config(work)
     all_rules = set(planned_jobs(work, config)) - {"all"}
     done, kills = set(), []
-    for log_glob, delay in (("results/logs/reference_md/methanol/T400.log", 6.0),
-                            ("results/logs/train/methanol/hipnn_T400.log", 2.0),
-                            ("results/logs/cg_md/methanol/hipnn_T400/T400/nvt.log", 2.0)):
+    for log_glob, delay in (("results/logs/reference_md/methanol/rep1/T400.log", 6.0),
+                            ("results/logs/train/methanol/rep1/hipnn_T400.log", 2.0),
+                            ("results/logs/cg_md/methanol/rep1/hipnn_T400/T400/nvt.log", 2.0)):
         finished, killed = run_and_kill(work, config, log_glob, delay)
         # looked at at once, before any rerun: which of the killed job's final outputs exist
-        outputs = {"reference_md": work / "results/methanol/reference/T400",
-                   "cg_md": work / "results/methanol/cg_md/hipnn_T400/T400/nvt"}.get(killed)
+        outputs = {"reference_md": work / "results/methanol/rep1/reference/T400",
+                   "cg_md": work / "results/methanol/rep1/cg_md/hipnn_T400/T400/nvt"}.get(killed)
         existing = sorted(p.name for p in outputs.iterdir() if not p.name.startswith(".")) if outputs and \
             outputs.exists() else []
         done |= set(finished)
@@ -123,8 +123,8 @@ def test_no_partial_output_survives_or_is_accepted(interrupted):
     """The killed job's outputs do not exist (written to temporaries and renamed at the end), so no downstream
     rule can start from them; the temporaries a kill leaves are removed when the job reruns."""
     work, kills, _ = interrupted
-    ref = work / "results/methanol/reference/T400"
-    cg = work / "results/methanol/cg_md/hipnn_T400/T400/nvt"
+    ref = work / "results/methanol/rep1/reference/T400"
+    cg = work / "results/methanol/rep1/cg_md/hipnn_T400/T400/nvt"
     assert kills[0]["killed"] == "reference_md" and kills[2]["killed"] == "cg_md"
     assert not list((work / "results").rglob("*.tmp*")), "temporaries left after the reruns"
     # after the reruns: complete, consistent outputs (frames of trajectory, forces and thermo agree)
@@ -135,7 +135,7 @@ def test_no_partial_output_survives_or_is_accepted(interrupted):
         n_forces = len(f["forces_kj_mol_nm"])
     assert u.trajectory.n_frames == n_forces == len(pd.read_csv(ref / "thermo.csv")) == 20
     assert (cg / "summary.json").stat().st_size > 0
-    assert (work / "results/methanol/summary/metrics.csv").stat().st_size > 0
+    assert (work / "results/methanol/rep1/summary/metrics.csv").stat().st_size > 0
 
 
 def test_a_killed_simulation_leaves_no_output(interrupted):

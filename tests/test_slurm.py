@@ -85,7 +85,7 @@ def test_every_job_ran_through_slurm(slurm_run):
 
 def test_slurm_results_pass_the_physics_checks(slurm_run):
     work, _ = slurm_run
-    res = work / "results/methanol"
+    res = work / "results/methanol/rep1"
     thermo = pd.read_csv(res / "reference/T400/thermo.csv")
     assert len(thermo) == 20 and abs(thermo["density_g_cm3"] - 0.68).max() < 1e-6  # NVT at the state's density
     assert abs(thermo["temperature_K"].mean() - 400.0) < 20.0

@@ -1,4 +1,4 @@
-"""A target that names no system, model or state of the study is refused before any job, with the known names
+"""A target that names no system, replicate, model or state of the study is refused before any job, with the known names
 and no traceback (was an InputFunctionException ending in a bare KeyError)."""
 
 import subprocess
@@ -8,22 +8,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 CASES = {  # target -> what the refusal must say
-    "results/ethanol/summary/metrics.csv": "unknown system 'ethanol'; the systems of this study: methanol, ",
-    "results/methanol/compare/hipnn_T999/T273/metrics.json": "unknown model 'hipnn_T999' of system 'methanol'; its "
-                                                             "models: hipnn_loo_T273, ",
-    "results/methanol/cg_md/mscg_T273/T999/nvt/summary.json": "unknown state 'T999' of system 'methanol'; its "
-                                                              "states: T273, T313, T400",
+    "results/ethanol/rep1/summary/metrics.csv": "unknown system 'ethanol'; the systems of this study: methanol, ",
+    "results/methanol/rep1/compare/hipnn_T999/T273/metrics.json": "unknown model 'hipnn_T999' of system 'methanol'; "
+                                                                  "its models: hipnn_loo_T273, ",
+    "results/methanol/rep1/force_errors/hipnn_T999.json": "unknown model 'hipnn_T999' of system 'methanol'; its "
+                                                          "models: hipnn_loo_T273, ",
+    "results/methanol/rep1/cg_md/mscg_T273/T999/nvt/summary.json": "unknown state 'T999' of system 'methanol'; its "
+                                                                   "states: T273, T313, T400",
+    "results/water/rep2/summary/metrics.csv": "unknown replicate 'rep2' of system 'water'; it has rep1 (config key "
+                                              "'replicates'), and the pooled results are under results/water/verdict/",
+    "results/methanol_2bead/rep3/models/mscg_all/metrics.json": "unknown replicate 'rep3' of system 'methanol_2bead'; "
+                                                                "it has rep1, rep2 ",
 }
+KNOWN = ["results/methanol/rep1/summary/metrics.csv", "results/methanol_2bead/rep2/summary/metrics.csv",
+         "results/methanol/rep2/reference/T273/thermo.csv",  # methanol_2bead's second replicate maps this run
+         "results/methanol_2bead/verdict/claims.csv", "results/methanol/rep1/force_errors/mscg_T273.json"]
 
 
 def test_unknown_targets_are_refused_with_the_known_names(tmp_path):
     snakemake = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                            "--configfile", str(REPO / ".test/config/config.yaml"), "-n",
-                           "results/methanol/summary/metrics.csv", *CASES], capture_output=True, text=True)
+                           *KNOWN, *CASES], capture_output=True, text=True)
     assert proc.returncode == 1
     for target, says in CASES.items():
         assert f"  {target}: {says}" in proc.stderr, proc.stderr[-2000:]
-    assert "results/methanol/summary/metrics.csv" not in proc.stderr  # a known target is not blamed
+    for target in KNOWN:  # a known target is not blamed
+        assert target not in proc.stderr, target
     assert "Traceback" not in proc.stderr + proc.stdout and "KeyError" not in proc.stderr
     assert not (tmp_path / "results").exists()

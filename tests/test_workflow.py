@@ -43,7 +43,12 @@ def workflow_run(tmp_path_factory):
                            "--configfile", str(REPO / ".test/config/config.yaml"), "--cores", "2",
                            "--show-failed-logs"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    return work / "results" / "methanol"
+    return work / "results" / "methanol" / "rep1"
+
+
+def run_of(workflow_run, system: str, replicate: int = 1) -> Path:
+    """The results of one system's replicate, beside methanol's first (``workflow_run``)."""
+    return workflow_run.parents[1] / system / f"rep{replicate}"
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +339,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     import hashlib
     import zipfile
 
-    work = workflow_run.parents[1]
+    work = workflow_run.parents[2]
     snakemake = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(snakemake), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
                            "--configfile", str(REPO / ".test/config/config.yaml"), "--report", str(tmp_path / "report.zip")],
@@ -346,14 +351,19 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
                "water": (["mscg_all", "hipnn_all"], ["T270", "T330"]), "argon_water": (["mscg"], ["T300"]),
                "methanol_2bead": (["mscg_all", "hipnn_all"], ["T273"])}
     expected = []
+    replicates = {"methanol_2bead": 2}  # the tiny config's one system with two replicates
     for system, (models, states) in systems.items():
-        run = workflow_run.parent / system
-        expected += [run / f"models/{m}/{f}" for m in models for f in ("training_curve.png", "force_parity.png")]
-        expected += [run / f"models/{m}/pair_potential.png" for m in models if m.startswith("mscg")]
-        expected += [run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png", "angles.png",
-                                                    "density_vs_temperature.png", "temperature_transfer.png")]
-        expected += [run / f"summary/rdf/rdf_{st}.png" for st in states]
-    expected.append(workflow_run.parent / "argon/summary/validation.png")
+        for r in range(1, replicates.get(system, 1) + 1):
+            run = run_of(workflow_run, system, r)
+            expected += [run / f"models/{m}/{f}" for m in models for f in ("training_curve.png", "force_parity.png")]
+            expected += [run / f"models/{m}/pair_potential.png" for m in models if m.startswith("mscg")]
+            expected += [run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png",
+                                                        "angles.png", "density_vs_temperature.png",
+                                                        "temperature_transfer.png")]
+            expected += [run / f"summary/rdf/rdf_{st}.png" for st in states]
+        pooled = workflow_run.parents[1] / system / "verdict"
+        expected += [pooled / "verdict.txt", pooled / "forest.png", *sorted((pooled / "heatmaps").glob("*.png"))]
+    expected.append(run_of(workflow_run, "argon") / "summary/validation.png")
 
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
@@ -370,7 +380,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
 
 def test_argon_identity_mapping_validation(workflow_run):
     """Lennard-Jones argon mapped one bead per atom: the answers are known without the workflow."""
-    argon = workflow_run.parent / "argon"
+    argon = run_of(workflow_run, "argon")
     result = json.loads((argon / "summary/validation.json").read_text())
     checks = {c["check"]: c for c in result["checks"]}
     for state in ("T87", "T94"):
@@ -397,7 +407,7 @@ def test_argon_identity_mapping_validation(workflow_run):
 
 def test_water_three_body_structure(workflow_run):
     """TIP3P-FB water mapped to one bead per molecule: reference physics and the three-body angle comparison."""
-    water = workflow_run.parent / "water"
+    water = run_of(workflow_run, "water")
     tetrahedrality = {}
     for state, temperature in (("T270", 270.0), ("T330", 330.0)):
         ref = json.loads((water / f"cg_data/{state}/summary.json").read_text())
@@ -453,7 +463,7 @@ def test_water_three_body_structure(workflow_run):
 
 def test_mixture_has_every_bead_type_pair(workflow_run):
     """Argon in water: two molecule types in one box, two bead types, and every stage handles all three pairs."""
-    mix = workflow_run.parent / "argon_water"
+    mix = run_of(workflow_run, "argon_water")
     data = np.load(mix / "cg_data/T300/dataset.npz")
     assert list(data["bead_types"]) == ["AR", "W"] and list(data["species"][0]) == [1] * 30 + [2] * 200
     pairs = ["AR-AR", "AR-W", "W-W"]
@@ -483,7 +493,7 @@ def test_two_bead_methanol(workflow_run):
     from cgtransfer.kinds.registry import load_model
     from cgtransfer.dataset import load_dataset
 
-    two = workflow_run.parent / "methanol_2bead"
+    two = run_of(workflow_run, "methanol_2bead")
     assert not (two / "reference").exists()  # reference_system: methanol's runs, mapped a second way
     data = load_dataset(two / "cg_data/T273/dataset.npz")
     one = load_dataset(workflow_run / "cg_data/T273/dataset.npz")
@@ -576,18 +586,19 @@ def test_a_code_edit_reruns_exactly_the_stages_that_import_it(workflow_run):
     graph drawn by hand below, not from the code that derives the rule inputs."""
     package = REPO / "src" / "cgtransfer"
     every_rule = {"build_box", "reference_md", "map_to_cg", "train", "pair_table", "force_errors", "cg_md",
-                  "fit_volume_term", "compare", "validate", "summarize"}
+                  "fit_volume_term", "compare", "validate", "summarize", "verdict"}
     expected = {  # module -> (rules whose script reaches it, kinds whose model jobs rerun or None for all)
-        "units.py": (every_rule - {"summarize"}, None),
+        "units.py": (every_rule - {"summarize", "verdict"}, None),
         "analysis/rdf.py": ({"map_to_cg", "cg_md", "compare"}, None),
         "md/protocol.py": ({"reference_md", "cg_md"}, None),
         "kinds/mscg.py": ({"train", "pair_table", "force_errors", "cg_md", "fit_volume_term"}, {"mscg"}),
         "kinds/hipnn.py": ({"train", "force_errors", "cg_md", "fit_volume_term"}, {"hipnn", "hipnn_t"}),
         "stages/compare.py": ({"compare"}, None),
+        "analysis/replicates.py": ({"verdict"}, None),
     }
     touched = {name: package / name for name in expected}
     saved = {name: (path.read_bytes(), path.stat()) for name, path in touched.items()}
-    future = max(p.stat().st_mtime for p in workflow_run.parent.rglob("*") if p.is_file()) + 3600
+    future = max(p.stat().st_mtime for p in workflow_run.parents[1].rglob("*") if p.is_file()) + 3600
     try:
         for name, path in touched.items():
             path.write_bytes(saved[name][0] + b"\n# an edit\n")
@@ -595,10 +606,10 @@ def test_a_code_edit_reruns_exactly_the_stages_that_import_it(workflow_run):
         # Snakemake names a job's own updated inputs only when no upstream job reruns too: one dry run per rule,
         # with the rules before it (in the order below) not allowed to run, so that its jobs show their own reason
         order = ["build_box", "reference_md", "map_to_cg", "train", "pair_table", "force_errors", "cg_md",
-                 "fit_volume_term", "compare", "validate", "summarize"]
+                 "fit_volume_term", "compare", "validate", "summarize", "verdict"]
         jobs = []
         for i, rule in enumerate(order):
-            jobs += [j for j in dry_run_jobs(workflow_run.parent.parent, "--rerun-triggers", "mtime",
+            jobs += [j for j in dry_run_jobs(workflow_run.parents[2], "--rerun-triggers", "mtime",
                                              "--allowed-rules", *order[i:], "all") if j["rule"] == rule]
     finally:
         for name, path in touched.items():
@@ -620,7 +631,7 @@ def test_a_network_setting_does_not_refit_mscg(workflow_run, tmp_path):
     """A new HIP-NN-TS learning rate changes the params of the network kinds' training jobs only."""
     override = tmp_path / "learning_rate.yaml"
     override.write_text("training:\n  learning_rate: 0.002\n")
-    jobs = dry_run_jobs(workflow_run.parent.parent, "--rerun-triggers", "params",
+    jobs = dry_run_jobs(workflow_run.parents[2], "--rerun-triggers", "params",
                         configfiles=(REPO / ".test/config/config.yaml", override))
     retrained = {j["wildcards"]["model"] for j in jobs if j["rule"] == "train" and "Params have changed" in j["reason"]}
     assert retrained and {kind_of(m) for m in retrained} == {"hipnn", "hipnn_t"}, sorted(retrained)

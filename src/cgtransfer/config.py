@@ -451,6 +451,17 @@ class Study:
     def systems(self) -> list[str]:
         return list(self.config["systems"])
 
+    def replicates(self, system: str) -> list[int]:
+        """The replicate numbers 1 … R of a system (``systems.<name>.replicates``, else the top-level
+        ``replicates``): independent chains, each under ``results/<system>/rep<r>/``."""
+        return list(range(1, int(self.system(system).get("replicates", self.config.get("replicates", 1))) + 1))
+
+    def replicates_run(self, system: str) -> list[int]:
+        """The replicates whose files may exist under a system: its own, and those of every system that maps
+        its all-atom runs (``reference_system``)."""
+        users = [s for s in self.systems() if s == system or self.reference_system(s) == system]
+        return list(range(1, max(len(self.replicates(s)) for s in users) + 1))
+
     def system(self, name: str) -> dict:
         return self.config["systems"][name]
 
@@ -986,7 +997,7 @@ def check_old_format(config: dict) -> None:
                           + "\n".join(lines))
 
 
-TOP_LEVEL_KEYS = ("state_points", "seed", "systems", "model", *SECTIONS)
+TOP_LEVEL_KEYS = ("state_points", "seed", "replicates", "systems", "model", *SECTIONS)
 
 
 def load_study(config: dict, basedir, schema_dir=None, config_files=None) -> Study:

@@ -310,3 +310,79 @@ def temperature_transfer(tt: pd.DataFrame, table: pd.DataFrame):
             ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def forest(claims: list[dict], title: str):
+    """Every claim's estimate with its 95 % interval over replicates (thick) and, beside it, the interval the
+    within-run errors alone would give (thin, grey); ratios on a log axis with a line at 1, signed differences
+    on a linear axis with a line at 0. Resolved claims in colour, unresolved in grey, levels in blue."""
+    rows = [c for c in claims if c.get("n_contrasts") and c.get("estimate") is not None]
+    ratios = [c for c in rows if c["scale"] == "ratio"]
+    diffs = [c for c in rows if c["scale"] != "ratio"]
+    panels = [p for p in (ratios, diffs) if p]
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.text(0.5, 0.5, "no claims to show", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    heights = [max(len(p), 1) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9.5, 1.0 + 0.34 * sum(heights) + 0.6 * len(panels)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, part in zip(axes[:, 0], panels):
+        ratio = part[0]["scale"] == "ratio"
+        for i, c in enumerate(part):
+            y = len(part) - 1 - i
+            colour = ("tab:blue" if not c["comparative"] else "tab:red" if c["resolved"] else "0.45")
+            if c.get("within_run_only"):
+                lo, hi = c["within_run_only"]
+                ax.plot([lo, hi], [y + 0.18] * 2, color="0.7", lw=1.2)
+            if c["lo"] is not None:
+                ax.plot([c["lo"], c["hi"]], [y, y], color=colour, lw=2.6, solid_capstyle="butt")
+            ax.plot([c["estimate"]], [y], "o", color=colour, ms=4.5)
+        ax.axvline(1.0 if ratio else 0.0, color="k", lw=0.8, ls="--")
+        if ratio:
+            ax.set_xscale("log")
+        ax.set_yticks(range(len(part)), [c["claim"] for c in reversed(part)], fontsize=7)
+        ax.set_xlabel("ratio (below 1: the first named is better / the level)" if ratio else "difference", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].set_title(title + "\n(thick: 95 % interval over replicates; thin grey: within-run errors only; "
+                         "red: resolved; grey: not resolved; blue: level)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def replicate_heatmap(cells: pd.DataFrame, states: list[str], training: dict, title: str):
+    """Model × state heatmap of one metric and one model kind: the mean over replicates and its standard error
+    from the replicate spread in every cell, training states boxed; one kind per figure so that it stays legible."""
+    value = cells.pivot(index="model", columns="state", values="mean")
+    err = cells.pivot(index="model", columns="state", values="se_replicates")
+    value = value[[s for s in states if s in value.columns]]
+    err = err.reindex(index=value.index, columns=value.columns)
+    n_rows, n_cols = value.shape
+    fig, ax = plt.subplots(figsize=(1.25 * n_cols + 3.2, 1.3 + 0.5 * n_rows))
+    v = value.to_numpy(dtype=float)
+    finite = v[np.isfinite(v)]
+    signed = "density" in title or "pressure" in title or "energy" in title
+    if signed and finite.size:
+        vmax = float(np.abs(finite).max()) or 1.0
+        im = ax.imshow(v, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+    else:
+        im = ax.imshow(v, cmap="magma_r", aspect="auto")
+    for i, model in enumerate(value.index):
+        for j, state in enumerate(value.columns):
+            x = v[i, j]
+            text = "—" if not np.isfinite(x) else f"{x:.3g}"
+            e = err.iloc[i, j]
+            if np.isfinite(x) and np.isfinite(e):
+                text += f"\n±{e:.2g}"
+            r, g, b, _ = im.cmap(im.norm(x)) if np.isfinite(x) else (1, 1, 1, 1)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
+            if state in training.get(model, []):
+                ax.add_patch(plt.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, ec="limegreen", lw=2))
+    ax.set_xticks(range(n_cols), value.columns)
+    ax.set_yticks(range(n_rows), value.index, fontsize=8)
+    ax.set_title(title + "\n(green box: trained there; —: unstable or not a property in some replicate)", fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig

@@ -16,13 +16,13 @@ rule compare:
         volume_term=volume_term_file,
         code=stage_code("compare"),
     output:
-        metrics=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/metrics.json",
-        rdf=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/rdf.csv",
-        angles=f"{RESULTS}/{{system}}/compare/{{model}}/{{state}}/angles.csv",
+        metrics=f"{RESULTS}/{{system}}/rep{{replicate}}/compare/{{model}}/{{state}}/metrics.json",
+        rdf=f"{RESULTS}/{{system}}/rep{{replicate}}/compare/{{model}}/{{state}}/rdf.csv",
+        angles=f"{RESULTS}/{{system}}/rep{{replicate}}/compare/{{model}}/{{state}}/angles.csv",
     log:
-        f"{RESULTS}/logs/compare/{{system}}/{{model}}/{{state}}.log",
+        f"{RESULTS}/logs/compare/{{system}}/rep{{replicate}}/{{model}}/{{state}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compare/{{system}}/{{model}}/{{state}}.tsv"
+        f"{RESULTS}/benchmarks/compare/{{system}}/rep{{replicate}}/{{model}}/{{state}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     params:
@@ -36,69 +36,69 @@ rule compare:
 
 rule summarize:
     input:
-        metrics=lambda w: compare_outputs(w.system, "metrics.json"),
-        rdfs=lambda w: compare_outputs(w.system, "rdf.csv"),
-        angles=lambda w: compare_outputs(w.system, "angles.csv"),
+        metrics=lambda w: compare_outputs(w.system, w.replicate, "metrics.json"),
+        rdfs=lambda w: compare_outputs(w.system, w.replicate, "rdf.csv"),
+        angles=lambda w: compare_outputs(w.system, w.replicate, "angles.csv"),
         code=stage_code("summarize"),
     output:
-        metrics=f"{RESULTS}/{{system}}/summary/metrics.csv",
-        long=f"{RESULTS}/{{system}}/summary/long.csv",
-        force_rmse=f"{RESULTS}/{{system}}/summary/force_rmse.csv",
-        rdf_error=f"{RESULTS}/{{system}}/summary/rdf_error.csv",
-        density_error=f"{RESULTS}/{{system}}/summary/density_error.csv",
-        pressure_error=f"{RESULTS}/{{system}}/summary/pressure_error.csv",
-        angle_error=f"{RESULTS}/{{system}}/summary/angle_error.csv",
-        bond_error=f"{RESULTS}/{{system}}/summary/bond_error.csv",
+        metrics=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/metrics.csv",
+        long=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/long.csv",
+        force_rmse=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/force_rmse.csv",
+        rdf_error=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/rdf_error.csv",
+        density_error=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/density_error.csv",
+        pressure_error=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/pressure_error.csv",
+        angle_error=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/angle_error.csv",
+        bond_error=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/bond_error.csv",
         angles_figure=report(
-            f"{RESULTS}/{{system}}/summary/angles.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/angles.png",
             caption="../report/angles.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "three-body angle distributions"},
         ),
-        headline_json=f"{RESULTS}/{{system}}/summary/headline.json",
-        provenance=f"{RESULTS}/{{system}}/summary/provenance.json",
+        headline_json=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/headline.json",
+        provenance=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/provenance.json",
         headline_txt=report(
-            f"{RESULTS}/{{system}}/summary/headline.txt",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/headline.txt",
             caption="../report/headline.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "headline comparison"},
         ),
         heatmaps=report(
-            f"{RESULTS}/{{system}}/summary/transferability.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/transferability.png",
             caption="../report/transferability.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "model x state matrices"},
         ),
         rdf_grid=report(
-            f"{RESULTS}/{{system}}/summary/rdf_grid.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/rdf_grid.png",
             caption="../report/rdf_grid.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "RDF grid (models x states)"},
         ),
         density_figure=report(
-            f"{RESULTS}/{{system}}/summary/density_vs_temperature.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/density_vs_temperature.png",
             caption="../report/density.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "density vs temperature"},
         ),
-        temperature_transfer=f"{RESULTS}/{{system}}/summary/temperature_transfer.csv",
+        temperature_transfer=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/temperature_transfer.csv",
         temperature_figure=report(
-            f"{RESULTS}/{{system}}/summary/temperature_transfer.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/temperature_transfer.png",
             caption="../report/temperature_transfer.rst",
             category="Transferability",
             labels={"system": "{system}", "figure": "temperature transfer"},
         ),
         rdf_dir=report(
-            directory(f"{RESULTS}/{{system}}/summary/rdf"),
+            directory(f"{RESULTS}/{{system}}/rep{{replicate}}/summary/rdf"),
             patterns=["rdf_{state}.png"],
             caption="../report/rdf.rst",
             category="RDFs",
             labels={"figure": "RDF overlay"},
         ),
     log:
-        f"{RESULTS}/logs/summarize/{{system}}.log",
+        f"{RESULTS}/logs/summarize/{{system}}/rep{{replicate}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/summarize/{{system}}.tsv"
+        f"{RESULTS}/benchmarks/summarize/{{system}}/rep{{replicate}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     params:
@@ -112,33 +112,74 @@ rule summarize:
         "../../scripts/summarize.py"
 
 
+rule verdict:
+    input:
+        long=lambda w: [f"{RESULTS}/{w.system}/rep{r}/summary/long.csv" for r in STUDY.replicates(w.system)],
+        code=stage_code("verdict"),
+    output:
+        cells=f"{RESULTS}/{{system}}/verdict/cells.csv",
+        calibration=f"{RESULTS}/{{system}}/verdict/calibration.csv",
+        claims_csv=f"{RESULTS}/{{system}}/verdict/claims.csv",
+        claims_json=f"{RESULTS}/{{system}}/verdict/claims.json",
+        text=report(
+            f"{RESULTS}/{{system}}/verdict/verdict.txt",
+            caption="../report/verdict.rst",
+            category="Verdict",
+            labels={"system": "{system}", "figure": "claims in words"},
+        ),
+        forest=report(
+            f"{RESULTS}/{{system}}/verdict/forest.png",
+            caption="../report/forest.rst",
+            category="Verdict",
+            labels={"system": "{system}", "figure": "forest plot of the claims"},
+        ),
+        heatmaps=report(
+            directory(f"{RESULTS}/{{system}}/verdict/heatmaps"),
+            patterns=["{name}.png"],
+            caption="../report/verdict_heatmaps.rst",
+            category="Verdict",
+            labels={"system": "{system}", "figure": "{name}"},
+        ),
+    log:
+        f"{RESULTS}/logs/verdict/{{system}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/verdict/{{system}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        info=lambda w: {m: STUDY.model(w.system, m) for m in STUDY.models(w.system)},
+        state_points=lambda w: [vars(s) for s in STUDY.states_of(w.system)],
+    script:
+        "../../scripts/verdict.py"
+
+
 rule validate:
     input:
         templates=lambda w: [t for t, _ in STUDY.molecules(w.system)],
         reference_summaries=lambda w: [
-            f"{RESULTS}/{w.system}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)
+            f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)
         ],
-        datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
-        reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
+        datasets=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
+        reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
         forces=lambda w: [reference_file("forces.npz", s.state)(w) for s in STUDY.states_of(w.system)],
-        pair_tables=lambda w: [f"{RESULTS}/{w.system}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
-        metrics=lambda w: compare_outputs(w.system, "metrics.json"),
+        pair_tables=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
+        metrics=lambda w: compare_outputs(w.system, w.replicate, "metrics.json"),
         volume_terms=lambda w: [
-            f"{RESULTS}/{w.system}/models/{m}/volume_term.json" for m in validation_volume_models(w)
+            f"{RESULTS}/{w.system}/rep{w.replicate}/models/{m}/volume_term.json" for m in validation_volume_models(w)
         ],
         code=stage_code("validate"),
     output:
-        json=f"{RESULTS}/{{system}}/summary/validation.json",
+        json=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/validation.json",
         figure=report(
-            f"{RESULTS}/{{system}}/summary/validation.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/validation.png",
             caption="../report/validation.rst",
             category="Validation",
             labels={"system": "{system}", "figure": "known-answer validation"},
         ),
     log:
-        f"{RESULTS}/logs/validate/{{system}}.log",
+        f"{RESULTS}/logs/validate/{{system}}/rep{{replicate}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/validate/{{system}}.tsv"
+        f"{RESULTS}/benchmarks/validate/{{system}}/rep{{replicate}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     params:

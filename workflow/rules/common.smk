@@ -21,20 +21,27 @@ RESULTS = "results"
 
 
 def unknown_target(target):
-    """Why a requested output file names no system, model or state of this study (None when it does): asked for
-    on the command line, e.g. results/<system>/compare/<model>/<state>/metrics.json."""
+    """Why a requested output file names no system, replicate, model or state of this study (None when it does):
+    asked for on the command line, e.g. results/<system>/rep<r>/compare/<model>/<state>/metrics.json."""
     parts = Path(target).parts
     if len(parts) < 2 or parts[0] != RESULTS or parts[1] in ("logs", "benchmarks"):
         return None
     system = parts[1]
     if system not in STUDY.systems():
         return f"unknown system {system!r}; the systems of this study: {', '.join(STUDY.systems())}"
+    if len(parts) < 3 or parts[2] == "verdict":
+        return None
+    replicates = [f"rep{r}" for r in STUDY.replicates_run(system)]
+    if parts[2] not in replicates:
+        return (f"unknown replicate {parts[2]!r} of system {system!r}; it has {', '.join(replicates)} "
+                f"(config key 'replicates'), and the pooled results are under {RESULTS}/{system}/verdict/")
+    parts = parts[:2] + parts[3:]  # the rest as below a replicate
     states = [s.state for s in STUDY.states_of(system)]
     models = list(STUDY.models(system))
     stage = parts[2] if len(parts) > 2 else None
     named = {"models": 3, "force_errors": 3, "cg_md": 3, "compare": 3}.get(stage)
-    if named and len(parts) > named and parts[named] not in models:
-        return f"unknown model {parts[named]!r} of system {system!r}; its models: {', '.join(models)}"
+    if named and len(parts) > named and Path(parts[named]).stem not in models:
+        return f"unknown model {Path(parts[named]).stem!r} of system {system!r}; its models: {', '.join(models)}"
     where = {"reference": 3, "cg_data": 3, "cg_md": 4, "compare": 4}.get(stage)
     if where and len(parts) > where + 1 and parts[where] not in states:
         return f"unknown state {parts[where]!r} of system {system!r}; its states: {', '.join(states)}"
@@ -111,11 +118,19 @@ wildcard_constraints:
     state="[A-Za-z0-9_]+",
     model="[A-Za-z0-9_]+",
     ensemble="nvt|npt|nvt_rho[0-9]+\\.[0-9]+",
+    replicate="[1-9][0-9]*",
+
+
+def replicate_seed(w):
+    """The seed of a replicate's chain (packing, velocities, thermostats, training): replicate 1 runs on the
+    configured seed, replicate r on seed + 100003 (r - 1), so each replicate is an independent chain and adding
+    one changes nothing that exists."""
+    return config["seed"] + 100003 * (int(w.replicate) - 1)
 
 
 def reference_file(name, state=None):
     """A file of the all-atom reference run of a state (that of the system's reference_system, if it names one)."""
-    return lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/reference/{state or w.state}/{name}"
+    return lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/rep{w.replicate}/reference/{state or w.state}/{name}"
 
 
 def state_point(w):
@@ -172,48 +187,48 @@ def energy_anchoring_inputs(w):
 
 def training_inputs(kind):
     names = {"dataset": "dataset.npz", "summary": "summary.json"}
-    return lambda w: [f"{RESULTS}/{w.system}/cg_data/{s}/{names[kind]}" for s in training_states(w)]
+    return lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s}/{names[kind]}" for s in training_states(w)]
 
 
 def base_checkpoint(w):
     """The trained model's checkpoint (a volume-corrected model uses its base model's)."""
-    return f"{RESULTS}/{w.system}/models/{STUDY.base_model(w.system, w.model)}/checkpoint"
+    return f"{RESULTS}/{w.system}/rep{w.replicate}/models/{STUDY.base_model(w.system, w.model)}/checkpoint"
 
 
 def volume_term_file(w):
     if STUDY.volume_corrected(w.system, w.model):
-        return f"{RESULTS}/{w.system}/models/{STUDY.base_model(w.system, w.model)}/volume_term.json"
+        return f"{RESULTS}/{w.system}/rep{w.replicate}/models/{STUDY.base_model(w.system, w.model)}/volume_term.json"
     return []
 
 
 def nvt_run(name):
     """A model's NVT run; a volume-corrected model reuses its base model's (the term exerts no force, so with
     the same seed the trajectory is the same; compare adds the term's exact pressure shift)."""
-    return lambda w: f"{RESULTS}/{w.system}/cg_md/{STUDY.base_model(w.system, w.model)}/{w.state}/nvt/{name}"
+    return lambda w: f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{STUDY.base_model(w.system, w.model)}/{w.state}/nvt/{name}"
 
 
 def npt_run(name):
     def files(w):
         if "npt" in STUDY.ensembles(w.system, w.state):
-            return f"{RESULTS}/{w.system}/cg_md/{w.model}/{w.state}/npt/{name}"
+            return f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{w.model}/{w.state}/npt/{name}"
         return []
 
     return files
 
 
 def base_force_errors(w):
-    return f"{RESULTS}/{w.system}/force_errors/{STUDY.base_model(w.system, w.model)}.json"
+    return f"{RESULTS}/{w.system}/rep{w.replicate}/force_errors/{STUDY.base_model(w.system, w.model)}.json"
 
 
 def volume_fit_inputs(kind):
     """Per training state of the model: its uncorrected NVT summary, the reference thermo, the mapped data."""
     paths = {
-        "cg_nvt": "{R}/{sys}/cg_md/{m}/{s}/nvt/summary.json",
-        "reference_thermo": "{R}/{ref}/reference/{s}/thermo.csv",
-        "datasets": "{R}/{sys}/cg_data/{s}/dataset.npz",
+        "cg_nvt": "{R}/{sys}/rep{r}/cg_md/{m}/{s}/nvt/summary.json",
+        "reference_thermo": "{R}/{ref}/rep{r}/reference/{s}/thermo.csv",
+        "datasets": "{R}/{sys}/rep{r}/cg_data/{s}/dataset.npz",
     }
     return lambda w: [
-        paths[kind].format(R=RESULTS, sys=w.system, ref=STUDY.reference_system(w.system), m=w.model, s=s)
+        paths[kind].format(R=RESULTS, sys=w.system, r=w.replicate, ref=STUDY.reference_system(w.system), m=w.model, s=s)
         for s in training_states(w)
     ]
 
@@ -228,7 +243,7 @@ def density_scan(w, state):
 
     d = vt["density_scan_pct"] / 100.0
     return [
-        f"{RESULTS}/{w.system}/cg_md/{w.model}/{state}/{density_scan_ensemble(f)}/summary.json"
+        f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{w.model}/{state}/{density_scan_ensemble(f)}/summary.json"
         for f in (1.0 - d, 1.0 + d)
     ]
 
@@ -237,30 +252,17 @@ def density_scan_inputs(w):
     return [path for s in training_states(w) for path in density_scan(w, s)]
 
 
-def cg_runs(system):
-    """Every CG run the study needs: NVT of each trained model at each state, NPT of every model (corrected
-    ones included) at each NPT state."""
-    out = []
-    for model in STUDY.models(system):
-        for s in STUDY.states_of(system):
-            for ens in STUDY.ensembles(system, s.state):
-                if ens == "nvt" and STUDY.volume_corrected(system, model):
-                    continue
-                out.append(f"{RESULTS}/{system}/cg_md/{model}/{s.state}/{ens}/summary.json")
-    return out
-
-
-def compare_outputs(system, name):
+def compare_outputs(system, replicate, name):
     return [
-        f"{RESULTS}/{system}/compare/{model}/{s.state}/{name}"
+        f"{RESULTS}/{system}/rep{replicate}/compare/{model}/{s.state}/{name}"
         for model in STUDY.models(system)
         for s in STUDY.states_of(system)
     ]
 
 
-def summary_outputs(system):
+def summary_outputs(system, replicate):
     out = [
-        f"{RESULTS}/{system}/summary/{name}"
+        f"{RESULTS}/{system}/rep{replicate}/summary/{name}"
         for name in (
             "metrics.csv",
             "long.csv",
@@ -280,8 +282,14 @@ def summary_outputs(system):
             "temperature_transfer.png",
         )
     ]
-    out.append(f"{RESULTS}/{system}/summary/rdf")
+    out.append(f"{RESULTS}/{system}/rep{replicate}/summary/rdf")
     return out
+
+
+def verdict_outputs(system):
+    """The pooled verdict over the system's replicates (rule verdict)."""
+    names = ("cells.csv", "calibration.csv", "claims.csv", "claims.json", "verdict.txt", "forest.png", "heatmaps")
+    return [f"{RESULTS}/{system}/verdict/{name}" for name in names]
 
 
 def validation_mscg_models(w):
@@ -303,9 +311,12 @@ def validation_volume_models(w):
 def all_outputs():
     out = []
     for system in STUDY.systems():
-        out += summary_outputs(system)
-        if STUDY.system(system).get("validation"):
-            out += [f"{RESULTS}/{system}/summary/validation.json", f"{RESULTS}/{system}/summary/validation.png"]
-        out += [f"{RESULTS}/{system}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
-        out += [f"{RESULTS}/{system}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
+        for r in STUDY.replicates(system):
+            run = f"{RESULTS}/{system}/rep{r}"
+            out += summary_outputs(system, r)
+            if STUDY.system(system).get("validation"):
+                out += [f"{run}/summary/validation.json", f"{run}/summary/validation.png"]
+            out += [f"{run}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
+            out += [f"{run}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
+        out += verdict_outputs(system)
     return out

@@ -5,15 +5,15 @@ rule map_to_cg:
         forces=reference_file("forces.npz"),
         code=stage_code("map_to_cg"),
     output:
-        dataset=f"{RESULTS}/{{system}}/cg_data/{{state}}/dataset.npz",
-        rdf=f"{RESULTS}/{{system}}/cg_data/{{state}}/rdf.csv",
-        angles=f"{RESULTS}/{{system}}/cg_data/{{state}}/angles.csv",
-        bonds=f"{RESULTS}/{{system}}/cg_data/{{state}}/bonds.csv",
-        summary=f"{RESULTS}/{{system}}/cg_data/{{state}}/summary.json",
+        dataset=f"{RESULTS}/{{system}}/rep{{replicate}}/cg_data/{{state}}/dataset.npz",
+        rdf=f"{RESULTS}/{{system}}/rep{{replicate}}/cg_data/{{state}}/rdf.csv",
+        angles=f"{RESULTS}/{{system}}/rep{{replicate}}/cg_data/{{state}}/angles.csv",
+        bonds=f"{RESULTS}/{{system}}/rep{{replicate}}/cg_data/{{state}}/bonds.csv",
+        summary=f"{RESULTS}/{{system}}/rep{{replicate}}/cg_data/{{state}}/summary.json",
     log:
-        f"{RESULTS}/logs/map_to_cg/{{system}}/{{state}}.log",
+        f"{RESULTS}/logs/map_to_cg/{{system}}/rep{{replicate}}/{{state}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/map_to_cg/{{system}}/{{state}}.tsv"
+        f"{RESULTS}/benchmarks/map_to_cg/{{system}}/rep{{replicate}}/{{state}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     resources:

@@ -3,17 +3,17 @@ rule build_box:
         templates=lambda w: [t for t, _ in STUDY.molecules(w.system)],
         code=stage_code("build_box"),
     output:
-        f"{RESULTS}/{{system}}/box/packed.pdb",
+        f"{RESULTS}/{{system}}/rep{{replicate}}/box/packed.pdb",
     log:
-        f"{RESULTS}/logs/build_box/{{system}}.log",
+        f"{RESULTS}/logs/build_box/{{system}}/rep{{replicate}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/build_box/{{system}}.tsv"
+        f"{RESULTS}/benchmarks/build_box/{{system}}/rep{{replicate}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     params:
         counts=lambda w: [n for _, n in STUDY.molecules(w.system)],
         density=lambda w: STUDY.system(w.system)["initial_density_g_cm3"],
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../../scripts/build_box.py"
 
@@ -24,14 +24,14 @@ rule reference_md:
         forcefield=lambda w: STUDY.forcefield_files(w.system),
         code=stage_code("reference_md"),
     output:
-        topology=f"{RESULTS}/{{system}}/reference/{{state}}/topology.pdb",
-        trajectory=f"{RESULTS}/{{system}}/reference/{{state}}/trajectory.dcd",
-        forces=f"{RESULTS}/{{system}}/reference/{{state}}/forces.npz",
-        thermo=f"{RESULTS}/{{system}}/reference/{{state}}/thermo.csv",
+        topology=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/trajectory.dcd",
+        forces=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/forces.npz",
+        thermo=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/thermo.csv",
     log:
-        f"{RESULTS}/logs/reference_md/{{system}}/{{state}}.log",
+        f"{RESULTS}/logs/reference_md/{{system}}/rep{{replicate}}/{{state}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/reference_md/{{system}}/{{state}}.tsv"
+        f"{RESULTS}/benchmarks/reference_md/{{system}}/rep{{replicate}}/{{state}}.tsv"
     # first: with many 1-thread jobs ready, a 2-thread job would otherwise wait for two free cores at once
     priority: 10
     conda:
@@ -44,6 +44,6 @@ rule reference_md:
         state=state_point,
         forcefield=lambda w: STUDY.forcefields(w.system),
         md=lambda w: physics(STUDY.settings(w.system)["reference_md"]),
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../../scripts/reference_md.py"

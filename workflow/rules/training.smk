@@ -5,24 +5,24 @@ rule train:
         reference_thermo=energy_anchoring_inputs,
         code=stage_code("train", per_model_kind=True),
     output:
-        checkpoint=directory(f"{RESULTS}/{{system}}/models/{{model}}/checkpoint"),
-        metrics=f"{RESULTS}/{{system}}/models/{{model}}/metrics.json",
+        checkpoint=directory(f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/checkpoint"),
+        metrics=f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/metrics.json",
         curve=report(
-            f"{RESULTS}/{{system}}/models/{{model}}/training_curve.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/training_curve.png",
             caption="../report/training_curve.rst",
             category="Training",
             labels={"system": "{system}", "model": "{model}", "figure": "training curve"},
         ),
         parity=report(
-            f"{RESULTS}/{{system}}/models/{{model}}/force_parity.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/force_parity.png",
             caption="../report/force_parity.rst",
             category="Training",
             labels={"system": "{system}", "model": "{model}", "figure": "force parity"},
         ),
     log:
-        f"{RESULTS}/logs/train/{{system}}/{{model}}.log",
+        f"{RESULTS}/logs/train/{{system}}/rep{{replicate}}/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{system}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{system}}/rep{{replicate}}/{{model}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     threads: config["training"]["threads"]
@@ -35,7 +35,7 @@ rule train:
         settings=kind_settings,
         prior=lambda w: STUDY.settings(w.system)["prior"],
         training=split_settings,
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../../scripts/train.py"
 
@@ -45,17 +45,17 @@ rule pair_table:
         checkpoint=rules.train.output.checkpoint,
         code=stage_code("pair_table", per_model_kind=True),
     output:
-        table=f"{RESULTS}/{{system}}/models/{{model}}/pair_table.csv",
+        table=f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/pair_table.csv",
         figure=report(
-            f"{RESULTS}/{{system}}/models/{{model}}/pair_potential.png",
+            f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/pair_potential.png",
             caption="../report/pair_potential.rst",
             category="Training",
             labels={"system": "{system}", "model": "{model}", "figure": "MS-CG pair potential"},
         ),
     log:
-        f"{RESULTS}/logs/pair_table/{{system}}/{{model}}.log",
+        f"{RESULTS}/logs/pair_table/{{system}}/rep{{replicate}}/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/pair_table/{{system}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/pair_table/{{system}}/rep{{replicate}}/{{model}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     script:
@@ -65,14 +65,14 @@ rule pair_table:
 rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,
-        datasets=lambda w: [f"{RESULTS}/{w.system}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
+        datasets=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
         code=stage_code("force_errors", per_model_kind=True),
     output:
-        f"{RESULTS}/{{system}}/force_errors/{{model}}.json",
+        f"{RESULTS}/{{system}}/rep{{replicate}}/force_errors/{{model}}.json",
     log:
-        f"{RESULTS}/logs/force_errors/{{system}}/{{model}}.log",
+        f"{RESULTS}/logs/force_errors/{{system}}/rep{{replicate}}/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/force_errors/{{system}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/force_errors/{{system}}/rep{{replicate}}/{{model}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     threads: 1
@@ -94,11 +94,11 @@ rule fit_volume_term:
         datasets=volume_fit_inputs("datasets"),
         code=stage_code("fit_volume_term", per_model_kind=True),
     output:
-        f"{RESULTS}/{{system}}/models/{{model}}/volume_term.json",
+        f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/volume_term.json",
     log:
-        f"{RESULTS}/logs/fit_volume_term/{{system}}/{{model}}.log",
+        f"{RESULTS}/logs/fit_volume_term/{{system}}/rep{{replicate}}/{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/fit_volume_term/{{system}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/fit_volume_term/{{system}}/rep{{replicate}}/{{model}}.tsv"
     conda:
         "../../envs/cgtransfer.yaml"
     threads: 1

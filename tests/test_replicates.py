@@ -1,0 +1,127 @@
+"""The replicate statistics on synthetic studies whose answers are known: intervals that cover the truth at their
+stated rate, calibration that says "calibrated" for the right errors and not for errors 3.5x too small, claims
+paired inside a replicate, and density cells that are still drifting kept out of every statistic."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cgtransfer.analysis import replicates as rs
+from cgtransfer.stages.verdict import build_claims, cells_table
+
+
+def test_t_interval_covers_the_true_mean_at_its_stated_rate():
+    """R = 3 replicates from N(μ, σ): the t interval (2 dof) covers μ in ~95 % of studies; the normal
+    interval ±1.96 se that the old headline used covers only ~80 %."""
+    rng = np.random.default_rng(7)
+    covered_t = covered_z = 0
+    n = 4000
+    for _ in range(n):
+        x = rng.normal(1.5, 0.3, 3)
+        t = rs.t_interval(x)
+        covered_t += t["lo"] <= 1.5 <= t["hi"]
+        covered_z += abs(x.mean() - 1.5) <= 1.96 * t["se"]
+    assert abs(covered_t / n - 0.95) < 0.015
+    assert covered_z / n < 0.85
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_calibration_recognises_right_and_too_small_errors(r):
+    """Cells with their own true means and a common replicate spread σ: the replicate-based errors are
+    calibrated (RMS z ≈ 1, ~95 % within 1.96); within-run errors that are the true σ are calibrated too, and
+    within-run errors 3.5× too small (the old per-cell jackknife) are not (RMS z ≈ 3.5)."""
+    rng = np.random.default_rng(11)
+    cells, sigma = 400, 0.2
+    y = rng.normal(0, 1, (cells, 1)) + rng.normal(0, sigma, (cells, r))
+    right = rs.calibration(y, np.full_like(y, sigma))
+    assert right["replicate_errors"]["calibrated"] and abs(right["replicate_errors"]["rms_z"] - 1) < 0.1
+    assert abs(right["replicate_errors"]["share_within_95"] - 0.95) < 0.03
+    assert right["within_run_errors"]["calibrated"] and abs(right["within_run_errors"]["rms_z"] - 1) < 0.1
+    small = rs.calibration(y, np.full_like(y, sigma / 3.5))
+    assert not small["within_run_errors"]["calibrated"]
+    assert abs(small["within_run_errors"]["rms_z"] - 3.5) < 0.35
+    # the pooled standard error of a cell mean is σ/√R
+    assert rs.pooled_se(y) == pytest.approx(sigma / np.sqrt(r), rel=0.08)
+
+
+def test_calibration_needs_three_replicates_for_the_replicate_errors():
+    y = np.random.default_rng(0).normal(0, 1, (50, 2))
+    cal = rs.calibration(y, np.ones_like(y))
+    assert cal["replicate_errors"]["rms_z"] is None and cal["within_run_errors"]["n"] == 100
+
+
+STATES = {"T1": (250.0, 1.0), "T2": (300.0, 1.0), "T3": (400.0, None)}  # temperature, pressure (None: NVT)
+
+
+def synthetic_long(n_rep: int, ratio: float, shared_sd: float, own_sd: float, seed: int = 3,
+                   drifting: tuple | None = None) -> pd.DataFrame:
+    """One-state models of two kinds at three states; the HIP-NN-TS error is ``ratio`` × MS-CG's in every cell,
+    both multiplied by a per-(replicate, state) factor shared by every model (the reference run) and by a small
+    per-cell factor (the CG run)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(1, n_rep + 1):
+        shared = {s: rng.normal(0, shared_sd) for s in STATES}
+        for kind, factor in (("hipnn", ratio), ("mscg", 1.0)):
+            for trained in STATES:
+                model = f"{kind}_{trained}"
+                for s, (t, p) in STATES.items():
+                    base = 2.0 * (1.0 if s == trained else 1.5)
+                    value = base * factor * np.exp(shared[s] + rng.normal(0, own_sd))
+                    common = {"model": model, "kind": kind, "state": s, "temperature_K": t, "stable": True,
+                              "replicate": r}
+                    rows.append({**common, "metric": "rdf_error_over_noise", "value": value,
+                                 "stderr": 0.02 * value})
+                    if p is not None:
+                        rows.append({**common, "metric": "density_error_pct", "value": rng.normal(-1.0, 0.3),
+                                     "stderr": 0.2})
+                        stuck = drifting is not None and (model, s, r) == drifting
+                        rows.append({**common, "metric": "density_not_converged", "value": float(stuck),
+                                     "stderr": np.nan})
+    return pd.DataFrame(rows)
+
+
+INFO = {f"{k}_{s}": {"kind": k, "states": [s], "training_set": s} for k in ("hipnn", "mscg") for s in STATES}
+TEMPS = {s: t for s, (t, _) in STATES.items()}
+NVT = {s for s, (_, p) in STATES.items() if p is None}
+
+
+def claim_named(claims, start):
+    return next(c for c in claims if c["claim"].startswith(start))
+
+
+def test_paired_claim_recovers_the_ratio_through_shared_reference_noise():
+    """A 0.8 ratio under reference noise (sd 0.3 in log, shared by both kinds in a replicate) ten times the
+    per-run noise: the paired claim over 4 replicates resolves it with an interval around 0.8, narrower than
+    the spread of either kind's own error over replicates."""
+    long = synthetic_long(4, 0.8, shared_sd=0.3, own_sd=0.03)
+    claims = build_claims(long, INFO, TEMPS, NVT, 4)
+    c = claim_named(claims, "HIP-NN-TS / MS-CG RDF error, at held-out states")
+    assert c["n_contrasts"] == 6 and c["n_replicates"] == 4
+    assert c["lo"] < 0.8 < c["hi"] and c["resolved"] and c["hi"] < 1.0
+    assert c["hi"] / c["lo"] < 1.15
+    colder = claim_named(claims, "HIP-NN-TS / MS-CG RDF error, held out, to colder states")
+    assert colder["n_contrasts"] == 3  # trained at T2 or T3, tested at T1; trained at T3, tested at T2
+    assert claim_named(claims, "HIP-NN-TS / MS-CG RDF error, held out, at the NVT states")["n_contrasts"] == 2
+    # no difference between the kinds: not resolved (for this seed), and the interval holds 1
+    same = claim_named(build_claims(synthetic_long(4, 1.0, 0.3, 0.03, seed=5), INFO, TEMPS, NVT, 4),
+                       "HIP-NN-TS / MS-CG RDF error, at held-out states")
+    assert same["lo"] < 1.0 < same["hi"] and not same["resolved"]
+
+
+def test_degradation_is_reported_beside_its_denominator():
+    long = synthetic_long(3, 0.8, shared_sd=0.1, own_sd=0.02)
+    claims = build_claims(long, INFO, TEMPS, NVT, 3)
+    deg = claim_named(claims, "[MS-CG] single-state models away from / at their training state")
+    assert deg["lo"] < 1.5 < deg["hi"]  # held-out cells are built 1.5x worse
+    level = claim_named(claims, "[MS-CG] RDF error of single-state models at their training state (level)")
+    assert level["resolved"] is None and level["lo"] < 2.0 < level["hi"]
+
+
+def test_a_drifting_density_enters_no_statistic():
+    long = synthetic_long(3, 0.8, 0.1, 0.02, drifting=("mscg_T1", "T2", 2))
+    cells = cells_table(long, INFO, TEMPS, NVT, 3)
+    row = cells[(cells["metric"] == "density_error_pct") & (cells["model"] == "mscg_T1") & (cells["state"] == "T2")].iloc[0]
+    assert row["replicates_still_drifting"] == 1 and row["n_replicates"] == 2 and np.isnan(row["rep2"])
+    other = cells[(cells["metric"] == "density_error_pct") & (cells["model"] == "mscg_T2") & (cells["state"] == "T2")]
+    assert other.iloc[0]["n_replicates"] == 3
