@@ -78,3 +78,80 @@ def test_an_exploding_reference_names_state_and_step_and_keeps_the_last_good_fra
     assert np.all(np.isfinite(good.getPositions(asNumpy=True).value_in_unit(u.nanometer)))
     assert not any(p.exists() for p in out)
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+# element masses (amu) of OPLS-AA methanol, known without the code: C, O, H
+ELEMENT_MASS = {"C": 12.011, "O": 15.999, "H": 1.008}
+
+
+def test_hydrogen_mass_repartitioning_keeps_each_molecule_mass():
+    """HMR moves mass from each heavy atom to its hydrogens: every hydrogen weighs hydrogen_mass_amu, carbon
+    loses 3 × (m_H' - m_H), oxygen 1 × (m_H' - m_H), each molecule (and the box) keeps its 32.042 amu."""
+    from cgtransfer.md.box import replicate_topology
+
+    template = app.PDBFile(str(REPO / "resources/methanol/methanol.pdb")).topology
+    top = replicate_topology(template, 4)
+    top.setPeriodicBoxVectors(((2.0, 0, 0), (0, 2.0, 0), (0, 0, 2.0)) * u.nanometer)
+    true = create_system(XML, top, 0.7, "HBonds", 5e-4, True)
+    hmr = create_system(XML, top, 0.7, "HBonds", 5e-4, True, hydrogen_mass_amu=3.0)
+    shift = 3.0 - ELEMENT_MASS["H"]
+    expect = {"H": 3.0, "C": ELEMENT_MASS["C"] - 3 * shift, "O": ELEMENT_MASS["O"] - shift}
+    for atom in top.atoms():
+        m_true = true.getParticleMass(atom.index).value_in_unit(u.amu)
+        m_hmr = hmr.getParticleMass(atom.index).value_in_unit(u.amu)
+        assert m_true == pytest.approx(ELEMENT_MASS[atom.element.symbol], abs=1e-3), atom
+        assert m_hmr == pytest.approx(expect[atom.element.symbol], abs=1e-3), atom
+    for residue in top.residues():
+        idx = [a.index for a in residue.atoms()]
+        total = sum(hmr.getParticleMass(i).value_in_unit(u.amu) for i in idx)
+        assert total == pytest.approx(sum(true.getParticleMass(i).value_in_unit(u.amu) for i in idx), abs=1e-9)
+        assert total == pytest.approx(sum(ELEMENT_MASS.values()) + 3 * ELEMENT_MASS["H"], abs=1e-3)
+    assert hmr.getNumConstraints() == true.getNumConstraints() == 4 * 4  # the X-H bonds
+
+
+def test_hmr_reference_maps_to_true_mass_centres(tmp_path, monkeypatch):
+    """A reference run with hydrogen_mass_amu (4 fs, HBonds) uses the repartitioned masses, but its mapped beads
+    sit at the centres of mass of the true (element) masses and weigh 32.042 amu: the mapping reads masses from
+    the topology, never from the System."""
+    import MDAnalysis as mda
+
+    from cgtransfer.stages import reference
+    from cgtransfer.stages.mapping import map_trajectory
+
+    used = {}
+
+    def spy(*args, **kwargs):
+        system = create_system(*args, **kwargs)
+        used["masses"] = [system.getParticleMass(i).value_in_unit(u.amu) for i in range(system.getNumParticles())]
+        return system
+
+    monkeypatch.setattr(reference, "create_system", spy)
+    build_box(REPO / "resources/methanol/methanol.pdb", 64, 0.75, tmp_path / "box.pdb", seed=3)
+    md = {**MD, "timestep_fs": 4.0, "hydrogen_mass_amu": 3.5, "equilibration_ps": 0.04, "production_ps": 0.12,
+          "report_interval_ps": 0.04}
+    out = [tmp_path / f for f in ("top.pdb", "traj.dcd", "f.npz", "t.csv")]
+    summary = run_reference(tmp_path / "box.pdb", XML, 300.0, None, 0.79, md, *out, threads=1)
+    assert summary["n_frames"] == 3
+    masses = np.asarray(used["masses"]).reshape(64, 6)
+    assert np.allclose(masses[:, [1, 2, 3, 5]], 3.5)  # the run had HMR
+    assert np.allclose(masses.sum(axis=1), 32.042, atol=1e-3)
+
+    cg = map_trajectory(out[0], out[1], out[2], {"MOH": {"MOH": ["C", "H1", "H2", "H3", "O", "HO"]}})
+    assert np.allclose(cg["masses"], 32.042, atol=1e-3)
+    universe = mda.Universe(str(out[0]), str(out[1]))
+    weights = np.array([ELEMENT_MASS[n[0]] for n in ["C", "H", "H", "H", "O", "H"]])
+    for f, ts in enumerate(universe.trajectory):
+        box = ts.dimensions[:3]
+        pos = ts.positions.reshape(64, 6, 3).astype(np.float64)
+        pos = pos[:, :1] + (pos - pos[:, :1] - box * np.round((pos - pos[:, :1]) / box))  # molecules whole
+        com = (weights[None, :, None] * pos).sum(axis=1) / weights.sum()
+        com -= np.floor(com / box) * box
+        d = cg["positions"][f] - com
+        d -= box * np.round(d / box)
+        assert np.abs(d).max() < 1e-3, f"frame {f}"
+        # the repartitioned masses would put the bead elsewhere: the check can tell them apart
+        hmr = (masses[:1, :, None] * pos).sum(axis=1) / masses[0].sum()
+        hmr -= np.floor(hmr / box) * box
+        d_hmr = cg["positions"][f] - hmr
+        d_hmr -= box * np.round(d_hmr / box)
+        assert np.abs(d_hmr).max() > 0.01

@@ -19,15 +19,21 @@ def load_forcefield(forcefield_xml) -> app.ForceField:
 
 def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0, constraints: str = "HBonds",
                   ewald_error_tolerance: float = 5e-4, dispersion_correction: bool = True,
-                  separable_lj: bool = True) -> openmm.System:
+                  separable_lj: bool = True, hydrogen_mass_amu: float | None = None) -> openmm.System:
     """PME electrostatics, LJ cut at ``cutoff_nm`` with the long-range dispersion correction; rigid water.
     Without any charge (e.g. Lennard-Jones argon) the NonbondedForce is plain periodic cutoff: the same LJ
     energies and forces, no reciprocal-space work. ``forcefield_xml``: one XML or a list (``load_forcefield``).
 
     ``separable_lj``: when the XML's ``LennardJonesForce`` type tables are exactly geometric (OPLS), rewrite them
     as per-particle products (`separable_lennard_jones`): the same energies, and on some CPUs several times
-    faster than OpenMM's ``Discrete2DFunction`` tables."""
+    faster than OpenMM's ``Discrete2DFunction`` tables.
+
+    ``hydrogen_mass_amu``: hydrogen mass repartitioning (OpenMM's ``hydrogenMass``): every hydrogen bonded to a
+    heavier atom gets this mass, taken from that atom, so each molecule keeps its mass (water, rigid, is left
+    alone); None keeps the force field's masses. Only the System's masses change, never the topology's elements:
+    anything that maps atoms to beads reads its masses from the topology (``stages.mapping``)."""
     forcefield = load_forcefield(forcefield_xml)
+    extra = {} if hydrogen_mass_amu is None else {"hydrogenMass": float(hydrogen_mass_amu) * u.amu}
     system = forcefield.createSystem(
         topology,
         nonbondedMethod=app.PME,
@@ -36,6 +42,7 @@ def create_system(forcefield_xml, topology: app.Topology, cutoff_nm: float = 1.0
         rigidWater=True,
         ewaldErrorTolerance=ewald_error_tolerance,
         useDispersionCorrection=dispersion_correction,
+        **extra,
     )
     uncharged_cutoff(system)
     if separable_lj:

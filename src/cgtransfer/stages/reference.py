@@ -56,7 +56,8 @@ def run_reference(box_pdb, forcefield_xml, temperature_K: float, pressure_bar: f
     positions = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(u.nanometer))
     edge = topology.getPeriodicBoxVectors()[0][0].value_in_unit(u.nanometer)
     system = create_system(forcefield_xml, topology, md["nonbonded_cutoff_nm"], md["constraints"],
-                           md["ewald_error_tolerance"], md["dispersion_correction"])
+                           md["ewald_error_tolerance"], md["dispersion_correction"],
+                           hydrogen_mass_amu=md.get("hydrogen_mass_amu"))
     if md["nonbonded_cutoff_nm"] >= 0.5 * edge * 0.95:
         raise ValueError(f"{label}: nonbonded_cutoff_nm {md['nonbonded_cutoff_nm']} is too large for a box of {edge:.2f} nm")
     if density_g_cm3 is not None:
