@@ -281,3 +281,61 @@ def test_mscg_recovers_each_pair_force_of_a_binary_lennard_jones_mixture(tmp_pat
         assert r_contact[pair] == pytest.approx(2 ** (1 / 6) * 10 * sigma_nm, abs=0.02), pair
     # pairwise data, pairwise model: held-out forces near-perfect
     assert record["valid_force_rmse_kcal_mol_A"] < 0.02 * np.sqrt(np.mean(cg["forces"] ** 2))
+
+
+def _free_beads_temperature(n_beads: int, mass_amu: float, temperature_K: float, seed: int, production_ps: float):
+    """Kinetic temperatures of free beads (no forces: an ideal gas) under cg_md's integrator (2 fs, 5/ps) and
+    CMMotionRemover, measured as the ThermoReporter does (``degrees_of_freedom``: 3N - 3), every 0.04 ps after
+    1 ps of equilibration."""
+    from cgtransfer.md.protocol import degrees_of_freedom
+    from cgtransfer.stages.cg_md import cg_integrator
+
+    system = openmm.System()
+    for _ in range(n_beads):
+        system.addParticle(mass_amu)
+    system.setDefaultPeriodicBoxVectors(openmm.Vec3(3, 0, 0), openmm.Vec3(0, 3, 0), openmm.Vec3(0, 0, 3))
+    system.addForce(openmm.CMMotionRemover())
+    integrator, dt_fs = cg_integrator(system, temperature_K, {"timestep_fs": 2.0, "friction_per_ps": 5.0})
+    integrator.setRandomNumberSeed(seed)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(np.random.default_rng(seed).uniform(0, 3, (n_beads, 3)) * u.nanometer)
+    context.setVelocitiesToTemperature(temperature_K * u.kelvin, seed)
+    integrator.step(int(1000 / dt_fs))
+    dof = degrees_of_freedom(system)
+    out = []
+    for _ in range(int(production_ps * 25)):
+        integrator.step(20)
+        ke = context.getState(getEnergy=True).getKineticEnergy().value_in_unit(u.kilojoule_per_mole)
+        out.append(2.0 * ke / (dof * units.KB_KJ_MOL_K))
+    return np.asarray(out)
+
+
+def test_cg_thermometer_reads_the_thermostat_temperature_of_free_beads():
+    """Known answer: free beads under the CG integrator sample the Maxwell-Boltzmann distribution, so the kinetic
+    temperature with 3N - 3 degrees of freedom (CMMotionRemover) averages to the thermostat's within its error.
+    With 16 beads a thermometer counting 3N would read 3N / (3N - 3) - 1 = 6.7 % low, a step-size bias of the
+    half-step velocities would show as well."""
+    from cgtransfer.analysis.statistics import block_average
+
+    means = []
+    for seed in range(1, 9):
+        t, _ = block_average(_free_beads_temperature(16, 32.0, 300.0, seed, 40.0))
+        means.append(t)
+    mean, err = np.mean(means), np.std(means, ddof=1) / np.sqrt(len(means))
+    assert err < 0.01 * 300.0
+    assert abs(mean - 300.0) < 4.0 * err, (mean, err)
+
+
+def test_one_seed_gives_one_temperature_deviation_at_every_state():
+    """Why every MS-CG run of one study read the same few per cent cold: runs on one seed (the study's) draw the
+    same normal deviates for the initial velocities and the Langevin noise, so the relative deviation of the
+    kinetic temperature from the thermostat is, for free beads, identical at any temperature and bead mass (and
+    with soft pair forces nearly so): not independent errors, one draw. Another seed draws another."""
+    rel = {}
+    for temperature, mass in ((273.0, 32.0), (400.0, 32.0), (313.0, 60.0)):
+        t = _free_beads_temperature(125, mass, temperature, 2024, 2.0)
+        rel[(temperature, mass)] = t.mean() / temperature - 1.0
+    values = np.array(list(rel.values()))
+    assert np.allclose(values, values[0], atol=1e-6), rel
+    other = _free_beads_temperature(125, 32.0, 273.0, 2025, 2.0).mean() / 273.0 - 1.0
+    assert abs(other - values[0]) > 1e-3
