@@ -637,3 +637,48 @@ def test_a_network_setting_does_not_refit_mscg(workflow_run, tmp_path):
     assert retrained and {kind_of(m) for m in retrained} == {"hipnn", "hipnn_t"}, sorted(retrained)
     assert not [j for j in jobs if j["rule"] in ("cg_md", "compare") and kind_of(j["wildcards"]["model"]) == "mscg"
                 and "Params have changed" in j["reason"]]
+
+
+def test_replicates_are_independent_chains_and_the_verdict_pools_them(workflow_run):
+    """methanol_2bead runs two replicates: each its own all-atom run (methanol's replicate r), mapped data, models
+    and CG runs on its own seed; the verdict pools both (paired claims, the within-run calibration; the
+    replicate calibration needs three and says so)."""
+    one, two = run_of(workflow_run, "methanol_2bead", 1), run_of(workflow_run, "methanol_2bead", 2)
+    seeds = [json.loads((run / "cg_md/mscg_all/T273/nvt/summary.json").read_text())["seed"] for run in (one, two)]
+    assert seeds[1] == seeds[0] + 100003
+    from cgtransfer.dataset import load_dataset
+
+    frames = [load_dataset(run / "cg_data/T273/dataset.npz") for run in (one, two)]
+    assert not np.allclose(frames[0]["positions"][0], frames[1]["positions"][0])  # different boxes, not a copy
+    verdict = workflow_run.parents[1] / "methanol_2bead" / "verdict"
+    cells = pd.read_csv(verdict / "cells.csv")
+    rdf = cells[(cells["metric"] == "rdf_error_over_noise") & (cells["model"] == "mscg_all")].iloc[0]
+    long = [pd.read_csv(run / "summary/long.csv") for run in (one, two)]
+    values = [d[(d["metric"] == "rdf_error_over_noise") & (d["model"] == "mscg_all")]["value"].iloc[0] for d in long]
+    assert rdf["n_replicates"] == 2 and rdf["mean"] == pytest.approx(np.mean(values), rel=1e-4)
+    assert rdf["rep1"] == pytest.approx(values[0], rel=1e-4) and rdf["rep2"] == pytest.approx(values[1], rel=1e-4)
+    claims = json.loads((verdict / "claims.json").read_text())
+    assert claims["replicates"] == 2
+    at_training = next(c for c in claims["claims"] if c["claim"].startswith("HIP-NN-TS / MS-CG RDF error, at their training"))
+    assert at_training["n_contrasts"] == 1 and len(at_training["per_replicate"]) == 2
+    assert at_training["lo"] < at_training["estimate"] < at_training["hi"]
+    cal = pd.read_csv(verdict / "calibration.csv").set_index(["metric", "errors"])
+    assert np.isnan(cal.loc[("rdf_error_over_noise", "replicate_errors"), "rms_z"])  # R = 2: not assessable
+    assert cal.loc[("rdf_error_over_noise", "within_run_errors"), "n_z"] == 4  # 2 cells x 2 left-out replicates
+    text = (verdict / "verdict.txt").read_text()
+    assert "over 2 independent replicate(s)" in text and "needs 3 or more replicates" in text
+    assert (verdict / "forest.png").stat().st_size > 10_000 and list((verdict / "heatmaps").glob("*_mscg.png"))
+
+
+def test_adding_a_replicate_reruns_nothing_that_exists(workflow_run, tmp_path):
+    """A third replicate of methanol_2bead plans only its own chain (methanol's replicate-3 reference at T273,
+    the mapping, training and CG runs of replicate 3) and the verdict that pools it."""
+    override = tmp_path / "three.yaml"
+    override.write_text("systems:\n  methanol_2bead:\n    replicates: 3\n")
+    jobs = [j for j in dry_run_jobs(workflow_run.parents[2], configfiles=(REPO / ".test/config/config.yaml", override))
+            if j["rule"] != "all"]
+    assert jobs
+    assert {j["wildcards"].get("replicate") for j in jobs if j["rule"] != "verdict"} == {"3"}, jobs
+    assert [j["wildcards"]["system"] for j in jobs if j["rule"] == "verdict"] == ["methanol_2bead"]
+    assert {j["rule"] for j in jobs} >= {"build_box", "reference_md", "map_to_cg", "train", "cg_md", "compare",
+                                         "summarize", "verdict"}

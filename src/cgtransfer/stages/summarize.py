@@ -383,7 +383,10 @@ def headline_text(h: dict) -> str:
                 f"{r['n_cells']} cells; {verdict}; significant cells: {r['cells_a_better']} favour {a}, "
                 f"{r['cells_b_better']} favour {b}, {r['cells_not_significant']} not significant")
 
-    lines = [f"Headline comparison on {h['metric']} (ratios below 1 favour the first model):",
+    lines = [f"Headline comparison on {h['metric']} within ONE replicate (ratios below 1 favour the first model). "
+             "Its intervals come from the spread over cells and the within-run errors of this one chain and do not "
+             "hold a re-run; the study's verdict, with intervals over independent replicates, is "
+             "results/<system>/verdict/verdict.txt.",
              line("HIP-NN-TS vs MS-CG at held-out states", h["hipnn_vs_mscg"], "HIP-NN-TS", "MS-CG"),
              line("HIP-NN-TS vs MS-CG at training states", h.get("hipnn_vs_mscg_at_training_states", {}),
                   "HIP-NN-TS", "MS-CG")]
