@@ -119,6 +119,40 @@ def test_diverging_cg_md_is_recorded_naming_model_state_and_step(tiny_model, arg
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
 
 
+def test_skin_pair_list_across_the_periodic_boundary_equals_fresh_evaluations(tiny_model, argon_cg):
+    """The MD path keeps a Verlet pair list (skin 1 Å over the tiny model's 7-Å range) over continuous positions.
+    Hand-built frame: bead B walks +x through the box face towards bead A's periodic image, from 9 Å (outside
+    the 8-Å list range) to 4 Å; beads C and D sit within range of both. At every call the energy and forces must
+    equal a fresh evaluation (no list kept) in float64: a stale list drops the A-B pair once it comes within
+    7 Å. Also the pair memory alone, fed the unwrapped positions. The list is rebuilt when a bead has moved half
+    the skin (every third 0.2-Å call), not at every call nor at every crossing of the box edge."""
+    from cgtransfer.kinds.hipnn_force import ModelEvaluator
+
+    species = np.full(4, int(argon_cg["cg"]["species"][0, 0]))
+    box = np.full(3, 24.0)
+    pos = np.array([[6.0, 12.0, 12.0], [21.0, 12.0, 12.0], [1.0, 15.5, 12.5], [9.5, 9.0, 11.0]])
+    kept = HippynnPotential(tiny_model, species, pair_skin_A=1.0)
+    fresh = HippynnPotential(tiny_model, species, pair_skin_A=0.0)
+    bare = ModelEvaluator(tiny_model, pair_skin_A=1.0).in_double_precision()
+    for p in (kept, fresh):  # float64: a dropped pair must stand out from rounding, even one near the cutoff
+        p.evaluator.in_double_precision()
+    memories = [next(m for m in e.module.modules() if hasattr(m, "set_skin")) for e in (kept.evaluator, bare)]
+    rng = np.random.default_rng(5)
+    for step in range(26):
+        pos[1, 0] += 0.2
+        pos[2:] += rng.normal(0.0, 0.01, (2, 3))  # the others jiggle (never half the skin in total)
+        e_new, f_new = fresh.energy_forces_model_units(pos.copy(), box)
+        e_kept, f_kept = kept.energy_forces_model_units(pos.copy(), box)
+        (e_bare,), (f_bare,) = bare(species[None], pos[None], np.diag(box)[None])
+        for e, f in ((e_kept, f_kept), (e_bare, f_bare)):
+            assert e == pytest.approx(e_new, rel=1e-11, abs=1e-11), step
+            np.testing.assert_allclose(f, f_new, rtol=1e-9, atol=1e-10 * np.abs(f_new).max(), err_msg=f"step {step}")
+    assert pos[1, 0] > box[0] and abs(pos[1, 0] - box[0] - pos[0, 0]) < 4.0 + 1e-9  # B crossed, 4 Å from A
+    assert abs(f_new[1, 0]) > 1e-3  # the A-B pair acts at the end: a dropped pair would show
+    for memory in memories:
+        assert 7 <= memory.recalculations <= 10, (memory.recalculations, memory.reuses)
+
+
 def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):
     """The MD fast path splits the model: the exponential prior as a native OpenMM CustomNonbondedForce and the
     network alone in the PythonForce. Their sum must be the trained model exactly (energy and forces)."""

@@ -41,6 +41,7 @@ class HippynnPotential:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_evaluator"] = None
+        state.pop("_wrap_reference", None)
         return state
 
     def __setstate__(self, state):
@@ -53,11 +54,29 @@ class HippynnPotential:
                                              include_prior=getattr(self, "include_prior", True))
         return self._evaluator
 
+    def _wrap(self, positions_A: np.ndarray, box_A: np.ndarray) -> np.ndarray:
+        """The positions shifted into the box by whole box edges, with the shifts held fixed between pair-list
+        rebuilds ("sticky" wrapping): the pair memory then sees continuous positions and rebuilds only when a bead
+        has really moved half the skin, instead of each time a bead crosses the box edge (a jump of one edge).
+
+        The shifts are renewed, and the pair list rebuilt with them, when the box changes or a bead has moved more
+        than half the skin since the last renewal; the positions then lie within half a skin of the box."""
+        skin = self.pair_skin_A
+        ref = getattr(self, "_wrap_reference", None)
+        if (skin > 0 and ref is not None and ref[0].shape == positions_A.shape and np.array_equal(ref[1], box_A)
+                and float(np.max(np.sum((positions_A - ref[0]) ** 2, axis=1))) <= (0.5 * skin) ** 2):
+            return positions_A - ref[2]
+        shift = np.floor(positions_A / box_A) * box_A
+        self._wrap_reference = (np.array(positions_A, dtype=np.float64), np.array(box_A, dtype=np.float64), shift)
+        if ref is not None:
+            self.evaluator.invalidate_pair_list()
+        return positions_A - shift
+
     def energy_forces_model_units(self, positions_A: np.ndarray, box_A: np.ndarray):
         """positions (N, 3) Å, box edges (3,) Å → energy kcal/mol, forces (N, 3) kcal/mol/Å."""
         if not np.all(np.isfinite(positions_A)):
             raise NonFiniteModelOutput("non-finite bead coordinates handed to the CG model")
-        wrapped = positions_A - np.floor(positions_A / box_A) * box_A
+        wrapped = self._wrap(positions_A, box_A)
         cell = np.diag(box_A).reshape(1, 3, 3)
         try:
             energy, forces = self.evaluator(self.species, wrapped.reshape(1, -1, 3), cell,
@@ -161,11 +180,28 @@ class ModelEvaluator:
         self._energy_module = None
         self._inputs, self._model_energy = inputs, (node("model_energy") if self.temperature_aware else None)
 
+    dtype = torch.float32  # of the positions, cells and the model's arithmetic
+
+    def in_double_precision(self):
+        """Evaluate in float64 from now on (checks that must tell a dropped pair from float32 rounding)."""
+        self.module.double()
+        if self._energy_module is not None:
+            self._energy_module.double()
+        self.dtype = torch.float64
+        return self
+
+    def invalidate_pair_list(self):
+        """Make the next evaluation build its pair list afresh (the skin memory forgets its positions)."""
+        for m in self.module.modules():
+            if hasattr(m, "set_skin") and getattr(m, "positions", None) is not None:
+                m.positions = None
+
     def _tensors(self, species, positions, cells, temperature_K):
         dev = self.device
         args = [torch.as_tensor(species, dtype=torch.int64, device=dev),
-                torch.as_tensor(positions, dtype=torch.float32, device=dev),
-                torch.as_tensor(cells, dtype=torch.float32, device=dev)]
+                # a copy: the pair memory keeps this tensor, which must not alias the caller's array
+                torch.tensor(np.asarray(positions), dtype=self.dtype, device=dev),
+                torch.as_tensor(cells, dtype=self.dtype, device=dev)]
         if self.temperature_aware:
             if temperature_K is None:
                 raise ValueError(f"the temperature-aware model at {self.directory} needs the temperature of each "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import sys
+import types
 
 import torch
 from hippynn.graphs import IdxType
@@ -198,11 +199,29 @@ def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: floa
     return nodes
 
 
+def _pair_list_outdated(self, coordinates, cells):
+    """Whether a skin pair list (hippynn ``PairMemory``) must be rebuilt: a batch of several frames, no list yet,
+    no skin, another cell, or a bead moved more than half the skin since the list was built.
+
+    hippynn's own test sums the squared displacements over the beads (``.sum(1)`` of (1, N, 3)) and compares
+    that sum with (skin/2)²: it rebuilds far too often (with 256 beads about every other 10-fs step, every step
+    with thousands) though never too late. This is the per-bead test a Verlet list needs. The positions must be
+    continuous between calls (not wrapped into the box each call: a wrapped bead jumps by a box edge)."""
+    if coordinates.shape[0] != 1 or self.positions is None or self.skin == 0:
+        return True
+    if self.positions.shape != coordinates.shape or (self.cells != cells).any():
+        return True
+    return bool(((self.positions - coordinates) ** 2).sum(-1).max() > (self._skin / 2) ** 2)
+
+
 def set_pair_skin(module: torch.nn.Module, skin_A: float) -> None:
-    """Give the KD-tree pair finder a Verlet skin for MD (training uses 0: exact pairs every frame)."""
+    """Give the KD-tree pair finder a Verlet skin for MD (training uses 0: exact pairs every frame), with the
+    per-bead rebuild test (`_pair_list_outdated`)."""
     for m in module.modules():
         if hasattr(m, "set_skin"):
             m.set_skin(skin_A)
+            if hasattr(m, "recalculation_needed"):
+                m.recalculation_needed = types.MethodType(_pair_list_outdated, m)
 
 
 # Checkpoints written before the package was layered pickled these classes as ``cgtransfer.model.<name>``:
