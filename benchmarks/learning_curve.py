@@ -234,6 +234,8 @@ def main(argv=None) -> dict:
                     "RMSE by more than its seed-to-seed spread?",
         "system": system, "states": state_names,
         "frames_per_state": [len(d["positions"]) for d in datasets],
+        "beads": [int(d["positions"].shape[1]) for d in datasets],
+        "time_span_ps": [float(d["time_ps"][-1] - d["time_ps"][0]) if "time_ps" in d else None for d in datasets],
         "split": {"valid_fraction": train_cfg["valid_fraction"], "test_fraction": train_cfg["test_fraction"],
                   "train_frames_per_state": n_train_full,
                   "valid_frames": len(base.splits["valid"]), "test_frames": len(base.splits["test"])},
@@ -294,6 +296,9 @@ def main(argv=None) -> dict:
             if v is not None:
                 result["verdicts"][kind] = v
             write(result, args.out)  # after every point: a run stopped early keeps what it measured
+        v = kind_verdict(kind, kind_points, frame_mse, args.default_fraction, default_epochs, args.z)
+        if v is not None:  # (also when every point was reused)
+            result["verdicts"][kind] = v
         print(kind, json.dumps(result["verdicts"].get(kind)), flush=True)
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
