@@ -129,21 +129,33 @@ def main():
               "system": system_name, "n_molecules": sysc["n_molecules"], "repeats": args.repeats}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        build_box(study.path(system_name, "template_pdb"), sysc["n_molecules"], sysc["initial_density_g_cm3"],
+        build_box(REPO / sysc["template_pdb"], sysc["n_molecules"], sysc["initial_density_g_cm3"],
                   tmp / "box.pdb")
         n_aa = 250
         formulations = {"aa_geometric": (True, True), "aa_geometric_type_table": (True, False),
                         "aa_lorentz_berthelot": (False, False)}
         for key, (geometric, separable) in formulations.items():
-            sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads,
+            sim, pdb = aa_simulation(tmp / "box.pdb", study.forcefields(system_name), md, args.threads,
                                      geometric, separable)
             sim.step(100)
             secs = timed_segments(sim.step, n_aa, args.repeats)
             result[key] = {"timestep_fs": md["timestep_fs"], "steps": n_aa, "median_s": secs,
                            "ns_per_day": ns_per_day(secs, n_aa, md["timestep_fs"]),
                            "ms_per_step": 1000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms()}
+        # the all-atom reference at 4x the size (1024 molecules), for the speedups of the larger CG systems
+        # (4096 beads: the all-atom cost extrapolated linearly from this size, marked as such)
+        build_box(REPO / sysc["template_pdb"], 4 * sysc["n_molecules"], sysc["initial_density_g_cm3"],
+                  tmp / "box4.pdb")
+        sim, pdb = aa_simulation(tmp / "box4.pdb", study.forcefields(system_name), md, args.threads)
+        sim.step(20)
+        secs = timed_segments(sim.step, n_aa // 4, args.repeats)
+        result["aa_geometric_x4"] = {"timestep_fs": md["timestep_fs"], "steps": n_aa // 4, "median_s": secs,
+                                     "ns_per_day": ns_per_day(secs, n_aa // 4, md["timestep_fs"]),
+                                     "ms_per_step": 4000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms(),
+                                     "n_molecules": 4 * sysc["n_molecules"]}
+        del sim
         # frames for training / a start configuration: 20 frames of the geometric reference
-        sim, pdb = aa_simulation(tmp / "box.pdb", study.path(system_name, "forcefield"), md, args.threads, True)
+        sim, pdb = aa_simulation(tmp / "box.pdb", study.forcefields(system_name), md, args.threads, True)
         sim.step(1000)
         forces = ForceReporter(50)
         sim.reporters += [app.DCDReporter(str(tmp / "t.dcd"), 50), forces]
@@ -192,24 +204,50 @@ def main():
                         "prior_in_openmm": bool(c.get("prior_in_openmm", False)), "steps": n_cg[kind],
                         "median_s": secs, "ns_per_day": ns_per_day(secs, n_cg[kind], dt_fs),
                         "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
-            # CG step time against system size: the frame tiled periodically (256, 1024, 4096 beads)
-            for reps in ((1, 1, 1), (2, 2, 1), (4, 2, 2)):
-                tiled = tile_frame(data, reps)
-                tbox = box * np.array(reps)
-                overrides = variants["_fast" if kind == "hipnn" else ""]
-                c = dict(cgc, device="cpu", **overrides)
-                system, _, _ = build_cg_system(model, tiled, tbox, 298.0, 1.0, "nvt", c, f"bench {kind} scaling")
-                integ, dt_fs = cg_integrator(system, 298.0, c)
-                ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-                ctx.setPositions(units.angstrom_to_nm(tiled["positions"][-1].astype(float)) * u.nanometer)
-                ctx.setVelocitiesToTemperature(298 * u.kelvin, 1)
-                integ.step(3)
-                n = max(3, n_cg[kind] // (reps[0] * reps[1] * reps[2]))
-                secs = timed_segments(integ.step, n, args.repeats)
-                result.setdefault(f"cg_{kind}_scaling_nvt", []).append({
-                    "n_beads": int(tiled["positions"].shape[1]), "timestep_fs": dt_fs, "steps": n,
-                    "ms_per_step": 1000 * secs / n, "ns_per_day": ns_per_day(secs, n, dt_fs)})
+            # CG step time against system size: the frame tiled periodically (256, 1024, 4096 beads); HIP-NN-TS
+            # also with 2 torch threads (the all-atom runs use --threads) up to 1024 beads
+            sweeps = [(1, ((1, 1, 1), (2, 2, 1), (4, 2, 2)))]
+            if kind == "hipnn":
+                sweeps.append((2, ((1, 1, 1), (2, 2, 1))))
+            for torch_threads, sizes in sweeps:
+                torch.set_num_threads(torch_threads)
+                key = f"cg_{kind}_scaling_nvt" + ("" if torch_threads == 1 else f"_{torch_threads}threads")
+                for reps in sizes:
+                    tiled = tile_frame(data, reps)
+                    tbox = box * np.array(reps)
+                    overrides = variants["_fast" if kind == "hipnn" else ""]
+                    c = dict(cgc, device="cpu", **overrides)
+                    system, _, _ = build_cg_system(model, tiled, tbox, 298.0, 1.0, "nvt", c, f"bench {kind} scaling")
+                    integ, dt_fs = cg_integrator(system, 298.0, c)
+                    ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"),
+                                         {"Threads": str(torch_threads)})
+                    ctx.setPositions(units.angstrom_to_nm(tiled["positions"][-1].astype(float)) * u.nanometer)
+                    ctx.setVelocitiesToTemperature(298 * u.kelvin, 1)
+                    integ.step(3)
+                    n = max(5, n_cg[kind] // (reps[0] * reps[1] * reps[2]))
+                    secs = timed_segments(integ.step, n, args.repeats)
+                    result.setdefault(key, []).append({
+                        "n_beads": int(tiled["positions"].shape[1]), "threads": torch_threads, "timestep_fs": dt_fs,
+                        "steps": n, "ms_per_step": 1000 * secs / n, "ns_per_day": ns_per_day(secs, n, dt_fs)})
+            torch.set_num_threads(1)
     aa = result["aa_geometric"]
+    # the headline: CG ns/day over all-atom ns/day, same molecules, measured in this run (HIP-NN-TS: the MD
+    # path of the workflow, prior native + MTS; MS-CG: native tables)
+    result["cg_hipnn_speedup_over_aa"] = result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"]
+    result["cg_mscg_speedup_over_aa"] = result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"]
+    aa_by_beads = {sysc["n_molecules"]: (aa["ns_per_day"], "measured"),
+                   4 * sysc["n_molecules"]: (result["aa_geometric_x4"]["ns_per_day"], "measured"),
+                   16 * sysc["n_molecules"]: (result["aa_geometric_x4"]["ns_per_day"] / 4, "extrapolated linearly "
+                                              "from 4x the molecules")}
+    for key in [k for k in result if k.startswith("cg_") and "_scaling_nvt" in k]:
+        for row in result[key]:
+            if row["n_beads"] in aa_by_beads:  # one bead per molecule: the all-atom system of as many molecules
+                aa_ns, how = aa_by_beads[row["n_beads"]]
+                row["speedup_over_aa"] = row["ns_per_day"] / aa_ns
+                row["aa_ns_per_day"] = aa_ns
+                row["aa_ns_per_day_is"] = how
+    result["cg_hipnn_speedup_over_aa_by_beads"] = {str(r["n_beads"]): r["speedup_over_aa"]
+                                                   for r in result["cg_hipnn_scaling_nvt"] if "speedup_over_aa" in r}
     result["ratios"] = {
         "cg_hipnn_nvt_over_aa_ns_per_day": result["cg_hipnn_nvt"]["ns_per_day"] / aa["ns_per_day"],
         "cg_hipnn_fast_nvt_over_aa_ns_per_day": result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"],

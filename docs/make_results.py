@@ -381,13 +381,18 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                     + (f"MS-CG fit: {num(fit['wall_s'], 2)} s ({fit['train_frames']} frames, "
                        f"{fit['n_coefficients']} coefficients)." if fit else ""), ""]
         scaling = []
-        for key, label in (("cg_hipnn_scaling_nvt", "HIP-NN-TS fast path"), ("cg_mscg_scaling_nvt", "MS-CG")):
+        for key, label in (("cg_hipnn_scaling_nvt", "HIP-NN-TS fast path"),
+                           ("cg_hipnn_scaling_nvt_2threads", "HIP-NN-TS fast path, 2 threads"),
+                           ("cg_mscg_scaling_nvt", "MS-CG")):
             for r in s.get(key, []):
                 scaling.append([label, str(r["n_beads"]), num(r["timestep_fs"], 0), num(r["ms_per_step"], 1),
-                                num(r["ns_per_day"], 1)])
+                                num(r["ns_per_day"], 1),
+                                num(r["speedup_over_aa"], 2) if "speedup_over_aa" in r else "–"])
         if scaling:
-            out += ["CG step time against the number of beads (NVT, the frame tiled periodically):", ""]
-            out += table(["model", "beads", "timestep (fs)", "ms/step", "ns/day"], scaling)
+            out += ["CG step time against the number of beads (NVT, the frame tiled periodically; vs all-atom: "
+                    "over the all-atom system of as many molecules, measured up to 4x the default size, "
+                    "extrapolated linearly beyond):", ""]
+            out += table(["model", "beads", "timestep (fs)", "ms/step", "ns/day", "vs all-atom"], scaling)
     mts_file = bench_dir / "mts_check.json"
     if mts_file.exists():
         mts = json.loads(mts_file.read_text())
