@@ -138,6 +138,12 @@ def reference_density_pressure_stderr(metrics: dict, state: str) -> float:
     return 0.0
 
 
+# the long-range tail a volume term must reproduce is computed with g(r) = 1 beyond the cutoff and g(r_c) from
+# the reference RDF: an estimate, good to a few per cent; a fitted term further off than its statistical error
+# allows plus this fraction fails (mscg_T87 in an earlier default run, 17 % low at 3.2 standard errors, does)
+TAIL_SYSTEMATIC = 0.05
+
+
 def validate_system(system: str, spec: dict, states: list[str], reference_summaries: dict, mapped: dict,
                     pair_tables: dict, metrics: dict, forcefield_xml=None, template_pdb=None,
                     reference_md: dict | None = None, mscg_cutoff_A: float | None = None,
@@ -184,18 +190,22 @@ def validate_system(system: str, spec: dict, states: list[str], reference_summar
                     se_aa = reference_density_pressure_stderr(metrics, point["state"])
                     se = float(np.hypot(se_cg, se_aa))
                     check(f"volume term = long-range tail ({model}, {point['state']})", shift,
-                          f"pressure shift within 3 standard errors (CG pressure and reference density) + 2 % of "
-                          f"the exact {exact:.1f} bar",
-                          abs(shift - exact) < 3 * se + 0.02 * abs(exact), exact_bar=exact, stderr_bar=se,
+                          f"pressure shift within 2 standard errors (CG pressure and reference density) + a "
+                          f"systematic bound of {100 * TAIL_SYSTEMATIC:g} % of the exact {exact:.1f} bar",
+                          abs(shift - exact) < 2 * se + TAIL_SYSTEMATIC * abs(exact), exact_bar=exact, stderr_bar=se,
+                          deviation_pct=100.0 * (shift - exact) / abs(exact),
                           stderr_cg_bar=se_cg, stderr_reference_density_bar=se_aa, **tail)
     if "first_peak_A" in spec:
         for state in states:
             rdfs = read_json(reference_summaries[state])["rdf"]
             pair, first = next(iter(rdfs.items()))
             r_peak = first["first_peak_r_A"]
+            r_bins = pd.read_csv(reference_rdfs[state])["r_A"].to_numpy() if reference_rdfs else None
+            width = float(np.median(np.diff(r_bins))) if r_bins is not None and len(r_bins) > 1 else 0.1
+            tolerance = max(0.5 * width + 0.05, 0.1)  # the bin holding the peak, and 0.05 Å of the literature's reading
             check(f"reference first RDF peak ({state}, {pair})", r_peak,
-                  f"within 0.15 Å of {spec['first_peak_A']} Å ({spec.get('first_peak_source', 'literature')})",
-                  abs(r_peak - spec["first_peak_A"]) <= 0.15)
+                  f"within {tolerance:.2f} Å of {spec['first_peak_A']} Å ({spec.get('first_peak_source', 'literature')}; "
+                  f"half a {width:.2f}-Å bin + 0.05 Å)", abs(r_peak - spec["first_peak_A"]) <= tolerance)
     r2_min = spec.get("force_r2_min")
     for (model, state), path in sorted(metrics.items()):
         m = read_json(path)
