@@ -427,6 +427,69 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     profile_file = bench_dir / "profile_step.json"
     if profile_file.exists():
         out += profile_section(json.loads(profile_file.read_text()))
+    for name, section in (("timestep_check.json", timestep_section), ("hmr_check.json", hmr_section),
+                          ("learning_curve.json", learning_curve_section)):
+        if (bench_dir / name).exists():
+            out += section(json.loads((bench_dir / name).read_text()))
+    return out
+
+
+def timestep_section(tc: dict) -> list[str]:
+    """MS-CG at several timesteps against its smallest (benchmarks/timestep_check.py)."""
+    st = tc["settings"]
+    rows = []
+    for case in tc["cases"]:
+        for v in case["timesteps"]:
+            c = v.get("comparison", {})
+            rows.append([f"{num(case['temperature_K'], 0)} K", num(v["timestep_fs"], 0),
+                         pm(v["temperature_K"]["mean"], v["temperature_K"]["stderr"], 2),
+                         pm(v["pressure_bar"]["mean"], v["pressure_bar"]["stderr"], 1),
+                         pm(v["potential_energy_kJ_mol"]["mean"], v["potential_energy_kJ_mol"]["stderr"], 2),
+                         num(c["rdf"]["chi2_per_bin"], 2) + f" (≤ {num(c['rdf']['chi2_limit'], 2)})" if c else "–",
+                         ("pass" if c.get("passes") else "FAIL") if c else "reference"])
+    return [f"### MS-CG timestep", "",
+            f"[`timestep_check.json`](../benchmarks/results/timestep_check.json): trained MS-CG models of the tiny "
+            f"test config ({tc['cases'][0]['n_beads']} beads), NVT, {st['seeds']} seeds × {num(st['production_ps'], 0)} "
+            "ps per timestep, each against the smallest step: kinetic temperature, pressure and potential energy "
+            f"within {num(st['z_max'], 0)} combined standard errors and the RDF's χ² per bin within its limit. "
+            f"Largest passing timestep: {num(tc['largest_passing_timestep_fs'], 0)} fs (the default stays 2 fs until "
+            "the default study is rerun with a longer one).", ""] + \
+        table(["state", "timestep (fs)", "T (K)", "P (bar)", "U (kJ/mol)", "RDF χ²/bin", "verdict"], rows)
+
+
+def hmr_section(h: dict) -> list[str]:
+    """All-atom reference at 2 fs with true masses against 4 fs with hydrogen mass repartitioning."""
+    st, cmp = h["settings"], h["comparison"]
+    rows = [[name, num(v["timestep_fs"], 0), "true" if v["hydrogen_mass_amu"] is None else num(v["hydrogen_mass_amu"], 0),
+             pm(v["density_g_cm3"]["mean"], v["density_g_cm3"]["stderr"], 4),
+             pm(v["rms_bead_force_kcal_mol_A"]["mean"], v["rms_bead_force_kcal_mol_A"]["stderr"], 3),
+             pm(v["temperature_K"]["mean"], v["temperature_K"]["stderr"], 1), num(v["production_ns_per_day"], 1)]
+            for name, v in h["variants"].items()]
+    return ["### Hydrogen mass repartitioning of the all-atom reference", "",
+            f"[`hmr_check.json`](../benchmarks/results/hmr_check.json): {st['molecules']} methanol, NPT "
+            f"{num(st['temperature'], 0)} K, {num(st['production_ps'], 0)} ps each (machine shared: ns/day indicative). "
+            f"Density z = {num(cmp['density_g_cm3']['z'], 1)}, RMS mapped bead force z = "
+            f"{num(cmp['rms_bead_force_kcal_mol_A']['z'], 1)}, mapped RDF χ²/bin {num(cmp['rdf']['chi2_per_bin'], 2)} "
+            f"(limit {num(cmp['rdf']['chi2_limit'], 2)}); speed-up {num(cmp['speedup'], 2)}×. "
+            "`reference_md.hydrogen_mass_amu` is an option, not the default: the check is short and the force "
+            "difference sits at about 2 standard errors.", ""] + \
+        table(["variant", "timestep (fs)", "H mass (amu)", "density (g/cm³)", "RMS bead force (kcal/mol/Å)", "T (K)",
+               "ns/day"], rows)
+
+
+def learning_curve_section(lc: dict) -> list[str]:
+    """Held-out force RMSE against training budget (benchmarks/learning_curve.py)."""
+    rows = [[p["kind"], str(p["train_frames_per_state"]), "–" if p["max_epochs"] is None else str(p["max_epochs"]),
+             pm(p["rmse_mean"], p["rmse_seed_sd"], 4), str(p.get("n_seeds", "–")), num(p.get("cpu_per_fit_s"), 0),
+             "**default**" if p.get("is_default") else ""] for p in lc["points"]]
+    out = ["### Is the training budget adequate? (learning curve)", "",
+           f"[`learning_curve.json`](../benchmarks/results/learning_curve.json): {lc['system']} at "
+           f"{', '.join(lc['states'])}, {lc['beads'][0]} beads, held-out (test block) force RMSE in kcal/mol/Å, mean "
+           f"± seed SD over {len(lc['seeds'])} training seeds (MS-CG is deterministic).", ""]
+    out += table(["kind", "train frames / state", "max epochs", "held-out RMSE", "seeds", "CPU s / fit", ""], rows)
+    for kind, v in lc["verdicts"].items():
+        out += [f"* {kind}: {v['verdict']} (largest budget against the default: {num(v['rmse_change_percent'], 2, True)} "
+                f"% held-out RMSE, {num(v['change_in_se'], 1, True)} standard errors of the difference).", ""]
     return out
 
 
