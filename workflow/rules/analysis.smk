@@ -159,10 +159,16 @@ rule validate:
         reference_summaries=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/summary.json" for s in STUDY.states_of(w.system)
         ],
-        datasets=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
-        reference_rdfs=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)],
+        datasets=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)
+        ],
+        reference_rdfs=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/rdf.csv" for s in STUDY.states_of(w.system)
+        ],
         forces=lambda w: [reference_file("forces.npz", s.state)(w) for s in STUDY.states_of(w.system)],
-        pair_tables=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)],
+        pair_tables=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/models/{m}/pair_table.csv" for m in validation_mscg_models(w)
+        ],
         metrics=lambda w: compare_outputs(w.system, w.replicate, "metrics.json"),
         volume_terms=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/models/{m}/volume_term.json" for m in validation_volume_models(w)

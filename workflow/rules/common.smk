@@ -33,8 +33,10 @@ def unknown_target(target):
         return None
     replicates = [f"rep{r}" for r in STUDY.replicates_run(system)]
     if parts[2] not in replicates:
-        return (f"unknown replicate {parts[2]!r} of system {system!r}; it has {', '.join(replicates)} "
-                f"(config key 'replicates'), and the pooled results are under {RESULTS}/{system}/verdict/")
+        return (
+            f"unknown replicate {parts[2]!r} of system {system!r}; it has {', '.join(replicates)} "
+            f"(config key 'replicates'), and the pooled results are under {RESULTS}/{system}/verdict/"
+        )
     parts = parts[:2] + parts[3:]  # the rest as below a replicate
     states = [s.state for s in STUDY.states_of(system)]
     models = list(STUDY.models(system))
@@ -130,7 +132,9 @@ def replicate_seed(w):
 
 def reference_file(name, state=None):
     """A file of the all-atom reference run of a state (that of the system's reference_system, if it names one)."""
-    return lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/rep{w.replicate}/reference/{state or w.state}/{name}"
+    return (
+        lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/rep{w.replicate}/reference/{state or w.state}/{name}"
+    )
 
 
 def state_point(w):
@@ -204,7 +208,9 @@ def volume_term_file(w):
 def nvt_run(name):
     """A model's NVT run; a volume-corrected model reuses its base model's (the term exerts no force, so with
     the same seed the trajectory is the same; compare adds the term's exact pressure shift)."""
-    return lambda w: f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{STUDY.base_model(w.system, w.model)}/{w.state}/nvt/{name}"
+    return (
+        lambda w: f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{STUDY.base_model(w.system, w.model)}/{w.state}/nvt/{name}"
+    )
 
 
 def npt_run(name):

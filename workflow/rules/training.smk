@@ -65,7 +65,9 @@ rule pair_table:
 rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,
-        datasets=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)],
+        datasets=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)
+        ],
         code=stage_code("force_errors", per_model_kind=True),
     output:
         f"{RESULTS}/{{system}}/rep{{replicate}}/force_errors/{{model}}.json",
