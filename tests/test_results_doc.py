@@ -86,7 +86,7 @@ def _allowed(values: list[float], tokens: set[str]) -> set[str]:
 def _system_table_numbers(doc: str) -> list[tuple[str, str]]:
     """(number, table row) for every number in a table body of the per-system sections (not the benchmarks,
     whose speed ratios are computed)."""
-    body = doc.split("\n## Benchmarks")[0]
+    body = doc.split("\n## Benchmarks")[0].split("\n## The verdict over replicates")[0]
     found = []
     lines = body.splitlines()
     for i, line in enumerate(lines):
@@ -108,6 +108,21 @@ def test_every_table_number_is_in_a_result_file(make_results):
     assert len(numbers) > 1000
     missing = [(n, row) for n, row in numbers if n.lstrip("+") not in allowed]
     assert not missing, f"numbers in docs/results.md tables that no file in docs/default_run holds: {missing[:10]}"
+
+
+def test_every_verdict_number_is_in_the_replicated_run_files(make_results):
+    """The section on the replicated run: every number of its tables is a value of docs/replicate_demo/ (the
+    count of contrasts and percentages of shares included), computed, not typed."""
+    demo = ROOT / "docs" / "replicate_demo"
+    section = make_results.render().split("\n## The verdict over replicates")[1].split("\n## ")[0]
+    values, tokens = _file_values(demo)
+    allowed = _allowed(values + [100 * v for v in values], tokens)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| claim")
+            and not line.startswith("| metric")]
+    numbers = [(n, row) for row in rows for cell in row.strip("|").split("|")[2:] for n in NUMBER.findall(cell)]
+    assert len(numbers) > 50
+    missing = [(n, row) for n, row in numbers if n.lstrip("+") not in allowed]
+    assert not missing, missing[:10]
 
 
 def test_every_model_row_traces_to_that_models_cells(make_results):

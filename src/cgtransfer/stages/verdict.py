@@ -338,9 +338,13 @@ def verdict(long_paths: list, info: dict, state_points: list[dict], out: dict, s
     claims = build_claims(long, info, temps, nvt_states, n)
     for c in claims:
         c["calibration"] = claim_calibration(c, calibration)
-    table = pd.DataFrame([{k: (";".join(f"{x:.4g}" for x in v) if k == "per_replicate" else
-                               "-".join(f"{x:.4g}" for x in v) if k == "within_run_only" else v)
-                           for k, v in c.items()} for c in claims])
+    def row(c: dict) -> dict:
+        out = {k: (";".join(f"{x:.4g}" for x in v) if k == "per_replicate" else v)
+               for k, v in c.items() if k != "within_run_only"}
+        within = c.get("within_run_only") or [None, None]
+        return {**out, "within_run_lo": within[0], "within_run_hi": within[1]}
+
+    table = pd.DataFrame([row(c) for c in claims])
     write_csv(out["claims_csv"], table)
     with atomic_path(out["claims_json"]) as tmp:
         tmp.write_text(json.dumps({"system": system, "replicates": n, "claims": claims,
