@@ -90,7 +90,7 @@ def cell_values(long: pd.DataFrame, metric: str, n_replicates: int) -> tuple[dic
     return values, errors
 
 
-def direction(state: str, training_states: list[str], temps: dict, nvt_states: set) -> str:
+def direction(state: str, training_states: list[str], temps: dict) -> str:
     t, train = temps[state], [temps[s] for s in training_states if s in temps]
     if state in training_states:
         return "training"
@@ -156,7 +156,7 @@ def build_claims(long: pd.DataFrame, info: dict, temps: dict, nvt_states: set, n
                     continue
                 for s in order:
                     contrast = ([(mh, s)], [(mm, s)])
-                    where = direction(s, vh["states"], temps, nvt_states)
+                    where = direction(s, vh["states"], temps)
                     if where == "training":
                         groups["training"].append(contrast)
                         continue
@@ -206,7 +206,7 @@ def build_claims(long: pd.DataFrame, info: dict, temps: dict, nvt_states: set, n
                 blind = [m for m, v in plain.items() if v["kind"] == "hipnn" and sorted(v["states"]) == sorted(va["states"])]
                 for where in ("between", "colder", "hotter"):
                     contrasts = [([(aware, s)], [(b, s)]) for b in blind for s in order
-                                 if direction(s, va["states"], temps, nvt_states) == where]
+                                 if direction(s, va["states"], temps) == where]
                     if contrasts:
                         label = "interpolation" if where == "between" else f"extrapolation to {where} states"
                         cl.add(f"[{aware}] temperature-aware / temperature-blind {what}, {label}", "d: temperature",
@@ -220,7 +220,7 @@ def build_claims(long: pd.DataFrame, info: dict, temps: dict, nvt_states: set, n
             if va["kind"] != "hipnn_t":
                 continue
             for where in ("between", "colder", "hotter"):
-                cells = [([(aware, s)], []) for s in order if direction(s, va["states"], temps, nvt_states) == where]
+                cells = [([(aware, s)], []) for s in order if direction(s, va["states"], temps) == where]
                 if cells and all(np.any(np.isfinite(values.get(c[0][0], [np.nan]))) for c in cells):
                     cl.add(f"[{aware}] CG − all-atom energy (kcal/mol per molecule), "
                            f"{'interpolation' if where == 'between' else f'extrapolation to {where} states'}",
