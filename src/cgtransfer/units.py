@@ -65,6 +65,34 @@ def volume_nm3_for_density(total_mass_amu: float, density: float) -> float:
 KB_KCAL_MOL_K = KB_KJ_MOL_K * KCAL_PER_KJ
 
 
+# ------------------------------------------------------------------ external trajectories (GROMACS, LAMMPS)
+#: bar per atm (LAMMPS ``units real`` pressures)
+BAR_PER_ATM = (1.0 * u.atmosphere).value_in_unit(u.bar)
+#: kJ/mol per eV (LAMMPS ``units metal`` energies are per particle, in eV)
+KJ_MOL_PER_EV = ((1.0 * u.elementary_charge).value_in_unit(u.coulomb) * u.joule
+                 * u.AVOGADRO_CONSTANT_NA).value_in_unit(u.kilojoule_per_mole)
+
+#: Per trajectory unit system, the factors that take its values to OpenMM's units: length → nm, force →
+#: kJ/mol/nm, energy → kJ/mol, pressure → bar, time → ps. GROMACS works in OpenMM's units; LAMMPS in the
+#: dump's ``units`` style (``real``: Å, kcal/mol, atm, fs; ``metal``: Å, eV, bar, ps).
+TRAJECTORY_UNITS = {
+    "gromacs": {"length_nm": 1.0, "force_kj_mol_nm": 1.0, "energy_kj_mol": 1.0, "pressure_bar": 1.0, "time_ps": 1.0},
+    "real": {"length_nm": 1.0 / ANGSTROM_PER_NM, "force_kj_mol_nm": 1.0 / KCAL_A_PER_KJ_NM,
+             "energy_kj_mol": 1.0 / KCAL_PER_KJ, "pressure_bar": BAR_PER_ATM, "time_ps": 1.0e-3},
+    "metal": {"length_nm": 1.0 / ANGSTROM_PER_NM, "force_kj_mol_nm": KJ_MOL_PER_EV * ANGSTROM_PER_NM,
+              "energy_kj_mol": KJ_MOL_PER_EV, "pressure_bar": 1.0, "time_ps": 1.0},
+}
+
+
+def to_openmm(values, quantity: str, unit_system: str):
+    """``values`` of ``quantity`` (length, force, energy, pressure, time) in ``unit_system`` (a key of
+    ``TRAJECTORY_UNITS``) → OpenMM's units (nm, kJ/mol/nm, kJ/mol, bar, ps)."""
+    factors = TRAJECTORY_UNITS[unit_system]
+    key = {"length": "length_nm", "force": "force_kj_mol_nm", "energy": "energy_kj_mol", "pressure": "pressure_bar",
+           "time": "time_ps"}[quantity]
+    return np.asarray(values, dtype=np.float64) * factors[key]
+
+
 def spring_model_to_openmm(k_kcal_mol_a2):
     """Harmonic force constant kcal/mol/Å² → kJ/mol/nm²."""
     return k_kcal_mol_a2 / KCAL_PER_KJ * ANGSTROM_PER_NM**2
