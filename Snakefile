@@ -29,3 +29,8 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Every rule is defined: a requested target that names no system, replicate, model or state of the study is refused
+# here, before any job, with the known names.
+refuse_unknown_targets()

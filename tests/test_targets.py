@@ -1,5 +1,7 @@
-"""A target that names no system, replicate, model or state of the study is refused before any job, with the known names
-and no traceback (was an InputFunctionException ending in a bare KeyError)."""
+"""A target that names no system, replicate, model, state or ensemble of the study is refused before any job, with the
+known names and no traceback (was an InputFunctionException ending in a bare KeyError). The model, state and ensemble
+are read from the wildcards of whichever rule's output the path matches, so a rule added later is covered too; a path
+of the layout before replicates (no rep<r> folder) is named as such."""
 
 import subprocess
 import sys
@@ -19,10 +21,25 @@ CASES = {  # target -> what the refusal must say
                                               "'replicates'), and the pooled results are under results/water/verdict/",
     "results/methanol_2bead/rep3/models/mscg_all/metrics.json": "unknown replicate 'rep3' of system 'methanol_2bead'; "
                                                                 "it has rep1, rep2 ",
+    # the layout before replicates: the folder is named, and what the path would name with it
+    "results/methanol/compare/hipnn_T999/T273/metrics.json": "no replicate folder: per-run results are under "
+                                                             "results/methanol/rep<r>/ (this system has rep1, rep2), e.g. "
+                                                             "results/methanol/rep1/compare/hipnn_T999/T273/metrics.json; "
+                                                             "and there, unknown model 'hipnn_T999' of system 'methanol'; "
+                                                             "its models: hipnn_loo_T273, ",
+    "results/argon/summary/metrics.csv": "no replicate folder: per-run results are under results/argon/rep<r>/ (this "
+                                         "system has rep1), e.g. results/argon/rep1/summary/metrics.csv",
+    # stages the hand-written path table did not cover: the rules' own patterns name the wildcards
+    "results/methanol/rep1/models/hipnn_T999/pair_table.csv": "unknown model 'hipnn_T999' of system 'methanol'; its ",
+    "results/methanol/rep1/cg_data/T999/rdf.csv": "unknown state 'T999' of system 'methanol'; its states: T273, T313, ",
+    "results/methanol/rep1/cg_md/mscg_T273/T400/npt/summary.json": "no npt run of state 'T400' of system 'methanol': "
+                                                                   "it is an NVT state (a density in the sheet, no "
+                                                                   "pressure); its runs: nvt",
 }
 KNOWN = ["results/methanol/rep1/summary/metrics.csv", "results/methanol_2bead/rep2/summary/metrics.csv",
          "results/methanol/rep2/reference/T273/thermo.csv",  # methanol_2bead's second replicate maps this run
-         "results/methanol_2bead/verdict/claims.csv", "results/methanol/rep1/force_errors/mscg_T273.json"]
+         "results/methanol_2bead/verdict/claims.csv", "results/methanol/rep1/force_errors/mscg_T273.json",
+         "results/methanol/rep1/cg_md/mscg_T273/T313/npt/summary.json"]
 
 
 def test_unknown_targets_are_refused_with_the_known_names(tmp_path):

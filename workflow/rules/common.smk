@@ -1,4 +1,5 @@
 # Helpers only: configuration validation (before any job starts) and input functions.
+import re
 import sys
 from pathlib import Path
 
@@ -20,9 +21,11 @@ except ConfigError as error:  # a bad config is the user's to fix: the message, 
 RESULTS = "results"
 
 
-def unknown_target(target):
-    """Why a requested output file names no system, replicate, model or state of this study (None when it does):
-    asked for on the command line, e.g. results/<system>/rep<r>/compare/<model>/<state>/metrics.json."""
+def unknown_target(target, rules=()):
+    """Why a requested output file names no system, replicate, model, state or ensemble of this study (None when
+    it does): asked for on the command line, e.g. results/<system>/rep<r>/compare/<model>/<state>/metrics.json.
+    The system and replicate are read from the path; the model, state and ensemble from the wildcards of the
+    ``rules`` whose output pattern the path matches (every rule of the workflow, whichever file defines it)."""
     parts = Path(target).parts
     if len(parts) < 2 or parts[0] != RESULTS or parts[1] in ("logs", "benchmarks"):
         return None
@@ -33,20 +36,38 @@ def unknown_target(target):
         return None
     replicates = [f"rep{r}" for r in STUDY.replicates_run(system)]
     if parts[2] not in replicates:
+        if re.fullmatch(r"rep[0-9]+", parts[2]) is None and len(parts) > 3:  # a path of the layout before replicates
+            meant = str(Path(*parts[:2], replicates[0], *parts[2:]))
+            also = unknown_target(meant, rules)
+            return (
+                f"no replicate folder: per-run results are under {RESULTS}/{system}/rep<r>/ (this system has "
+                f"{', '.join(replicates)}), e.g. {meant}" + (f"; and there, {also}" if also else "")
+            )
         return (
             f"unknown replicate {parts[2]!r} of system {system!r}; it has {', '.join(replicates)} "
             f"(config key 'replicates'), and the pooled results are under {RESULTS}/{system}/verdict/"
         )
-    parts = parts[:2] + parts[3:]  # the rest as below a replicate
     states = [s.state for s in STUDY.states_of(system)]
     models = list(STUDY.models(system))
-    stage = parts[2] if len(parts) > 2 else None
-    named = {"models": 3, "force_errors": 3, "cg_md": 3, "compare": 3}.get(stage)
-    if named and len(parts) > named and Path(parts[named]).stem not in models:
-        return f"unknown model {Path(parts[named]).stem!r} of system {system!r}; its models: {', '.join(models)}"
-    where = {"reference": 3, "cg_data": 3, "cg_md": 4, "compare": 4}.get(stage)
-    if where and len(parts) > where + 1 and parts[where] not in states:
-        return f"unknown state {parts[where]!r} of system {system!r}; its states: {', '.join(states)}"
+    for producer in rules:
+        try:
+            if not producer.is_producer(target):
+                continue
+            wildcards = producer.get_wildcards(target)
+        except Exception:  # a rule whose pattern cannot be matched says nothing about the names
+            continue
+        model, state, ensemble = (wildcards.get(k) for k in ("model", "state", "ensemble"))
+        if model is not None and model not in models:
+            return f"unknown model {model!r} of system {system!r}; its models: {', '.join(models)}"
+        if state is not None and state not in states:
+            return f"unknown state {state!r} of system {system!r}; its states: {', '.join(states)}"
+        if state is not None and ensemble in ("nvt", "npt"):
+            allowed = STUDY.ensembles(system, state)
+            if ensemble not in allowed:
+                return (
+                    f"no {ensemble} run of state {state!r} of system {system!r}: it is an NVT state (a density "
+                    f"in the sheet, no pressure); its runs: {', '.join(allowed)}"
+                )
     return None
 
 
@@ -64,12 +85,18 @@ def command_line_targets():
         return []
 
 
-_unknown = [(t, why) for t in command_line_targets() if (why := unknown_target(t))]
-if _unknown:  # a wrong target is the user's to fix: say what is known, no traceback
-    print("cgtransfer: no job was started; the requested target(s) name nothing in this study:", file=sys.stderr)
-    for target, why in _unknown:
-        print(f"  {target}: {why}", file=sys.stderr)
-    sys.exit(1)
+def refuse_unknown_targets():
+    """Called once all rules are defined (at the end of the Snakefile). A command-line target that names nothing
+    in this study stops the workflow with one line per target saying what was asked and what exists (no job, no
+    traceback; was an InputFunctionException ending in a bare KeyError)."""
+    rules = list(workflow.rules)
+    unknown = [(t, why) for t in command_line_targets() if (why := unknown_target(t, rules))]
+    if unknown:  # a wrong target is the user's to fix: say what is known, no traceback
+        print("cgtransfer: no job was started; the requested target(s) name nothing in this study:", file=sys.stderr)
+        for target, why in unknown:
+            print(f"  {target}: {why}", file=sys.stderr)
+        sys.exit(1)
+
 
 # Run-time settings: they change how fast a job runs, not what it computes, so they are not rule params (a new
 # thread count or device must not rerun finished simulations); scripts read them from the config at run time.
