@@ -386,3 +386,64 @@ def replicate_heatmap(cells: pd.DataFrame, states: list[str], training: dict, ti
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
+
+
+def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: str):
+    """What the networks learned (stage learned), one figure per system: (a) each model's effective pair
+    potential (two isolated beads) beside the MS-CG table of every state (first bead-type pair), (b) the triplet's
+    three-body energy against the angle, (c) the many-body share of each model's force per state, (d) the held-out
+    RDF error against the effective pair force's RMS distance from the target state's MS-CG table."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    (ax_u, ax_3), (ax_mb, ax_rdf) = axes
+    pair = table["pair"].iloc[0] if not table.empty else None
+    colours = {m: f"C{k}" for k, m in enumerate(curves)}
+    shown_mscg = False
+    for model, c in curves.items():
+        c = c[c["pair"] == pair]
+        for state, g in c[c["source"] == "effective"].groupby("state", sort=False):
+            ax_u.plot(g["r_A"], g["energy_kcal_mol"], color=colours[model], lw=1.2,
+                      label=model if not isinstance(state, str) or not state else f"{model} @ {state}")
+        if not shown_mscg:
+            for k, (state, g) in enumerate(c[c["source"] == "mscg"].groupby("state", sort=False)):
+                ax_u.plot(g["r_A"], g["energy_kcal_mol"], color="k", ls=("--", ":", "-.")[k % 3], lw=1.0,
+                          label=f"MS-CG {state}")
+            shown_mscg = True
+    ref = pd.concat([c[(c["pair"] == pair) & (c["source"] == "mscg")] for c in curves.values()]) if curves else None
+    if ref is not None and len(ref):
+        lo, hi = ref["energy_kcal_mol"].min(), ref["energy_kcal_mol"].max()
+        pad = 0.3 * (hi - lo) + 1e-3
+        ax_u.set_ylim(lo - pad, min(hi, 2.0 * abs(lo) + 0.5) + pad)
+    ax_u.axhline(0.0, color="grey", lw=0.5)
+    ax_u.set_xlabel("r (Å)")
+    ax_u.set_ylabel("U(r) (kcal/mol)")
+    ax_u.set_title(f"{system} {pair}: effective pair potential vs MS-CG", fontsize=9)
+    ax_u.legend(fontsize=6)
+    for model, t in triplets.items():
+        for (name, temp), g in t.groupby(["triplet", t["temperature_K"].fillna(-1)], sort=False):
+            ax_3.plot(g["angle_deg"], g["three_body_kcal_mol"], color=colours.get(model, "k"),
+                      label=f"{model} {name}" + (f" @ {temp:g} K" if temp > 0 else ""))
+    ax_3.axhline(0.0, color="grey", lw=0.5)
+    ax_3.set_xlabel("angle θ_jik (degrees), r_ij = r_ik = first shell")
+    ax_3.set_ylabel("E(ijk) − E(ij) − E(ik) − E(jk) (kcal/mol)")
+    ax_3.set_title("three-body energy of a triplet", fontsize=9)
+    ax_3.legend(fontsize=6)
+    first = table[table["pair"] == pair] if pair is not None else table
+    for model, g in first.groupby("model", sort=False):
+        g = g.sort_values("temperature_K")
+        ax_mb.plot(g["temperature_K"], g["many_body_share"], "o-", color=colours.get(model, "k"), label=model)
+        ax_mb.plot(g["temperature_K"], 1.0 - g["mscg_state_test_r2"], "x:", color="k", lw=0.6)
+        ax_rdf.scatter(g["effective_vs_mscg_rms_kcal_mol_A"], g["rdf_error_over_noise"], color=colours.get(model, "k"),
+                       label=model, marker="o")
+        tr = g[g["in_training"].astype(bool)]
+        ax_rdf.scatter(tr["effective_vs_mscg_rms_kcal_mol_A"], tr["rdf_error_over_noise"], facecolor="none",
+                       edgecolor="k", s=80)
+    ax_mb.set_xlabel("state temperature (K)")
+    ax_mb.set_ylabel("many-body share 1 − R²(pair projection)")
+    ax_mb.set_title("network force no pair potential represents (x: 1 − held-out R² of MS-CG)", fontsize=8)
+    ax_mb.legend(fontsize=6)
+    ax_rdf.set_xlabel("RMS(effective pair force − target state's MS-CG) (kcal/mol/Å)")
+    ax_rdf.set_ylabel("held-out RDF error / noise floor")
+    ax_rdf.set_title("transfer vs distance from MS-CG (ringed: training state)", fontsize=8)
+    ax_rdf.legend(fontsize=6)
+    fig.tight_layout()
+    return fig

@@ -199,3 +199,73 @@ rule validate:
         mscg_cutoff_A=lambda w: STUDY.settings(w.system)["mscg"]["cutoff_A"],
     script:
         "../../scripts/validate.py"
+
+
+def learned_models(system):
+    """The HIP-NN-TS models (kinds hipnn and hipnn_t) whose learned interaction rule learned analyses."""
+    return STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t")
+
+
+rule learned:
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        datasets=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{s.state}/dataset.npz" for s in STUDY.states_of(w.system)
+        ],
+        code=stage_code("learned"),
+    output:
+        json=f"{RESULTS}/{{system}}/rep{{replicate}}/learned/{{model}}/learned.json",
+        curves=f"{RESULTS}/{{system}}/rep{{replicate}}/learned/{{model}}/pair_curves.csv",
+        triplet=f"{RESULTS}/{{system}}/rep{{replicate}}/learned/{{model}}/three_body.csv",
+        hierarchy=f"{RESULTS}/{{system}}/rep{{replicate}}/learned/{{model}}/energy_hierarchy.csv",
+    log:
+        f"{RESULTS}/logs/learned/{{system}}/rep{{replicate}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/learned/{{system}}/rep{{replicate}}/{{model}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: 1
+    params:
+        states=lambda w: [s.state for s in STUDY.states_of(w.system)],
+        temperatures_K=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
+        training=split_settings,
+        mscg=lambda w: physics(STUDY.settings(w.system)["mscg"]),
+    script:
+        "../../scripts/learned.py"
+
+
+rule learned_summary:
+    input:
+        json=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/learned.json" for m in learned_models(w.system)],
+        curves=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/pair_curves.csv" for m in learned_models(w.system)
+        ],
+        triplet=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/three_body.csv" for m in learned_models(w.system)
+        ],
+        metrics=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/compare/{m}/{s.state}/metrics.json"
+            for m in learned_models(w.system)
+            for s in STUDY.states_of(w.system)
+        ],
+        code=stage_code("learned_summary"),
+    output:
+        csv=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/learned.csv",
+        json=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/learned_trends.json",
+        figure=report(
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/learned.png",
+            caption="../report/learned.rst",
+            category="What the network learned",
+            labels={"system": "{system}", "figure": "effective pair potential, many-body share"},
+        ),
+    log:
+        f"{RESULTS}/logs/learned_summary/{{system}}/rep{{replicate}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/learned_summary/{{system}}/rep{{replicate}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        models=lambda w: learned_models(w.system),
+        cells=lambda w: [(m, s.state) for m in learned_models(w.system) for s in STUDY.states_of(w.system)],
+    script:
+        "../../scripts/learned_summary.py"

@@ -351,5 +351,7 @@ def all_outputs():
                 out += [f"{run}/summary/validation.json", f"{run}/summary/validation.png"]
             out += [f"{run}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
             out += [f"{run}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
+            if STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t"):  # rule learned_summary
+                out += [f"{run}/summary/{name}" for name in ("learned.csv", "learned_trends.json", "learned.png")]
         out += verdict_outputs(system)
     return out

@@ -300,3 +300,127 @@ def network_pair_projection(model: CGModel, data: dict, frames=None, cutoff_A: f
     out.update({"include_prior": bool(include_prior), "forces_kcal_mol_A": forces})
     return out
 
+
+
+def pair_forces_on_frames(pair_forces: dict, bead_types: list, species, positions, cells, molecule=None):
+    """Forces (F, N, 3) kcal/mol/Å of central pair forces ``pair_forces`` (name "A-B" → `PairForce`, e.g. the
+    ``pair_forces`` of `pair_projection`) on frames: what that pair model predicts, to score it on frames it was
+    not fitted on. ``molecule`` (N,): pairs inside one molecule are left out, as in the fit."""
+    from cgtransfer.kinds.mscg import frame_pairs, type_pairs
+
+    species = np.asarray(species)
+    positions = np.asarray(positions, dtype=np.float64)
+    boxes = np.asarray(cells, dtype=np.float64)[:, [0, 1, 2], [0, 1, 2]]
+    pairs = type_pairs(list(bead_types))
+    n_types = len(bead_types)
+    pair_of = np.full((n_types + 1, n_types + 1), -1, dtype=np.int64)
+    for k, (a, b, _) in enumerate(pairs):
+        pair_of[a, b] = pair_of[b, a] = k
+    cutoff = max(pf.cutoff for pf in pair_forces.values())
+    out = np.zeros(positions.shape)
+    for f in range(len(positions)):
+        i, j, vec, r = frame_pairs(positions[f], boxes[f], cutoff, molecule)
+        tp = pair_of[species[f][i], species[f][j]]
+        fr = np.zeros(len(r))
+        for k, (_, _, name) in enumerate(pairs):
+            sel = tp == k
+            if np.any(sel) and name in pair_forces:
+                fr[sel] = pair_forces[name].force(r[sel])
+        fij = (fr / r)[:, None] * vec
+        np.add.at(out[f], i, fij)
+        np.add.at(out[f], j, -fij)
+    return out
+
+
+def force_r2(predicted, reference) -> float:
+    """R² = 1 − Σ|F_ref − F_pred|² / Σ|F_ref|² over every component (the mean force on a bead is zero, so Σ|F|²
+    is the force's variance): the share of the reference force a model explains (1 perfect, 0 none, < 0 worse
+    than predicting no force)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    pred = np.asarray(predicted, dtype=np.float64)
+    return float(1.0 - np.sum((ref - pred) ** 2) / np.sum(ref**2))
+
+
+# ------------------------------------------------------------------ 3. the three-body energy of a triplet
+def three_body_energy(model: CGModel, r_A: float, angles_deg, types=(1, 1, 1), temperature_K=None,
+                      margin_A: float = BOX_MARGIN_A, double: bool = True) -> dict:
+    """The model's three-body energy of an isolated triplet: bead i with j and k at distance ``r_A`` from it and
+    angle θ_jik = ``angles_deg``, ΔE₃(θ) = E(ijk) − E(ij) − E(ik) − E(jk) with every energy relative to the
+    beads far apart (what a pair potential, whatever it is, leaves as exactly 0).
+
+    Every energy is evaluated on three beads (of species ``types``, 1-based) in one cubic box, a bead "left out"
+    being moved beyond the model's range from the others and their images: E(ij) is the frame with k far away,
+    and ΔE₃ = E(ijk) − E(ij·) − E(i·k) − E(·jk) + 2 E(···). Returns ``angle_deg``, ``r_jk_A``,
+    ``three_body_kcal_mol`` and ``pair_sum_kcal_mol`` = ΔE(ij) + ΔE(ik) + ΔE(jk) (the pair part, for scale).
+    Network kinds only; the prior (a pair energy) cancels exactly. Several beads per molecule: the three beads
+    are three molecules."""
+    from cgtransfer.kinds.hipnn_force import ModelEvaluator
+
+    if model.kind not in ("hipnn", "hipnn_t"):
+        raise ValueError(f"three-body energies are for the network kinds; a {model.kind} model is pairwise (0)")
+    rc = model.interaction_range_A
+    r = float(r_A)
+    theta = np.radians(np.asarray(angles_deg, dtype=np.float64).reshape(-1))
+    edge = 2.0 * (rc + r + margin_A)  # a far bead sits ≥ edge/2 − r > rc from the others and their images
+    c = np.full(3, 0.5 * edge)
+    far = [c + 0.5 * edge * np.array(v) for v in ((1, 1, 1), (1, 0, 0), (0, 1, 0))]
+    n = len(theta)
+    pi = np.broadcast_to(c, (n, 3))
+    pj = c + r * np.stack([np.ones(n), np.zeros(n), np.zeros(n)], axis=1)
+    pk = c + r * np.stack([np.cos(theta), np.sin(theta), np.zeros(n)], axis=1)
+    f0 = np.broadcast_to(far[0], (n, 3))
+    frames = np.concatenate([np.stack(x, axis=1) for x in ((pi, pj, pk), (pi, pj, f0), (pi, f0, pk), (f0, pj, pk))]
+                            + [np.stack(far)[None]])
+    ev = ModelEvaluator(model.directory, device=getattr(model, "device", "cpu"), include_prior=True)
+    if ev.molecule is not None:
+        ev.molecule = np.array([0, 1, 2], dtype=np.int64)
+    if double:
+        ev.in_double_precision()
+    species = np.tile(np.asarray(types, dtype=np.int64), (len(frames), 1))
+    cells = np.tile(np.eye(3) * edge, (len(frames), 1, 1))
+    energy = np.concatenate([ev(species[s:s + 64], frames[s:s + 64], cells[s:s + 64], temperature_K)[0]
+                             for s in range(0, len(frames), 64)])
+    e_ijk, e_ij, e_ik, e_jk = (energy[q * n:(q + 1) * n] for q in range(4))
+    e_far = energy[-1]
+    return {"angle_deg": np.degrees(theta), "r_A": r, "r_jk_A": 2.0 * r * np.sin(0.5 * theta),
+            "types": [int(t) for t in types], "edge_A": edge,
+            "three_body_kcal_mol": e_ijk - e_ij - e_ik - e_jk + 2.0 * e_far,
+            "pair_sum_kcal_mol": e_ij + e_ik + e_jk - 3.0 * e_far}
+
+
+# ------------------------------------------------------------------ 4. the energy hierarchy
+def energy_hierarchy(model: CGModel, data: dict, frames=None, temperature_K=None, batch_size: int = 8) -> dict:
+    """hippynn's own per-interaction-layer energy terms of the model's energy head(s) on frames of ``data``,
+    read from the ``HEnergy`` node's outputs (``energy_terms``: the cumulative sums of the layer terms, layer 0
+    the non-interacting one-hot species term; ``mol_hier``: its hierarchicality Σ_l Σ E_l² / Σ (E_l² + E_{l−1}²)
+    per frame), and of ``HEntropy`` for a temperature-aware model. Per head: ``layer_terms`` (F, L) kcal/mol
+    (the differences of the cumulative sums, each frame's sum over beads) and ``hierarchicality`` (F,)."""
+    import torch
+    from hippynn.graphs import GraphModule
+
+    from cgtransfer.kinds.hipnn_force import ModelEvaluator
+
+    if model.kind not in ("hipnn", "hipnn_t"):
+        raise ValueError(f"an energy hierarchy is for the network kinds, not {model.kind}")
+    ev = ModelEvaluator(model.directory, device=getattr(model, "device", "cpu"), include_prior=True)
+    anchor = ev._inputs[0]
+    heads = ["HEnergy"] + (["HEntropy"] if ev.temperature_aware else [])
+    outputs = []
+    for name in heads:
+        node = anchor.find_unique_relative(lambda n, name=name: n.name == name)
+        outputs += [node.energy_terms, node.mol_hier]
+    module = GraphModule(ev._inputs, outputs).to(ev.device)
+    module.eval()
+    frames = np.arange(len(data["positions"])) if frames is None else np.asarray(frames)
+    parts = {name: ([], []) for name in heads}
+    for s in range(0, len(frames), batch_size):
+        f = frames[s:s + batch_size]
+        with torch.no_grad():
+            out = module(*ev._tensors(data["species"][f], data["positions"][f], data["cells"][f], temperature_K))
+        for h, name in enumerate(heads):
+            terms, hier = out[2 * h], out[2 * h + 1]
+            cumulative = np.stack([t.detach().cpu().numpy().reshape(-1) for t in terms], axis=1)
+            parts[name][0].append(np.diff(cumulative, axis=1, prepend=0.0))
+            parts[name][1].append(hier.detach().cpu().numpy().reshape(-1))
+    return {name: {"layer_terms_kcal_mol": np.concatenate(t), "hierarchicality": np.concatenate(hh)}
+            for name, (t, hh) in parts.items()}
