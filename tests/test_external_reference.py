@@ -1,0 +1,192 @@
+"""External all-atom references (cgtransfer.external, stage import_reference): a real OpenMM run's frames and
+forces written to a GROMACS TRR (MDAnalysis's XDR writer) and to a LAMMPS dump (the documented text format, in
+LAMMPS ``real`` and ``metal`` units) read back through the import stage map to the same CG dataset as the
+native path, to float precision; every kind of bad input is refused naming the file and what is missing."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from cgtransfer import units
+from cgtransfer.external import ExternalReferenceError, check_external_references, read_thermo
+from cgtransfer.stages import mapping
+from cgtransfer.stages.import_reference import import_reference
+
+ARGON_TEMPLATE = REPO / "resources/argon/argon.pdb"
+METHANOL_TEMPLATE = REPO / "resources/methanol/methanol.pdb"
+METHANOL_XML = REPO / "resources/methanol/oplsaa_methanol.xml"
+ARGON_MAPPING = {"AR": {"AR": ["AR"]}}
+METHANOL_MAPPING = {"MOH": {"CH3": ["C", "H1", "H2", "H3"], "OH": ["O", "HO"]}}  # two beads: unwrapping matters
+
+
+# ------------------------------------------------------------------------------------------------ writers
+def native_frames(run_dir: Path):
+    """(positions nm, box nm edges, forces kJ/mol/nm, times ps) of a native reference run (DCD + forces.npz)."""
+    import MDAnalysis as mda
+
+    u = mda.Universe(str(run_dir / "topology.pdb"), str(run_dir / "trajectory.dcd"))
+    pos = np.array([units.angstrom_to_nm(ts.positions.astype(np.float64)) for ts in u.trajectory])
+    box = np.array([units.angstrom_to_nm(ts.dimensions[:3].astype(np.float64)) for ts in u.trajectory])
+    with np.load(run_dir / "forces.npz") as data:
+        return pos, box, data["forces_kj_mol_nm"], data["time_ps"]
+
+
+def write_trr(path, pos, box, forces, times, with_forces=True, box_scale=1.0):
+    """GROMACS TRR (nm, kJ/mol/nm, ps) with MDAnalysis's XDR writer."""
+    from MDAnalysis.lib.formats.libmdaxdr import TRRFile
+
+    with TRRFile(str(path), "w") as trr:
+        for i, (x, b, f, t) in enumerate(zip(pos, box, forces, times)):
+            trr.write(x.astype(np.float32), None, f.astype(np.float32) if with_forces else None,
+                      np.diag(b * box_scale).astype(np.float32), i * 50, float(t), 0.0, len(x))
+
+
+def write_dump(path, pos, box, forces, unit_system="real", columns="id type x y z fx fy fz", bounds="pp pp pp",
+               step0=0, stride=50):
+    """A LAMMPS dump in its documented text format (ITEM: TIMESTEP / NUMBER OF ATOMS / BOX BOUNDS / ATOMS) in
+    ``unit_system`` (real: Å, kcal/mol/Å; metal: Å, eV/Å), atoms written in reverse id order (the reader sorts)."""
+    length = 1.0 / units.TRAJECTORY_UNITS[unit_system]["length_nm"]
+    force = 1.0 / units.TRAJECTORY_UNITS[unit_system]["force_kj_mol_nm"]
+    opener = gzip.open if str(path).endswith(".gz") else open
+    cols = columns.split()
+    with opener(path, "wt") as fh:
+        for i, (x, b, f) in enumerate(zip(pos, box, forces)):
+            fh.write(f"ITEM: TIMESTEP\n{step0 + i * stride}\nITEM: NUMBER OF ATOMS\n{len(x)}\n")
+            fh.write(f"ITEM: BOX BOUNDS {bounds}\n")
+            for edge in b * length:
+                fh.write(f"0.0 {edge:.10g}\n")
+            fh.write(f"ITEM: ATOMS {columns}\n")
+            for a in reversed(range(len(x))):
+                values = {"id": a + 1, "type": 1, "x": x[a, 0] * length, "y": x[a, 1] * length, "z": x[a, 2] * length,
+                          "fx": f[a, 0] * force, "fy": f[a, 1] * force, "fz": f[a, 2] * force}
+                fh.write(" ".join(f"{values[c]:.9g}" if c not in ("id", "type") else str(values[c]) for c in cols)
+                         + "\n")
+
+
+def write_gro(path, topology_pdb):
+    import MDAnalysis as mda
+
+    mda.Universe(str(topology_pdb)).atoms.write(str(path))
+
+
+def assert_same_dataset(native: dict, imported: dict):
+    """Positions, boxes, forces (float32 datasets) equal to float precision; species, masses, names identical."""
+    for key in ("species", "bead_names", "residue_index"):
+        np.testing.assert_array_equal(native[key], imported[key])
+    np.testing.assert_allclose(imported["masses"], native["masses"], rtol=1e-4)  # template vs force-field masses
+    np.testing.assert_allclose(imported["cells"], native["cells"], rtol=2e-6)
+    scale = np.abs(native["forces"]).mean()
+    np.testing.assert_allclose(imported["forces"], native["forces"], rtol=1e-5, atol=1e-5 * scale)
+    box = native["cells"][:, [0, 1, 2], [0, 1, 2]][:, None, :]
+    d = imported["positions"] - native["positions"]
+    d -= np.round(d / box) * box  # a bead exactly on the wrapping plane may sit on either side
+    assert np.abs(d).max() < 2e-4, np.abs(d).max()  # Å: float32 of nm vs of Å
+
+
+def import_and_map(tmp, topology, trajectory, spec, template, mapping_spec, thermo=None):
+    out = {k: tmp / n for k, n in (("top", "topology.pdb"), ("traj", "trajectory.dcd"), ("forces", "forces.npz"),
+                                   ("thermo", "thermo.csv"))}
+    summary = import_reference(topology, trajectory, spec, [template], 120.0, out["top"], out["traj"], out["forces"],
+                               out["thermo"], thermo=thermo)
+    cg = mapping.map_trajectory(out["top"], out["traj"], out["forces"], mapping_spec)
+    return cg, summary, out
+
+
+# ------------------------------------------------------------------------------------------------ known answers
+@pytest.fixture(scope="module")
+def argon_native(argon_run):
+    d = argon_run["dir"]
+    cg = mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", d / "forces.npz", ARGON_MAPPING)
+    return {"dir": d, "cg": cg, "frames": native_frames(d)}
+
+
+def test_trr_reference_maps_to_the_native_dataset(argon_native, tmp_path):
+    pos, box, forces, times = argon_native["frames"]
+    write_trr(tmp_path / "run.trr", pos, box, forces, times)
+    write_gro(tmp_path / "conf.gro", argon_native["dir"] / "topology.pdb")
+    cg, summary, out = import_and_map(tmp_path, tmp_path / "conf.gro", tmp_path / "run.trr", {}, ARGON_TEMPLATE,
+                                      ARGON_MAPPING)
+    assert summary["units"] == "gromacs" and summary["n_frames"] == len(pos) == 30
+    assert_same_dataset(argon_native["cg"], cg)
+    np.testing.assert_allclose(cg["time_ps"], times, atol=1e-5)  # the TRR's own times
+    with np.load(out["forces"]) as data:
+        assert data["forces_kj_mol_nm"].shape == forces.shape and int(data["seed"]) == -1
+    thermo = pd.read_csv(out["thermo"])
+    # density from the boxes and the template masses: 108 argon atoms at 1.4 g/cm3 (the fixture's NVT density)
+    np.testing.assert_allclose(thermo["density_g_cm3"], 1.4, rtol=1e-4)
+    assert thermo["pressure_bar"].isna().all() and thermo["potential_energy_kJ_mol"].isna().all()
+
+
+@pytest.mark.parametrize("unit_system,name", [("real", "run.lammpstrj"), ("metal", "run.lammpstrj.gz")])
+def test_lammps_dump_reference_maps_to_the_native_dataset(argon_native, tmp_path, unit_system, name):
+    pos, box, forces, times = argon_native["frames"]
+    write_dump(tmp_path / name, pos, box, forces, unit_system)
+    spec = {"units": unit_system, "frame_interval_ps": 0.2}
+    cg, summary, _ = import_and_map(tmp_path, argon_native["dir"] / "topology.pdb", tmp_path / name, spec,
+                                    ARGON_TEMPLATE, ARGON_MAPPING)
+    assert summary["units"] == unit_system and summary["format"] == "lammpsdump"
+    assert_same_dataset(argon_native["cg"], cg)
+    np.testing.assert_allclose(cg["time_ps"], 0.2 * np.arange(30), atol=1e-9)
+
+
+def test_a_wrong_unit_constant_is_caught(argon_native, tmp_path):
+    """Declaring metal for a real-units dump scales forces by 23.06 (eV vs kcal/mol): the datasets differ."""
+    pos, box, forces, times = argon_native["frames"]
+    write_dump(tmp_path / "run.lammpstrj", pos, box, forces, "real")
+    cg, _, _ = import_and_map(tmp_path, argon_native["dir"] / "topology.pdb", tmp_path / "run.lammpstrj",
+                              {"units": "metal", "frame_interval_ps": 0.2}, ARGON_TEMPLATE, ARGON_MAPPING)
+    ratio = np.abs(cg["forces"]).mean() / np.abs(argon_native["cg"]["forces"]).mean()
+    assert ratio == pytest.approx(units.KJ_MOL_PER_EV / 4.184, rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def methanol_native(tmp_path_factory):
+    """A tiny real methanol reference (64 molecules, 4 frames) from the native stage."""
+    from cgtransfer.md.box import build_box
+    from cgtransfer.stages.reference import run_reference
+
+    d = tmp_path_factory.mktemp("methanol_native")
+    md = dict(platform="CPU", threads=1, timestep_fs=2.0, friction_per_ps=1.0, nonbonded_cutoff_nm=0.7,
+              ewald_error_tolerance=5e-4, dispersion_correction=True, constraints="HBonds", barostat_frequency=25,
+              minimize_max_iterations=100, equilibration_ps=0.1, production_ps=0.2, report_interval_ps=0.05)
+    build_box(METHANOL_TEMPLATE, 64, 0.75, d / "box.pdb", seed=3)
+    run_reference(d / "box.pdb", METHANOL_XML, 300.0, None, 0.79, md, d / "topology.pdb", d / "trajectory.dcd",
+                  d / "forces.npz", d / "thermo.csv", threads=1)
+    cg = mapping.map_trajectory(d / "topology.pdb", d / "trajectory.dcd", d / "forces.npz", METHANOL_MAPPING)
+    return {"dir": d, "cg": cg, "frames": native_frames(d)}
+
+
+def test_methanol_trr_and_dump_with_thermo_map_to_the_native_dataset(methanol_native, tmp_path):
+    """Several atoms per molecule: elements and bonds come from the template, molecules are made whole; the
+    thermo CSV's energy and pressure come through in OpenMM's units from either unit system."""
+    pos, box, forces, times = methanol_native["frames"]
+    native_thermo = pd.read_csv(methanol_native["dir"] / "thermo.csv")
+    write_gro(tmp_path / "conf.gro", methanol_native["dir"] / "topology.pdb")
+    write_trr(tmp_path / "run.trr", pos, box, forces, times)
+    native_thermo[["potential_energy_kJ_mol", "pressure_bar"]].to_csv(tmp_path / "gmx.csv", index=False)
+    (tmp_path / "gmx").mkdir()
+    cg, _, out = import_and_map(tmp_path / "gmx", tmp_path / "conf.gro", tmp_path / "run.trr", {"frame_interval_ps": 0.05},
+                                METHANOL_TEMPLATE, METHANOL_MAPPING, thermo=tmp_path / "gmx.csv")
+    assert_same_dataset(methanol_native["cg"], cg)
+    thermo = pd.read_csv(out["thermo"])
+    np.testing.assert_allclose(thermo["potential_energy_kJ_mol"], native_thermo["potential_energy_kJ_mol"], rtol=1e-9)
+    np.testing.assert_allclose(thermo["density_g_cm3"], 0.79, rtol=2e-3)  # template element masses vs OPLS masses
+
+    write_dump(tmp_path / "run.lammpstrj", pos, box, forces, "real", columns="id x y z fy fz fx")
+    pd.DataFrame({"potential_energy_kcal_mol": units.kj_to_kcal(native_thermo["potential_energy_kJ_mol"]),
+                  "pressure_atm": native_thermo["pressure_bar"] / 1.01325}).to_csv(tmp_path / "lmp.csv", index=False)
+    (tmp_path / "lmp").mkdir()
+    cg, _, out = import_and_map(tmp_path / "lmp", methanol_native["dir"] / "topology.pdb", tmp_path / "run.lammpstrj",
+                                {"units": "real", "frame_interval_ps": 0.05}, METHANOL_TEMPLATE, METHANOL_MAPPING,
+                                thermo=tmp_path / "lmp.csv")
+    assert_same_dataset(methanol_native["cg"], cg)
+    thermo = pd.read_csv(out["thermo"])
+    np.testing.assert_allclose(thermo["potential_energy_kJ_mol"], native_thermo["potential_energy_kJ_mol"], rtol=1e-9)
+    np.testing.assert_allclose(thermo["pressure_bar"], native_thermo["pressure_bar"], rtol=1e-9)
