@@ -1055,6 +1055,8 @@ def _load_study(config: dict, basedir, schema_dir, origin: ConfigOrigin) -> Stud
         own_sorted = [s.state for s in sorted((s for s in states if s.system == name), key=lambda s: s.temperature_K)]
         expanded[name] = expand_models(name, system["models"], own_sorted, str(sheet))
         check_temperature_aware(name, expanded[name], {s.state: s for s in states if s.system == name})
+        if system.get("external_reference"):
+            check_external_reference(config, name, settings, own_points, basedir)
         if settings["volume_term"]["enabled"]:
             expanded[name] = with_volume_corrected(name, expanded[name])
         for resname, beads in system["mapping"].items():
@@ -1076,6 +1078,18 @@ def _load_study(config: dict, basedir, schema_dir, origin: ConfigOrigin) -> Stud
     for name in config["systems"]:
         check_reference_system(config, name, states)
     return Study(config, basedir, states, expanded)
+
+
+def check_external_reference(config: dict, name: str, settings: dict, states: list[StatePoint], basedir) -> None:
+    """``systems.<name>.external_reference``: the user's topology, trajectory and thermo files of each external
+    state, read and checked before any job (``cgtransfer.external.check_external_references``)."""
+    from cgtransfer.external import ExternalReferenceError, check_external_references
+
+    molecules = [(resolve(basedir, t), n) for t, n, _ in molecule_types(config["systems"][name])]
+    try:
+        check_external_references(config, name, settings, states, molecules, basedir)
+    except ExternalReferenceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_reference_system(config: dict, name: str, states: list[StatePoint]) -> None:

@@ -330,6 +330,17 @@ def template_residues(template_paths) -> dict:
     return out
 
 
+def molecule_counts_by_residue(molecules: list) -> dict[str, int]:
+    """Residue name → count in the box, from the molecule templates and their counts [(path, n), ...]."""
+    from openmm import app
+
+    out: dict[str, int] = {}
+    for path, n in molecules:
+        for res in app.PDBFile(str(path)).topology.residues():
+            out[res.name] = out.get(res.name, 0) + int(n)
+    return out
+
+
 def residue_counts(universe) -> dict[str, int]:
     names, counts = np.unique(universe.residues.resnames, return_counts=True)
     return {str(n): int(c) for n, c in zip(names, counts)}
@@ -365,8 +376,8 @@ def per_replicate(spec: dict, field: str) -> list:
     return [value] if isinstance(value, str) else list(value)
 
 
-def check_external_references(config: dict, name: str, settings: dict, states: list, template_paths: list,
-                              expected_counts: dict[str, int], basedir) -> None:
+def check_external_references(config: dict, name: str, settings: dict, states: list, molecules: list,
+                              basedir) -> None:
     """All checks of ``systems.<name>.external_reference`` that can run before any job: the states are the
     system's; files exist and are read; format and units are known or declared; forces present and finite (every
     frame of a file up to ``FULL_CHECK_BYTES``; the first and last of a larger one, the import job checks the
@@ -377,7 +388,8 @@ def check_external_references(config: dict, name: str, settings: dict, states: l
     system = config["systems"][name]
     specs = system.get("external_reference") or {}
     by_state = {s.state: s for s in states}
-    templates = template_residues(template_paths)
+    templates = template_residues([path for path, _ in molecules])
+    expected_counts = molecule_counts_by_residue(molecules)
     replicates = int(system.get("replicates", config.get("replicates", 1)))
     users = [s for s, other in config["systems"].items() if other.get("reference_system") == name]
     for user in users:
