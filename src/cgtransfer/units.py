@@ -96,3 +96,60 @@ def to_openmm(values, quantity: str, unit_system: str):
 def spring_model_to_openmm(k_kcal_mol_a2):
     """Harmonic force constant kcal/mol/Å² → kJ/mol/nm²."""
     return k_kcal_mol_a2 / KCAL_PER_KJ * ANGSTROM_PER_NM**2
+
+
+# ------------------------------------------------------------------ engine table units (stages.export)
+#: atm per bar (LAMMPS ``units real`` pressures are in atm)
+ATM_PER_BAR = (1.0 * u.bar).value_in_unit(u.atmosphere)
+#: eV per kcal/mol (LAMMPS ``units metal`` energies)
+EV_PER_KCAL_MOL = (1.0 * u.kilocalorie_per_mole / u.AVOGADRO_CONSTANT_NA).value_in_unit(u.joule) / (
+    (1.0 * u.elementary_charge * u.volt).value_in_unit(u.joule))
+
+#: The units of the engines' table formats, as (length per Å, energy per kcal/mol, pressure per bar):
+#: LAMMPS ``units real`` (Å, kcal/mol, atm), LAMMPS ``units metal`` (Å, eV, bar), GROMACS (nm, kJ/mol, bar).
+ENGINE_UNITS = {
+    "lammps_real": {"length": 1.0, "energy": 1.0, "pressure": ATM_PER_BAR,
+                    "names": ("Angstrom", "kcal/mol", "kcal/mol/Angstrom", "atm")},
+    "lammps_metal": {"length": 1.0, "energy": EV_PER_KCAL_MOL, "pressure": 1.0,
+                     "names": ("Angstrom", "eV", "eV/Angstrom", "bar")},
+    "gromacs": {"length": 1.0 / ANGSTROM_PER_NM, "energy": 1.0 / KCAL_PER_KJ, "pressure": 1.0,
+                "names": ("nm", "kJ/mol", "kJ/mol/nm", "bar")},
+}
+
+
+def _engine(engine: str) -> dict:
+    if engine not in ENGINE_UNITS:
+        raise ValueError(f"unknown engine unit system {engine!r}; known: {sorted(ENGINE_UNITS)}")
+    return ENGINE_UNITS[engine]
+
+
+def table_model_to_engine(engine: str, r_A, energy_kcal_mol, force_kcal_mol_A):
+    """A pair table (r, U, f = -dU/dr) from model units (Å, kcal/mol, kcal/mol/Å) to an engine's units."""
+    e = _engine(engine)
+    return (np.asarray(r_A) * e["length"], np.asarray(energy_kcal_mol) * e["energy"],
+            np.asarray(force_kcal_mol_A) * e["energy"] / e["length"])
+
+
+def table_engine_to_model(engine: str, r, energy, force):
+    """The inverse of `table_model_to_engine`: an engine's pair table back to Å, kcal/mol, kcal/mol/Å."""
+    e = _engine(engine)
+    return (np.asarray(r) / e["length"], np.asarray(energy) / e["energy"],
+            np.asarray(force) * e["length"] / e["energy"])
+
+
+def length_model_to_engine(engine: str, x_A):
+    return np.asarray(x_A) * _engine(engine)["length"]
+
+
+def volume_model_to_engine(engine: str, v_A3):
+    return np.asarray(v_A3) * _engine(engine)["length"] ** 3
+
+
+def pressure_bar_to_engine(engine: str, p_bar):
+    return np.asarray(p_bar) * _engine(engine)["pressure"]
+
+
+def spring_model_to_engine(engine: str, k_kcal_mol_a2):
+    """Harmonic force constant kcal/mol/Å² → the engine's energy/length² (the ½ k convention is the caller's)."""
+    e = _engine(engine)
+    return np.asarray(k_kcal_mol_a2) * e["energy"] / e["length"] ** 2

