@@ -341,6 +341,18 @@ def validation_volume_models(w):
     return STUDY.trained_models(w.system)
 
 
+def exported_models(system):
+    """The models rule all exports (rule export): every MS-CG model, with its volume-corrected variant (the volume
+    term for LAMMPS fix bocs), and the temperature-blind HIP-NN-TS models (the temperature-aware kind has no route
+    into LAMMPS's ML-IAP, which passes positions and types only)."""
+    return [
+        name
+        for name in STUDY.models(system)
+        if STUDY.model(system, name)["kind"] == "mscg"
+        or (STUDY.model(system, name)["kind"] == "hipnn" and not STUDY.volume_corrected(system, name))
+    ]
+
+
 def all_outputs():
     out = []
     for system in STUDY.systems():
@@ -351,6 +363,7 @@ def all_outputs():
                 out += [f"{run}/summary/validation.json", f"{run}/summary/validation.png"]
             out += [f"{run}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
             out += [f"{run}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
+            out += [f"{run}/models/{m}/export.json" for m in exported_models(system)]
             if STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t"):  # rule learned_summary
                 out += [f"{run}/summary/{name}" for name in ("learned.csv", "learned_trends.json", "learned.png")]
         out += verdict_outputs(system)

@@ -62,6 +62,33 @@ rule pair_table:
         "../../scripts/pair_table.py"
 
 
+rule export:
+    input:
+        checkpoint=base_checkpoint,
+        dataset=lambda w: f"{RESULTS}/{w.system}/rep{w.replicate}/cg_data/{training_states(w)[0]}/dataset.npz",
+        volume_term=volume_term_file,
+        code=stage_code("export", per_model_kind=True),
+    output:
+        export=directory(f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/export"),
+        summary=report(
+            f"{RESULTS}/{{system}}/rep{{replicate}}/models/{{model}}/export.json",
+            caption="../report/export.rst",
+            category="Export",
+            labels={"system": "{system}", "model": "{model}", "file": "export summary"},
+        ),
+    log:
+        f"{RESULTS}/logs/export/{{system}}/rep{{replicate}}/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export/{{system}}/rep{{replicate}}/{{model}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        temperature_K=lambda w: STUDY.state(w.system, training_states(w)[0]).temperature_K,
+        timestep_fs=lambda w: STUDY.cg_md_settings(w.system, w.model)["timestep_fs"],
+    script:
+        "../../scripts/export.py"
+
+
 rule force_errors:
     input:
         checkpoint=rules.train.output.checkpoint,

