@@ -195,3 +195,86 @@ def test_lammps_nvt_run_gives_the_openmm_cg_rdf(argon_fits, argon_cg, tmp_path):
     # leaves a factor ~2 for chance and fails any real difference of the liquid structure
     assert mae < 1.5 * max(noise_l, noise_o)
     assert abs(peak_l - peak_o) <= r[1] - r[0] + 1e-9
+
+
+def read_xvg_columns(path):
+    """An independent reader of a GROMACS user table: the documented seven columns x, f, -f', g, -g', h, -h'."""
+    rows = [ln.split() for ln in Path(path).read_text().splitlines() if ln.strip() and ln[0] not in "#@"]
+    return np.array(rows, dtype=float).T
+
+
+def test_gromacs_tables_hold_the_model_in_nm_and_kj(argon_fits, tmp_path):
+    ckpt, dataset = argon_fits["two"]
+    summary = export_model(ckpt, dataset, tmp_path / "export", "argon/two", 120.0, 5.0)
+    model = load_model(ckpt)
+    gmx = tmp_path / "export" / "gromacs"
+    mdp = (gmx / "grompp.mdp").read_text()
+    assert "energygrp-table = AR AR AR X X X" in mdp and "vdwtype         = user" in mdp
+    assert sorted(summary["gromacs"]["tables"]) == ["table.xvg", "table_AR_AR.xvg", "table_AR_X.xvg", "table_X_X.xvg"]
+    top = (gmx / "topol.top").read_text()
+    assert "AR 39.948" in top and "0.0 A 0.0 1.0" in top  # C6 = 0, C12 = 1: V = h(r)
+    for pf in model.pairs:
+        a, b = (["AR", "X"][t - 1] for t in pf.types)
+        x, f, mf, g, mg, h, mh = read_xvg_columns(gmx / f"table_{a}_{b}.xvg")
+        assert x[0] == 0.0 and np.allclose(np.diff(x), 0.002)  # GROMACS's grid: from 0, 0.002 nm
+        cutoff_nm = pf.cutoff * NM_PER_A
+        assert x[-1] == pytest.approx(cutoff_nm + 1.0)  # + table-extension
+        assert not np.any(f) and not np.any(mf) and not np.any(g) and not np.any(mg)
+        fitted = (x >= pf.r_wall * NM_PER_A) & (x < cutoff_nm)
+        r_A = x[fitted] / NM_PER_A
+        np.testing.assert_allclose(h[fitted], pf.energy(r_A) * KJ_PER_KCAL, rtol=0, atol=2e-5)
+        f_expected = pf.force(r_A) * KJ_PER_KCAL / NM_PER_A
+        np.testing.assert_allclose(mh[fitted], f_expected, rtol=0, atol=1e-4 * np.abs(f_expected).max())
+        # -h' is the derivative of h (central differences of the table itself)
+        inner = fitted[1:-1] & fitted[2:] & fitted[:-2]
+        slope = -(h[2:] - h[:-2]) / (x[2:] - x[:-2])
+        np.testing.assert_allclose(slope[inner], mh[1:-1][inner], rtol=0, atol=5e-3 * np.abs(f_expected).max())
+        assert not np.any(h[x >= cutoff_nm]) and not np.any(mh[x >= cutoff_nm])
+        assert np.all(np.isfinite(h)) and h[0] > h[fitted][0]  # finite and repulsive down to x = 0
+    zero = read_xvg_columns(gmx / "table.xvg")
+    assert not np.any(zero[1:])
+
+
+def lj_table(r_A, eps_kcal=0.238, sigma_A=3.405):
+    sr6 = (sigma_A / r_A) ** 6
+    return 4 * eps_kcal * (sr6**2 - sr6), 24 * eps_kcal / r_A * (2 * sr6**2 - sr6)
+
+
+def test_each_format_round_trips_with_its_unit_factor(tmp_path):
+    """Known answer: a Lennard-Jones table (ε 0.238 kcal/mol, σ 3.405 Å) written in LAMMPS metal units (eV) and in
+    GROMACS units (nm, kJ/mol) holds the values the literal constants give, and reads back to the model's."""
+    r = np.linspace(3.0, 8.0, 501)
+    e, f = lj_table(r)
+    engine_tables.write_lammps_table(tmp_path / "metal.table", [{"keyword": "LJ", "r_A": r, "energy_kcal_mol": e,
+                                                                 "force_kcal_mol_A": f}], "test", engine="lammps_metal")
+    lines = (tmp_path / "metal.table").read_text().splitlines()
+    k = lines.index("LJ")
+    assert lines[k + 1] == "N 501 R 3.0000000000 8.0000000000" and lines[k + 2] == ""
+    rows = np.array([ln.split() for ln in lines[k + 3:]], dtype=float)
+    np.testing.assert_allclose(rows[:, 2], e * EV_PER_KCAL_MOL, rtol=1e-5)
+    np.testing.assert_allclose(rows[:, 3], f * EV_PER_KCAL_MOL, rtol=1e-5)
+    back = engine_tables.read_lammps_table(tmp_path / "metal.table", engine="lammps_metal")["LJ"]
+    np.testing.assert_allclose(back["energy_kcal_mol"], e, rtol=1e-10)
+    np.testing.assert_allclose(back["force_kcal_mol_A"], f, rtol=1e-10)
+    # LAMMPS real: the model's own units
+    engine_tables.write_lammps_table(tmp_path / "real.table", [{"keyword": "LJ", "r_A": r, "energy_kcal_mol": e,
+                                                                "force_kcal_mol_A": f}], "test")
+    np.testing.assert_allclose(engine_tables.read_lammps_table(tmp_path / "real.table")["LJ"]["force_kcal_mol_A"], f,
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match="r <= 0"):
+        engine_tables.write_lammps_table(tmp_path / "zero.table", [{"keyword": "LJ", "r_A": np.linspace(0, 8, 5),
+                                         "energy_kcal_mol": np.zeros(5), "force_kcal_mol_A": np.zeros(5)}], "t")
+
+    rows = engine_tables.gromacs_rows(r, e, f, cutoff_A=8.0)
+    engine_tables.write_gromacs_table(tmp_path / "table_A_A.xvg", rows, "test")
+    x, *_, h, mh = read_xvg_columns(tmp_path / "table_A_A.xvg")
+    on = (x >= 0.3) & (x < 0.8)
+    e_kj, f_kj = lj_table(x[on] / NM_PER_A)
+    np.testing.assert_allclose(h[on], e_kj * KJ_PER_KCAL, rtol=1e-4, atol=1e-6)  # kJ/mol
+    np.testing.assert_allclose(mh[on], f_kj * KJ_PER_KCAL / NM_PER_A, rtol=1e-3, atol=1e-4)  # kJ/mol/nm
+    back = engine_tables.read_gromacs_table(tmp_path / "table_A_A.xvg")
+    np.testing.assert_allclose(back["force_kcal_mol_A"][on], f_kj, rtol=1e-3, atol=1e-5)
+    # pressure and spring constants
+    assert units.pressure_bar_to_engine("lammps_real", 1.0) == pytest.approx(ATM_PER_BAR, rel=1e-9)
+    assert units.spring_model_to_engine("gromacs", 1.0) == pytest.approx(KJ_PER_KCAL / NM_PER_A**2, rel=1e-12)
+    assert units.volume_model_to_engine("gromacs", 1000.0) == pytest.approx(1.0, rel=1e-12)

@@ -65,9 +65,8 @@ def read_lammps_table(path, engine: str = "lammps_real") -> dict[str, dict]:
 
 def gromacs_rows(r_A, energy_kcal_mol, force_kcal_mol_A, cutoff_A: float) -> np.ndarray:
     """The GROMACS table of one pair (model values on an even grid from r_A[0] to the cutoff), as rows x, f, -f',
-    g, -g', h, -h' in nm and kJ/mol on GROMACS's grid from 0 to cutoff + table-extension: model values
-    interpolated (linear in the force, the energy by the trapezoid integral of that force from the cutoff, so
-    -h' is the derivative of h to the table's precision), a linear continuation below the first model point."""
+    g, -g', h, -h' in nm and kJ/mol on GROMACS's grid from 0 to cutoff + table-extension: the model's energy and
+    force interpolated linearly from its (finer) grid, a linear continuation below the first model point."""
     r_nm, e_kj, f_kjnm = units.table_model_to_engine("gromacs", r_A, energy_kcal_mol, force_kcal_mol_A)
     cut_nm = float(units.length_model_to_engine("gromacs", cutoff_A))
     n = int(round((cut_nm + GROMACS_TABLE_EXTENSION_NM) / GROMACS_SPACING_NM)) + 1
