@@ -295,3 +295,84 @@ def test_cli_configfile_without_config_and_a_nested_config_value(tmp_path):
     assert "--config: key 'rdf.rmax_A': '10.0' is not of type 'number'" in nested.stderr, nested.stderr[-2000:]
     assert "Snakemake's --config parses only top-level key=value" in nested.stderr
     assert "Traceback" not in nested.stderr + proc.stderr
+
+
+# 7. unit slips: the bound a slip violates, and the slip named with the value converted -----------------------------
+@pytest.mark.parametrize("row, message", [
+    ("methanol\tT298\t298\t100000\t", r"key 'pressure_bar': 100000\.0 is greater than the maximum of 10000 .* — 100000 "
+                                      r"bar: is this pascal\? \(100000 Pa = 1 bar\)"),
+    ("methanol\tT298\t298\t101325\t", r"— 101325 bar: is this pascal\? \(101325 Pa = 1\.01325 bar\)"),
+    ("methanol\troom\t25\t1.0\t", r"key 'temperature_K': 25\.0 is less than the minimum of 50 .* — 25 K: is this "
+                                  r"degrees Celsius\? \(25 °C = 298\.15 K\)"),
+    ("methanol\tcold\t-20\t1.0\t", r"— -20 K: is this degrees Celsius\? \(-20 °C = 253\.15 K\)"),
+    ("methanol\tT400\t400\t\t680", r"key 'density_g_cm3': 680\.0 is greater than or equal to the maximum of 5 .* — 680 "
+                                   r"g/cm³: is this kg/m³\? \(680 kg/m³ = 0\.68 g/cm³\)"),
+    ("methanol\tT5000\t5000\t1.0\t", r"key 'temperature_K': 5000\.0 is greater than or equal to the maximum of 2000 "
+                                     r"\(temperatures are in kelvin"),
+    ("methanol\thot\t2000\t1.0\t", r"key 'temperature_K': 2000\.0 is greater than or equal to the maximum of 2000"),
+    ("methanol\tT298\t298\t-5000\t", r"key 'pressure_bar': -5000\.0 is less than the minimum of -1000"),
+])
+def test_a_sheet_value_in_the_wrong_unit(tmp_path, row, message):
+    text, _ = load(tmp_path, BASE, sheet=H + row + "\n")
+    assert re.search(message, text), text
+    assert f"{tmp_path / 'states.tsv'}, row 1" in text
+
+
+@pytest.mark.parametrize("edit, message", [
+    ((("rdf", "rmax_A"), 1.2), r"key 'rdf\.rmax_A': 1\.2 is less than the minimum of 2\.0 .* — 1\.2 Å: is this nm\? "
+                               r"\(1\.2 nm = 12 Å\)"),
+    ((("mscg", "cutoff_A"), 0.8), r"key 'mscg\.cutoff_A': 0\.8 .* — 0\.8 Å: is this nm\? \(0\.8 nm = 8 Å\)"),
+    ((("hipnn", "dist_soft_min"), 0.25), r"key 'hipnn\.dist_soft_min': 0\.25 .* — 0\.25 Å: is this nm\? \(0\.25 nm = "
+                                         r"2\.5 Å\)"),
+    ((("reference_md", "nonbonded_cutoff_nm"), 10.0), r"key 'reference_md\.nonbonded_cutoff_nm': 10\.0 is greater than "
+                                                      r"the maximum of 3\.0 .* — 10 nm: is this Å\? \(10 Å = 1 nm\)"),
+    ((("reference_md", "nonbonded_cutoff_nm"), 0.1), r"key 'reference_md\.nonbonded_cutoff_nm': 0\.1 is less than the "
+                                                     r"minimum of 0\.3 \(lengths ending _nm are in nanometres"),
+    ((("systems", "methanol", "initial_density_g_cm3"), 760), r"key 'systems\.methanol\.initial_density_g_cm3': 760 .* — "
+                                                              r"760 g/cm³: is this kg/m³\? \(760 kg/m³ = 0\.76 g/cm³\)"),
+])
+def test_a_config_value_in_the_wrong_unit(tmp_path, edit, message):
+    text, path = load(tmp_path, edited(edit))
+    line = line_of(text, edit[0][-1])
+    assert line.lstrip().startswith(path + ": ") and re.search(message, line), text
+
+
+def test_all_three_hipnn_distances_in_nm_each_named(tmp_path):
+    """The issue's case: 0.25 / 0.7 / 0.8 typed for 2.5 / 7 / 8 Å, one line each, each with its slip."""
+    text, path = load(tmp_path, edited((("hipnn", "dist_soft_min"), 0.25), (("hipnn", "dist_soft_max"), 0.7),
+                                       (("hipnn", "dist_hard_max"), 0.8)))
+    for key, meant in (("dist_soft_min", "2.5"), ("dist_soft_max", "7"), ("dist_hard_max", "8")):
+        assert f"nm = {meant} Å)" in line_of(text, f"hipnn.{key}'"), text
+
+
+def test_no_slip_is_named_where_none_explains_the_value(tmp_path):
+    """7.9 g/cm³ read as kg/m³ would be a gas (0.0079 g/cm³), not a liquid: the bound is named, no slip; a
+    value too large in any unit (5000 K) gets the bound alone."""
+    text, _ = load(tmp_path, edited((("systems", "methanol", "initial_density_g_cm3"), 7.9)))
+    assert "7.9 is greater than or equal to the maximum of 5" in text and "is this" not in text, text
+    text, _ = load(tmp_path, BASE, sheet=H + "methanol\tT5000\t5000\t1.0\t\n")
+    assert "is this" not in text, text
+
+
+def test_a_systems_own_length_in_nm(tmp_path):
+    cfg = edited((("systems", "methanol", "reference_md"), {"nonbonded_cutoff_nm": 9.0}))
+    text, path = load(tmp_path, cfg)
+    assert (f"{path}: key 'systems.methanol.reference_md.nonbonded_cutoff_nm': 9.0 is greater than the maximum of "
+            "3.0") in text and "9 nm: is this Å? (9 Å = 0.9 nm)" in text, text
+
+
+def test_unit_slip_known_answers():
+    from cgtransfer.plausibility import unit_of, unit_slip, within
+
+    assert unit_of("temperature_K") == "K" and unit_of("rmax_A") == "Å" and unit_of("nonbonded_cutoff_nm") == "nm"
+    assert unit_of("density_g_cm3") == "g/cm³" and unit_of("pressure_bar") == "bar" and unit_of("seed") is None
+    assert within(5.0, {"minimum": 5}) and not within(5.0, {"exclusiveMaximum": 5}) and within(1.0, {})
+    assert unit_slip("pressure_bar", 100000.0, {"minimum": -1000, "maximum": 10000}) == \
+        "100000 bar: is this pascal? (100000 Pa = 1 bar)"
+    assert unit_slip("pressure_bar", 5000.0, {"minimum": -1000, "maximum": 10000}) is None  # in bounds: no slip
+    assert unit_slip("temperature_K", 5000.0, {"minimum": 50, "exclusiveMaximum": 2000}) is None  # no unit explains it
+    assert unit_slip("rmax_A", True, {"minimum": 2}) is None and unit_slip("rmax_A", "1.2", {"minimum": 2}) is None
+    assert unit_slip("rmax_A", float("nan"), {"minimum": 2}) is None and unit_slip("seed", -1, {"minimum": 0}) is None
+    # a key whose name declares no unit gets it from its schema (x-unit)
+    assert unit_slip("dist_hard_max", 0.8, {"minimum": 2.0}) is None
+    assert unit_slip("dist_hard_max", 0.8, {"minimum": 2.0}, "Å") == "0.8 Å: is this nm? (0.8 nm = 8 Å)"

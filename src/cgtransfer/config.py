@@ -19,6 +19,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from cgtransfer.plausibility import unit_slip
+
 
 class ConfigError(ValueError):
     """The configuration or the state-point sheet is invalid (the message names the key and the file)."""
@@ -128,8 +130,13 @@ BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 def _slip_hint(error) -> str:
     """For a value out of a key's bounds, the key's ``x-slip`` hint: the unit it is in and the slip its bounds
     catch (a temperature in °C, a pressure in Pa, a density in kg/m³, a length in nm where Å is meant)."""
-    hint = error.schema.get("x-slip") if isinstance(error.schema, dict) else None
-    return f" ({hint})" if hint and error.validator in BOUNDS else ""
+    if error.validator not in BOUNDS or not isinstance(error.schema, dict):
+        return ""
+    hint = error.schema.get("x-slip")
+    key = error.absolute_path[-1] if error.absolute_path else ""
+    slip = unit_slip(str(key), error.instance, {b: error.schema[b] for b in BOUNDS if b in error.schema},
+                     error.schema.get("x-unit"))
+    return (f" ({hint})" if hint else "") + (f" — {slip}" if slip else "")
 
 
 def _states_message(value) -> str:
