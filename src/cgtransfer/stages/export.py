@@ -238,7 +238,9 @@ def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, 
             cmds.append(f"bond_coeff {t} {k!r} {p['r0_A']!r}  # {name}")
         cmds.append("special_bonds lj/coul 0.0 0.0 0.0   # bead pairs inside a molecule: no pair table")
     cmds += ["", "neighbor 2.0 bin", "neigh_modify delay 0 every 1 check yes", f"timestep {timestep_fs!r}", "",
-             "velocity all create ${temperature} ${seed} mom yes rot no dist gaussian"]
+             "velocity all create ${temperature} ${seed} mom yes rot no dist gaussian",
+             "thermo_style custom step temp pe press vol   # before the ensemble: thermo_style resets thermo_modify",
+             "thermo 100"]
     if with_bocs:
         cmds += ["# NPT with the volume term: fix bocs adds its pressure correction dP(V) (volume_correction.txt,",
                  "# atm, for this data file's bead count at the export temperature) to the barostat's pressure",
@@ -253,8 +255,7 @@ def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, 
                  '  "fix integrate all npt temp ${temperature} ${temperature} 100.0 iso ${pressure} ${pressure} 1000.0" &',
                  'else &',
                  '  "fix integrate all nvt temp ${temperature} ${temperature} 100.0"']
-    cmds += ["thermo_style custom step temp pe press vol", "thermo 100",
-             "dump traj all custom ${dump_every} trajectory.lammpstrj id type x y z",
+    cmds += ["dump traj all custom ${dump_every} trajectory.lammpstrj id type x y z",
              "dump_modify traj sort id", "run ${steps}"]
     (out / "in.lammps").write_text("\n".join(cmds) + "\n")
 
