@@ -328,6 +328,9 @@ def test_a_sheet_value_in_the_wrong_unit(tmp_path, row, message):
                                                       r"the maximum of 3\.0 .* — 10 nm: is this Å\? \(10 Å = 1 nm\)"),
     ((("reference_md", "nonbonded_cutoff_nm"), 0.1), r"key 'reference_md\.nonbonded_cutoff_nm': 0\.1 is less than the "
                                                      r"minimum of 0\.3 \(lengths ending _nm are in nanometres"),
+    ((("mscg", "knot_spacing_A"), 0.02), r"key 'mscg\.knot_spacing_A': 0\.02 is less than the minimum of 0\.05 .* — "
+                                         r"0\.02 Å: is this nm\? \(0\.02 nm = 0\.2 Å\)"),
+    ((("prior", "width_A"), 0.015), r"key 'prior\.width_A': 0\.015 .* — 0\.015 Å: is this nm\? \(0\.015 nm = 0\.15 Å\)"),
     ((("systems", "methanol", "initial_density_g_cm3"), 760), r"key 'systems\.methanol\.initial_density_g_cm3': 760 .* — "
                                                               r"760 g/cm³: is this kg/m³\? \(760 kg/m³ = 0\.76 g/cm³\)"),
 ])
