@@ -520,7 +520,8 @@ def test_systems_config_adds_argon_and_water_to_the_default():
     argon_states = {p.state: p for p in s.states_of("argon")}
     assert argon_states["T94"].temperature_K == 94.4 and argon_states["T94"].density_g_cm3 == 1.374  # Rahman 1964
     assert s.system("argon")["validation"]["identity_mapping"] is True
-    assert {"methanol", "methanol_2bead", "argon", "water", "argon_water"} == set(load_study(TINY, REPO).systems())  # CI
+    assert {"methanol", "methanol_2bead", "argon", "water", "argon_water", "argon_external"} == set(
+        load_study(TINY, REPO).systems())  # CI
 
 
 def _tiny(edit):

@@ -349,7 +349,8 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     trained = [m for m in MODELS if not m.endswith("_vol")]  # the unstable one too: it trained fine
     systems = {"methanol": (trained, list(STATES)), "argon": (["mscg_T87", "mscg_T94"], ["T87", "T94"]),
                "water": (["mscg_all", "hipnn_all"], ["T270", "T330"]), "argon_water": (["mscg"], ["T300"]),
-               "methanol_2bead": (["mscg_all", "hipnn_all"], ["T273"])}
+               "methanol_2bead": (["mscg_all", "hipnn_all"], ["T273"]),
+               "argon_external": (["mscg_all"], ["T87", "T94"])}  # references read from files (import_reference)
     expected = []
     replicates = {"methanol_2bead": 2}  # the tiny config's one system with two replicates
     for system, (models, states) in systems.items():
@@ -585,8 +586,8 @@ def test_a_code_edit_reruns_exactly_the_stages_that_import_it(workflow_run):
     it, and for a kind's module only the jobs of models of that kind. The expectations follow from the import
     graph drawn by hand below, not from the code that derives the rule inputs."""
     package = REPO / "src" / "cgtransfer"
-    every_rule = {"build_box", "reference_md", "map_to_cg", "train", "pair_table", "force_errors", "cg_md",
-                  "fit_volume_term", "compare", "validate", "summarize", "verdict"}
+    every_rule = {"build_box", "reference_md", "import_reference", "map_to_cg", "train", "pair_table", "force_errors",
+                  "cg_md", "fit_volume_term", "compare", "validate", "summarize", "verdict"}
     expected = {  # module -> (rules whose script reaches it, kinds whose model jobs rerun or None for all)
         "units.py": (every_rule - {"summarize", "verdict"}, None),
         "analysis/rdf.py": ({"map_to_cg", "cg_md", "compare"}, None),
@@ -605,8 +606,8 @@ def test_a_code_edit_reruns_exactly_the_stages_that_import_it(workflow_run):
             os.utime(path, (future, future))
         # Snakemake names a job's own updated inputs only when no upstream job reruns too: one dry run per rule,
         # with the rules before it (in the order below) not allowed to run, so that its jobs show their own reason
-        order = ["build_box", "reference_md", "map_to_cg", "train", "pair_table", "force_errors", "cg_md",
-                 "fit_volume_term", "compare", "validate", "summarize", "verdict"]
+        order = ["build_box", "reference_md", "import_reference", "map_to_cg", "train", "pair_table", "force_errors",
+                 "cg_md", "fit_volume_term", "compare", "validate", "summarize", "verdict"]
         jobs = []
         for i, rule in enumerate(order):
             jobs += [j for j in dry_run_jobs(workflow_run.parents[2], "--rerun-triggers", "mtime",

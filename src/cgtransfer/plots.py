@@ -432,16 +432,17 @@ def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: 
         g = g.sort_values("temperature_K")
         ax_mb.plot(g["temperature_K"], g["many_body_share"], "o-", color=colours.get(model, "k"), label=model)
         ax_mb.plot(g["temperature_K"], 1.0 - g["mscg_state_test_r2"], "x:", color="k", lw=0.6)
-        ax_rdf.scatter(g["effective_vs_mscg_rms_kcal_mol_A"], g["rdf_error_over_noise"], color=colours.get(model, "k"),
-                       label=model, marker="o")
+        ax_rdf.scatter(g["effective_vs_mscg_pair_weighted_rms_kcal_mol_A"], g["rdf_error_over_noise"],
+                       color=colours.get(model, "k"), label=model, marker="o")
         tr = g[g["in_training"].astype(bool)]
-        ax_rdf.scatter(tr["effective_vs_mscg_rms_kcal_mol_A"], tr["rdf_error_over_noise"], facecolor="none",
-                       edgecolor="k", s=80)
+        ax_rdf.scatter(tr["effective_vs_mscg_pair_weighted_rms_kcal_mol_A"], tr["rdf_error_over_noise"],
+                       facecolor="none", edgecolor="k", s=80)
     ax_mb.set_xlabel("state temperature (K)")
     ax_mb.set_ylabel("many-body share 1 − R²(pair projection)")
     ax_mb.set_title("network force no pair potential represents (x: 1 − held-out R² of MS-CG)", fontsize=8)
     ax_mb.legend(fontsize=6)
-    ax_rdf.set_xlabel("RMS(effective pair force − target state's MS-CG) (kcal/mol/Å)")
+    ax_rdf.set_xlabel("RMS over the liquid's pairs of (effective pair force − target state's MS-CG) (kcal/mol/Å)",
+                      fontsize=7)
     ax_rdf.set_ylabel("held-out RDF error / noise floor")
     ax_rdf.set_title("transfer vs distance from MS-CG (ringed: training state)", fontsize=8)
     ax_rdf.legend(fontsize=6)

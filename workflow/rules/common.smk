@@ -164,6 +164,40 @@ def reference_file(name, state=None):
     )
 
 
+# An external state (systems.<name>.external_reference) is read from the user's files instead of simulated: rule
+# import_reference writes the same four files. Each rule's inputs name an impossible file for the other kind of
+# state, so exactly one of them can make a state's reference (the ruleorder only settles the tie Snakemake
+# would otherwise report before it looks at inputs).
+def external_spec(w):
+    """The external_reference entry of a state (None for a simulated state)."""
+    return STUDY.system(w.system).get("external_reference", {}).get(w.state)
+
+
+def external_file(field):
+    """A per-replicate file of an external state (a list: replicate r's entry), resolved in the repository."""
+
+    def path(w):
+        spec = external_spec(w)
+        if spec is None:
+            return f"{RESULTS}/.not_external/{w.system}/{w.state}"  # no rule makes it: not this rule's state
+        value = spec.get(field)
+        if value is None:
+            return []
+        value = value if isinstance(value, str) else value[int(w.replicate) - 1]
+        return str(Path(workflow.basedir) / value) if not Path(value).is_absolute() else value
+
+    return path
+
+
+def external_reading(w):
+    """How to read an external state's trajectory (format, units, frame interval): the import job's params."""
+    return {k: v for k, v in (external_spec(w) or {}).items() if k in ("format", "units", "frame_interval_ps")}
+
+
+def simulated_only(w):
+    return [] if external_spec(w) is None else f"{RESULTS}/.external/{w.system}/{w.state}"
+
+
 def state_point(w):
     s = STUDY.state(w.system, w.state)
     return {"temperature_K": s.temperature_K, "pressure_bar": s.pressure_bar, "density_g_cm3": s.density_g_cm3}

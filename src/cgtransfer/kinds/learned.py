@@ -158,18 +158,22 @@ def pair_curve_features(r_A, energy, force=None) -> dict:
             "zero_crossing_A": zero, "n_force_zeros": len(down)}
 
 
-def pair_force_rms_difference(r_A, force, reference_force, r_min_A: float, r_max_A: float) -> dict:
+def pair_force_rms_difference(r_A, force, reference_force, r_min_A: float, r_max_A: float, weights=None) -> dict:
     """RMS difference of a pair force ``force`` (on the grid ``r_A``) to ``reference_force`` (a callable of r,
     e.g. an MS-CG `PairForce.force`, or an array on the same grid) over r_min ≤ r ≤ r_max (grid points, equally
-    weighted: use a uniform grid). ``relative``: divided by the reference's RMS over the range."""
+    weighted: use a uniform grid; or weighted by ``weights`` on the grid, e.g. `pair_distance_counts`: the RMS
+    over the pairs a liquid samples). ``relative``: divided by the reference's RMS over the range."""
     r = np.asarray(r_A, dtype=np.float64)
     f = np.asarray(force, dtype=np.float64)
     ref = np.asarray(reference_force(r) if callable(reference_force) else reference_force, dtype=np.float64)
     sel = (r >= r_min_A) & (r <= r_max_A)
     if sel.sum() < 2:
         raise ValueError(f"fewer than two grid points in [{r_min_A}, {r_max_A}] Å")
-    rms = float(np.sqrt(np.mean((f[sel] - ref[sel]) ** 2)))
-    ref_rms = float(np.sqrt(np.mean(ref[sel] ** 2)))
+    w = np.ones(len(r)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w[sel].sum() <= 0:
+        raise ValueError(f"no weight in [{r_min_A}, {r_max_A}] Å")
+    rms = float(np.sqrt(np.average((f[sel] - ref[sel]) ** 2, weights=w[sel])))
+    ref_rms = float(np.sqrt(np.average(ref[sel] ** 2, weights=w[sel])))
     return {"rms_kcal_mol_A": rms, "reference_rms_kcal_mol_A": ref_rms,
             "relative": rms / ref_rms if ref_rms > 0 else math.inf, "r_min_A": float(r_min_A),
             "r_max_A": float(r_max_A), "n_points": int(sel.sum())}
@@ -332,9 +336,30 @@ def pair_forces_on_frames(pair_forces: dict, bead_types: list, species, position
     return out
 
 
+def pair_distance_counts(species, positions, cells, bead_types: list, r_grid_A, cutoff_A: float,
+                         molecule=None) -> dict:
+    """How many bead pairs of each type pair (name "A-B" → counts on ``r_grid_A``, each pair at its nearest grid
+    point) the frames hold within the cutoff: weights for `pair_force_rms_difference` over the liquid's pairs."""
+    from cgtransfer.kinds.mscg import frame_pairs, type_pairs
+
+    r_grid = np.asarray(r_grid_A, dtype=np.float64)
+    edges = np.concatenate([[-np.inf], 0.5 * (r_grid[1:] + r_grid[:-1]), [np.inf]])
+    species = np.asarray(species)
+    boxes = np.asarray(cells, dtype=np.float64)[:, [0, 1, 2], [0, 1, 2]]
+    pairs = type_pairs(list(bead_types))
+    out = {name: np.zeros(len(r_grid)) for _, _, name in pairs}
+    for f in range(len(species)):
+        i, j, _, r = frame_pairs(np.asarray(positions[f], dtype=np.float64), boxes[f], cutoff_A, molecule)
+        si, sj = species[f][i], species[f][j]
+        for a, b, name in pairs:
+            sel = ((si == a) & (sj == b)) | ((si == b) & (sj == a))
+            out[name] += np.histogram(r[sel], bins=edges)[0]
+    return out
+
+
 def force_r2(predicted, reference) -> float:
-    """R² = 1 − Σ|F_ref − F_pred|² / Σ|F_ref|² over every component (the mean force on a bead is zero, so Σ|F|²
-    is the force's variance): the share of the reference force a model explains (1 perfect, 0 none, < 0 worse
+    """R² = 1 − Σ|F_ref − F_pred|² / Σ|F_ref|² over every component (the mean force on a bead is zero, so
+    Σ|F|² is the force's variance): the share of the reference force a model explains (1 perfect, 0 none, < 0 worse
     than predicting no force)."""
     ref = np.asarray(reference, dtype=np.float64)
     pred = np.asarray(predicted, dtype=np.float64)

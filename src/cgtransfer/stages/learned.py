@@ -127,6 +127,7 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
             r_walls[name] = min(r_walls.get(name, math.inf), w)
     r_grid = {name: np.arange(max(0.5, r_walls[name] - 0.3), rc - 0.5 * GRID_SPACING_A, GRID_SPACING_A)
               for name in pair_names}
+    r_grid_all = np.arange(0.5 * GRID_SPACING_A, rc, GRID_SPACING_A)  # the pair-distance histogram's grid
 
     for state, s in states.items():
         data, T = s["data"], temperatures_K.get(state) if aware else None
@@ -155,6 +156,8 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
         proj = learned.network_pair_projection(model, data, s["fit"], temperature_K=T, **fit_kw)
         row.update({"network_pair_r2": proj["r2"], "many_body_share": proj["many_body_share"],
                     "network_pair_residual_rms_kcal_mol_A": proj["residual_rms_kcal_mol_A"]})
+        counts = learned.pair_distance_counts(data["species"][s["fit"]], data["positions"][s["fit"]],
+                                              data["cells"][s["fit"]], bead_types, r_grid_all, rc, molecule)
         pairs = {}
         for name in pair_names:
             r = r_grid[name]
@@ -164,6 +167,9 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
             hi = rc - GRID_SPACING_A
             eff = learned.pair_force_rms_difference(r, tb["force_kcal_mol_A"], ref_pf.force, lo, hi)
             prj = learned.pair_force_rms_difference(r, proj_pf.force(r), ref_pf.force, lo, hi)
+            w = np.interp(r, r_grid_all, counts[name])  # the liquid's pairs at this state
+            eff_w = learned.pair_force_rms_difference(r, tb["force_kcal_mol_A"], ref_pf.force, lo, hi, weights=w)
+            prj_w = learned.pair_force_rms_difference(r, proj_pf.force(r), ref_pf.force, lo, hi, weights=w)
             pairs[name] = {"effective": _features(r, tb["energy_kcal_mol"], tb["force_kcal_mol_A"], lo),
                            "network_only": _features(r, tb["network_energy_kcal_mol"],
                                                      tb["network_force_kcal_mol_A"], lo),
@@ -172,7 +178,9 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
                            "effective_vs_mscg_rms_kcal_mol_A": eff["rms_kcal_mol_A"],
                            "effective_vs_mscg_relative": eff["relative"],
                            "projected_vs_mscg_rms_kcal_mol_A": prj["rms_kcal_mol_A"],
-                           "projected_vs_mscg_relative": prj["relative"], "sampled_from_A": lo}
+                           "projected_vs_mscg_relative": prj["relative"], "sampled_from_A": lo,
+                           "effective_vs_mscg_pair_weighted_rms_kcal_mol_A": eff_w["rms_kcal_mol_A"],
+                           "projected_vs_mscg_pair_weighted_rms_kcal_mol_A": prj_w["rms_kcal_mol_A"]}
             inside = r >= ref_pf.r_wall
             for source, e, f in (("effective", tb["energy_kcal_mol"], tb["force_kcal_mol_A"]),
                                  ("projected", proj_pf.energy(r), proj_pf.force(r)),
@@ -270,6 +278,10 @@ def learned_rows(learned_jsons: dict, compare_metrics: dict | None = None) -> pd
                        "mscg_contact_energy_kcal_mol": ms["contact_energy_kcal_mol"],
                        "effective_vs_mscg_rms_kcal_mol_A": pr["effective_vs_mscg_rms_kcal_mol_A"],
                        "effective_vs_mscg_relative": pr["effective_vs_mscg_relative"],
+                       "effective_vs_mscg_pair_weighted_rms_kcal_mol_A":
+                       pr["effective_vs_mscg_pair_weighted_rms_kcal_mol_A"],
+                       "projected_vs_mscg_pair_weighted_rms_kcal_mol_A":
+                       pr["projected_vs_mscg_pair_weighted_rms_kcal_mol_A"],
                        "projected_vs_mscg_rms_kcal_mol_A": pr["projected_vs_mscg_rms_kcal_mol_A"],
                        "hierarchicality": hier.get("hierarchicality"),
                        "interaction_layers_std_kcal_mol_per_bead": float(np.sum(layers[1:])) if layers else None}
@@ -298,7 +310,8 @@ def learned_table(learned_jsons: dict, curves_csvs: dict, triplet_csvs: dict, co
 
 
 TREND_COLUMNS = ("well_position_A", "well_depth_kcal_mol", "contact_A", "contact_energy_kcal_mol", "many_body_share",
-                 "network_test_r2", "beyond_pair_r2", "effective_vs_mscg_rms_kcal_mol_A", "hierarchicality",
+                 "network_test_r2", "beyond_pair_r2", "effective_vs_mscg_pair_weighted_rms_kcal_mol_A",
+                 "projected_vs_mscg_pair_weighted_rms_kcal_mol_A", "hierarchicality",
                  "triplet_max_abs_kcal_mol")
 
 
@@ -327,6 +340,8 @@ def learned_trends(table: pd.DataFrame) -> dict:
                       "range_over_models": _clean({st: float(g[col].max() - g[col].min()) if g[col].notna().any()
                                                    else None for st, g in first.groupby("state")})}
     return {"pair": str(table["pair"].iloc[0]), "with_training_temperature": moves,
-            "rdf_error_vs_mscg_distance": _spearman(first["effective_vs_mscg_rms_kcal_mol_A"],
+            "rdf_error_vs_mscg_distance": _spearman(first["effective_vs_mscg_pair_weighted_rms_kcal_mol_A"],
                                                     first["rdf_error_over_noise"]),
+            "rdf_error_vs_projected_mscg_distance": _spearman(
+                first["projected_vs_mscg_pair_weighted_rms_kcal_mol_A"], first["rdf_error_over_noise"]),
             "n_cells": int(first["rdf_error_over_noise"].notna().sum())}
