@@ -4,6 +4,10 @@
 (the frequency-0 barostat's ``computeCurrentPressure``), potential energy and kinetic temperature, each with its
 noise (per seed ``block_average``, seeds pooled), plus ms/step and ns/day of the stepping alone.
 
+With ``--mts-inner-timestep-fs 2`` a HIP-NN-TS model is checked the same way along the workflow's
+multiple-time-step path: every timestep above 2 fs is the network's outer step (prior natively every 2 fs), the
+first timestep (1 fs) the whole model every step.
+
 A timestep passes when every observable agrees with the 1-fs run within ``--z-max`` combined standard errors and
 the RDF's chi² per bin (difference over its combined per-bin noise, bins where g > 0.05) is within
 1 + ``--z-max`` × sqrt(2 / bins) of 1; the verdict is the largest timestep that passes, with every smaller one.
@@ -49,6 +53,13 @@ def run_one(model, data, temperature_K: float, dt_fs: float, seed: int, args) ->
     positions_A, box_A = start_frame(data, "nvt")
     cfg = {**CG_MD, "timestep_fs": dt_fs, "friction_per_ps": args.friction, "device": "cpu",
            "temperature_K": temperature_K}
+    inner = getattr(args, "mts_inner_timestep_fs", None)
+    if inner and model.kind != "mscg" and dt_fs > inner:
+        # the workflow's HIP-NN-TS path: the prior natively every `inner` fs, the network every dt_fs (MTS)
+        k = int(round(dt_fs / inner))
+        if abs(k * inner - dt_fs) > 1e-9:
+            raise SystemExit(f"{dt_fs:g} fs is not a whole number of {inner:g}-fs inner steps")
+        cfg.update(timestep_fs=inner, mts_inner_steps=k, prior_in_openmm=True)
     system, barostat, _ = build_cg_system(model, data, box_A, temperature_K, None, "nvt", cfg, "timestep check",
                                           seed=seed)
     integrator, dt = cg_integrator(system, temperature_K, cfg)
@@ -210,6 +221,10 @@ def main(argv=None):
     p.add_argument("--rdf-rmax-A", type=float, default=9.0)
     p.add_argument("--z-max", type=float, default=3.0, help="pass within this many combined standard errors")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mts-inner-timestep-fs", type=float, default=None,
+                   help="HIP-NN-TS models: run each timestep above this as the workflow's multiple-time-step path "
+                        "(prior natively every this many fs, the network every timestep); the first timestep "
+                        "(the reference) runs the whole model every step")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "timestep_check.json"))
     args = p.parse_args(argv)
     t0 = time.perf_counter()

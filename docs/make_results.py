@@ -365,8 +365,12 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                    ("CG NPT, HIP-NN-TS as one PythonForce", "cg_hipnn_npt"),
                    ("CG NVT, HIP-NN-TS fast path (multiple time step)", "cg_hipnn_fast_nvt"),
                    ("CG NPT, HIP-NN-TS fast path", "cg_hipnn_fast_npt"),
+                   ("CG NVT, HIP-NN-TS fast path, longer outer step (checked)", "cg_hipnn_fast_long_nvt"),
+                   ("CG NPT, HIP-NN-TS fast path, longer outer step (checked)", "cg_hipnn_fast_long_npt"),
                    ("CG NVT, MS-CG tables", "cg_mscg_nvt"),
-                   ("CG NPT, MS-CG tables", "cg_mscg_npt")]
+                   ("CG NPT, MS-CG tables", "cg_mscg_npt"),
+                   ("CG NVT, MS-CG tables, longer timestep (checked)", "cg_mscg_long_nvt"),
+                   ("CG NPT, MS-CG tables, longer timestep (checked)", "cg_mscg_long_npt")]
         rows = [[label, num(s[k]["timestep_fs"], 0), num(s[k]["ns_per_day"], 1), num(s[k]["ms_per_step"], 2),
                  num(s[k]["ns_per_day"] / aa, 2)] for label, k in entries if k in s]
         out += [f"[`speed.json`](../benchmarks/results/speed.json): system `{s['system']}`, "
@@ -393,21 +397,6 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                     "over the all-atom system of as many molecules, measured up to 4x the default size, "
                     "extrapolated linearly beyond):", ""]
             out += table(["model", "beads", "timestep (fs)", "ms/step", "ns/day", "vs all-atom"], scaling)
-    mts_file = bench_dir / "mts_check.json"
-    if mts_file.exists():
-        mts = json.loads(mts_file.read_text())
-        rows = []
-        for name, v in mts["variants"].items():
-            rows.append([name, v["integrator"], num(v["timestep_fs"], 0), num(v["rdf_mae_vs_1fs"], 4),
-                         num(v["rdf_noise_floor_1fs"], 4), pm(v["mean_pressure_bar"], v["pressure_stderr_bar"], 0),
-                         num(v["potential_energy_diff_over_stderr"], 2), num(v["temperature_deviation_pct"], 2,
-                                                                             True)])
-        out += [f"[`mts_check.json`](../benchmarks/results/mts_check.json): does the fast path keep the physics? "
-                f"One trained model at {num(mts['temperature_K'], 0)} K, NVT, {num(mts['production_ps'], 0)} ps per "
-                "variant, against a plain run at the smallest timestep (its speeds were measured beside other jobs: "
-                "use speed.json for speed):", ""]
-        out += table(["variant", "integrator", "outer step (fs)", "RDF MAE vs plain", "noise floor of plain",
-                      "NVT pressure (bar)", "ΔE_pot / s.e.", "T deviation (%)"], rows)
     stage_file = bench_dir / "stage_times.json"
     if stage_file.exists():
         st = json.loads(stage_file.read_text())
@@ -427,7 +416,8 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     profile_file = bench_dir / "profile_step.json"
     if profile_file.exists():
         out += profile_section(json.loads(profile_file.read_text()))
-    for name, section in (("timestep_check.json", timestep_section), ("hmr_check.json", hmr_section),
+    for name, section in (("timestep_check.json", timestep_section),
+                          ("timestep_check_hipnn.json", timestep_section), ("hmr_check.json", hmr_section),
                           ("learning_curve.json", learning_curve_section)):
         if (bench_dir / name).exists():
             out += section(json.loads((bench_dir / name).read_text()))
@@ -435,8 +425,10 @@ def benchmark_section(bench_dir: Path) -> list[str]:
 
 
 def timestep_section(tc: dict) -> list[str]:
-    """MS-CG at several timesteps against its smallest (benchmarks/timestep_check.py)."""
+    """Trained models at several timesteps against their smallest (benchmarks/timestep_check.py): MS-CG's plain
+    step, or (``mts_inner_timestep_fs`` set) HIP-NN-TS's outer step of the multiple-time-step path."""
     st = tc["settings"]
+    mts = st.get("mts_inner_timestep_fs")
     rows = []
     for case in tc["cases"]:
         for v in case["timesteps"]:
@@ -446,15 +438,28 @@ def timestep_section(tc: dict) -> list[str]:
                          pm(v["pressure_bar"]["mean"], v["pressure_bar"]["stderr"], 1),
                          pm(v["potential_energy_kJ_mol"]["mean"], v["potential_energy_kJ_mol"]["stderr"], 2),
                          num(c["rdf"]["chi2_per_bin"], 2) + f" (≤ {num(c['rdf']['chi2_limit'], 2)})" if c else "–",
+                         num(v["ns_per_day"], 0),
                          ("pass" if c.get("passes") else "FAIL") if c else "reference"])
-    return [f"### MS-CG timestep", "",
-            f"[`timestep_check.json`](../benchmarks/results/timestep_check.json): trained MS-CG models of the tiny "
-            f"test config ({tc['cases'][0]['n_beads']} beads), NVT, {st['seeds']} seeds × {num(st['production_ps'], 0)} "
-            "ps per timestep, each against the smallest step: kinetic temperature, pressure and potential energy "
-            f"within {num(st['z_max'], 0)} combined standard errors and the RDF's χ² per bin within its limit. "
-            f"Largest passing timestep: {num(tc['largest_passing_timestep_fs'], 0)} fs (the default stays 2 fs until "
-            "the default study is rerun with a longer one).", ""] + \
-        table(["state", "timestep (fs)", "T (K)", "P (bar)", "U (kJ/mol)", "RDF χ²/bin", "verdict"], rows)
+    name = "timestep_check_hipnn.json" if mts else "timestep_check.json"
+    case0 = tc["cases"][0]
+    if mts:
+        head = [f"### HIP-NN-TS outer step", "",
+                f"[`{name}`](../benchmarks/results/{name}): a HIP-NN-TS model trained with the default settings "
+                f"({case0['n_beads']} beads), NVT, {st['seeds']} seeds × {num(st['production_ps'], 0)} ps per "
+                f"step: the whole model every 1 fs (the reference) against the workflow's multiple-time-step path "
+                f"(the prior natively every {num(mts, 0)} fs, the network every outer step). Largest passing outer "
+                f"step: {num(case0['largest_passing_timestep_fs'], 0)} fs (the default's is 10 fs). Speeds were "
+                "measured beside other jobs: use speed.json for ratios.", ""]
+    else:
+        head = [f"### MS-CG timestep", "",
+                f"[`{name}`](../benchmarks/results/{name}): trained MS-CG models of the tiny "
+                f"test config ({case0['n_beads']} beads), NVT, {st['seeds']} seeds × {num(st['production_ps'], 0)} "
+                "ps per timestep, each against the smallest step: kinetic temperature, pressure and potential energy "
+                f"within {num(st['z_max'], 0)} combined standard errors and the RDF's χ² per bin within its limit. "
+                f"Largest passing timestep: {num(tc['largest_passing_timestep_fs'], 0)} fs (the default stays 2 fs "
+                "until the default study is rerun with a longer one).", ""]
+    return head + table(["state", "step (fs)", "T (K)", "P (bar)", "U (kJ/mol)", "RDF χ²/bin", "ns/day",
+                         "verdict"], rows)
 
 
 def hmr_section(h: dict) -> list[str]:
