@@ -190,3 +190,161 @@ def test_methanol_trr_and_dump_with_thermo_map_to_the_native_dataset(methanol_na
     thermo = pd.read_csv(out["thermo"])
     np.testing.assert_allclose(thermo["potential_energy_kJ_mol"], native_thermo["potential_energy_kJ_mol"], rtol=1e-9)
     np.testing.assert_allclose(thermo["pressure_bar"], native_thermo["pressure_bar"], rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def study_config(tmp_path, external: dict, **system_extra) -> dict:
+    """A one-system study (108 LJ argon atoms, the argon_run fixture's box) whose states T120 (NVT) and T100 (NPT)
+    are given by ``external``; ranges below half its 17-Å box."""
+    sheet = tmp_path / "states.tsv"
+    sheet.write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
+                     "ext\tT120\t120\t\t1.4\next\tT100\t100\t1.0\t\n")
+    system = {"n_molecules": 108, "template_pdb": str(ARGON_TEMPLATE), "forcefield": "resources/argon/argon.xml",
+              "initial_density_g_cm3": 1.4, "mapping": ARGON_MAPPING, "models": {"mscg": {"kind": "mscg", "states": "all"}},
+              "external_reference": external, "volume_term": {"enabled": False},
+              "reference_md": {"constraints": "none", "timestep_fs": 5.0, "nonbonded_cutoff_nm": 0.8}, **system_extra}
+    return {"state_points": str(sheet), "systems": {"ext": system},
+            "rdf": {"rmax_A": 7.0}, "mscg": {"cutoff_A": 7.0}, "cg_md": {"pair_skin_A": 0.5},
+            "hipnn": {"dist_soft_max": 5.5, "dist_hard_max": 6.0}}
+
+
+@pytest.fixture(scope="module")
+def good_files(argon_native, tmp_path_factory):
+    """The argon run as a TRR + GRO and as a LAMMPS dump (real) + PDB, with GROMACS- and LAMMPS-unit thermo."""
+    d = tmp_path_factory.mktemp("external_good")
+    pos, box, forces, times = argon_native["frames"]
+    write_trr(d / "run.trr", pos, box, forces, times)
+    write_gro(d / "conf.gro", argon_native["dir"] / "topology.pdb")
+    write_dump(d / "run.lammpstrj", pos, box, forces, "real")
+    shutil.copy(argon_native["dir"] / "topology.pdb", d / "conf.pdb")
+    pd.DataFrame({"potential_energy_kJ_mol": np.linspace(-1, 1, 30), "pressure_bar": 1.0}).to_csv(d / "gmx.csv",
+                                                                                                  index=False)
+    return {"dir": d, "frames": (pos, box, forces, times),
+            "T120": {"topology": str(d / "conf.gro"), "trajectory": str(d / "run.trr")},
+            "T100": {"topology": str(d / "conf.pdb"), "trajectory": str(d / "run.lammpstrj"), "units": "real",
+                     "frame_interval_ps": 0.2}}
+
+
+def load(config):
+    from cgtransfer.config import load_study
+
+    return load_study(config, REPO)
+
+
+def test_a_good_external_study_loads_and_mixes_formats(good_files, tmp_path):
+    study = load(study_config(tmp_path, {"T120": good_files["T120"], "T100": good_files["T100"]}))
+    assert [s.state for s in study.states_of("ext")] == ["T100", "T120"]
+    # one external state and one simulated one in the same system
+    study = load(study_config(tmp_path, {"T120": good_files["T120"]}))
+    assert study.system("ext")["external_reference"].keys() == {"T120"}
+
+
+def bad_case(good_files, tmp_path, name):
+    """(external spec of T120, the error's expected text) for a named bad input; files written to tmp_path."""
+    pos, box, forces, times = good_files["frames"]
+    gro = good_files["T120"]["topology"]
+    pdb = good_files["T100"]["topology"]
+    if name == "trr_without_forces":
+        write_trr(tmp_path / "bad.trr", pos, box, forces, times, with_forces=False)
+        return {"topology": gro, "trajectory": str(tmp_path / "bad.trr")}, r"bad\.trr', frame 1 of 30.*no force block"
+    if name == "dump_without_force_columns":
+        write_dump(tmp_path / "bad.lammpstrj", pos, box, forces, columns="id type x y z")
+        return ({"topology": pdb, "trajectory": str(tmp_path / "bad.lammpstrj"), "units": "real",
+                 "frame_interval_ps": 0.2}, r"bad\.lammpstrj': the dump's columns \(id type x y z\) lack fx fy fz")
+    if name == "xyz_trajectory":
+        (tmp_path / "run.xyz").write_text("1\n\nAR 0 0 0\n")
+        return {"topology": gro, "trajectory": str(tmp_path / "run.xyz")}, r"run\.xyz' is an \(extended\) XYZ file"
+    if name == "atom_count_mismatch":
+        write_trr(tmp_path / "short.trr", pos[:, :100], box, forces[:, :100], times)
+        return ({"topology": gro, "trajectory": str(tmp_path / "short.trr")},
+                r"short\.trr' has 100 atoms per frame but the topology '.*conf\.gro' has 108")
+    if name == "non_periodic_trr":
+        write_trr(tmp_path / "nobox.trr", pos, box, forces, times, box_scale=0.0)
+        return {"topology": gro, "trajectory": str(tmp_path / "nobox.trr")}, r"nobox\.trr', frame 1 .*no periodic box"
+    if name == "non_periodic_dump":
+        write_dump(tmp_path / "ff.lammpstrj", pos, box, forces, bounds="ff ff ff")
+        return ({"topology": pdb, "trajectory": str(tmp_path / "ff.lammpstrj"), "units": "real",
+                 "frame_interval_ps": 0.2}, r"ff\.lammpstrj': box boundaries 'ff ff ff' are not periodic")
+    if name == "dump_without_units":
+        return ({"topology": pdb, "trajectory": good_files["T100"]["trajectory"], "frame_interval_ps": 0.2},
+                r"external_reference\.T120\.units': missing: a LAMMPS dump does not record its units")
+    if name == "dump_without_frame_interval":
+        return ({"topology": pdb, "trajectory": good_files["T100"]["trajectory"], "units": "real"},
+                r"T120\.frame_interval_ps': missing: '.*run\.lammpstrj' records step numbers")
+    if name == "too_few_frames":
+        write_trr(tmp_path / "few.trr", pos[:4], box[:4], forces[:4], times[:4])
+        return {"topology": gro, "trajectory": str(tmp_path / "few.trr")}, r"few\.trr' has 4 frames: .* too few remain"
+    if name == "non_finite_forces":
+        bad = forces.copy()
+        bad[7, 12, 1] = np.nan
+        write_trr(tmp_path / "nan.trr", pos, box, bad, times)
+        return {"topology": gro, "trajectory": str(tmp_path / "nan.trr")}, r"nan\.trr', frame 8 of 30 .*non-finite force on atom 13"
+    if name == "atom_names_miss_the_mapping":
+        text = Path(pdb).read_text().replace(" AR    AR A   1", " XE    AR A   1", 1)
+        (tmp_path / "renamed.pdb").write_text(text)
+        return ({"topology": str(tmp_path / "renamed.pdb"), "trajectory": good_files["T120"]["trajectory"]},
+                r"renamed\.pdb' has atoms \['XE'\], the template \['AR'\]; missing \['AR'\]; unknown \['XE'\]")
+    if name == "missing_file":
+        return ({"topology": gro, "trajectory": str(tmp_path / "nowhere.trr")},
+                r"T120\.trajectory': file '.*nowhere\.trr' not found")
+    if name == "interval_contradicts_trr":
+        return ({**good_files["T120"], "frame_interval_ps": 0.5},
+                r"frame_interval_ps' = 0.5 ps, but the frames of '.*run\.trr' are 0.2 ps apart")
+    raise KeyError(name)
+
+
+BAD = ["trr_without_forces", "dump_without_force_columns", "xyz_trajectory", "atom_count_mismatch",
+       "non_periodic_trr", "non_periodic_dump", "dump_without_units", "dump_without_frame_interval", "too_few_frames",
+       "non_finite_forces", "atom_names_miss_the_mapping", "missing_file", "interval_contradicts_trr"]
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_external_input_is_refused_before_any_job_naming_file_and_what_is_missing(good_files, tmp_path, name):
+    from cgtransfer.config import ConfigError
+
+    spec, message = bad_case(good_files, tmp_path, name)
+    with pytest.raises(ConfigError, match=message) as info:
+        load(study_config(tmp_path, {"T120": spec}))
+    assert "config key 'systems.ext.external_reference.T120" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["trr_without_forces", "non_finite_forces", "non_periodic_trr", "too_few_frames"])
+def test_the_import_stage_refuses_what_the_config_check_refuses(good_files, tmp_path, name):
+    """A file that changed after the workflow was planned: the import job checks every frame itself."""
+    spec, _ = bad_case(good_files, tmp_path, name)
+    if name == "too_few_frames":  # not the stage's concern (the time blocks are the config's): it imports them
+        import_reference(spec["topology"], spec["trajectory"], spec, [ARGON_TEMPLATE], 120.0, *(tmp_path / f for f in
+                         ("t.pdb", "t.dcd", "f.npz", "th.csv")))
+        return
+    with pytest.raises(ExternalReferenceError, match=Path(spec["trajectory"]).name):
+        import_reference(spec["topology"], spec["trajectory"], spec, [ARGON_TEMPLATE], 120.0,
+                         *(tmp_path / f for f in ("t.pdb", "t.dcd", "f.npz", "th.csv")))
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_one_external_run_cannot_make_several_replicates(good_files, tmp_path):
+    from cgtransfer.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"T120\.trajectory': 1 trajectory file\(s\) for 2 replicates .*understate the spread"):
+        load(study_config(tmp_path, {"T120": good_files["T120"]}, replicates=2))
+    # one independent run per replicate is accepted
+    two = {**good_files["T120"], "trajectory": [good_files["T120"]["trajectory"]] * 2}
+    load(study_config(tmp_path, {"T120": two}, replicates=2))
+
+
+def test_the_volume_term_needs_the_external_pressure(good_files, tmp_path):
+    from cgtransfer.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"T120\.thermo': state 'T120' is external and the volume term"):
+        load(study_config(tmp_path, {"T120": good_files["T120"]}, volume_term={"enabled": True}))
+    with_thermo = {**good_files["T120"], "thermo": str(good_files["dir"] / "gmx.csv")}
+    load(study_config(tmp_path, {"T120": with_thermo}, volume_term={"enabled": True}))
+
+
+def test_a_thermo_file_of_another_length_or_without_known_columns_is_refused(good_files, tmp_path):
+    pd.DataFrame({"pressure_bar": [1.0] * 29}).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ExternalReferenceError, match=r"short\.csv' has 29 rows but the trajectory 30 frames"):
+        read_thermo(tmp_path / "short.csv", 30, "thermo")
+    pd.DataFrame({"pressure": [1.0] * 30}).to_csv(tmp_path / "nounit.csv", index=False)
+    with pytest.raises(ExternalReferenceError, match=r"nounit\.csv' has none of the columns"):
+        read_thermo(tmp_path / "nounit.csv", 30, "thermo")

@@ -22,6 +22,7 @@ rule reference_md:
     input:
         box=rules.build_box.output[0],
         forcefield=lambda w: STUDY.forcefield_files(w.system),
+        not_external=simulated_only,
         code=stage_code("reference_md"),
     output:
         topology=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/topology.pdb",
@@ -47,3 +48,33 @@ rule reference_md:
         seed=replicate_seed,
     script:
         "../../scripts/reference_md.py"
+
+
+ruleorder: import_reference > reference_md
+
+
+rule import_reference:
+    input:
+        topology=external_file("topology"),
+        trajectory=external_file("trajectory"),
+        thermo=external_file("thermo"),
+        templates=lambda w: [t for t, _ in STUDY.molecules(w.system)],
+        code=stage_code("import_reference"),
+    output:
+        topology=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/trajectory.dcd",
+        forces=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/forces.npz",
+        thermo=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/thermo.csv",
+    log:
+        f"{RESULTS}/logs/import_reference/{{system}}/rep{{replicate}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/import_reference/{{system}}/rep{{replicate}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        state=state_point,
+        spec=external_reading,
+    script:
+        "../../scripts/import_reference.py"
