@@ -42,6 +42,12 @@ class ExternalReferenceError(ValueError):
     """An external reference's files do not give what the workflow needs (the message names key and file)."""
 
 
+def _key(where: str, field: str) -> str:
+    """A field of a spec named by ``where``: ``config key '<spec>.<field>'`` (``where`` is the key's opening
+    ``config key '<spec>``), or ``<where>, <field>`` for a job's label."""
+    return f"{where}.{field}'" if where.startswith("config key '") else f"{where}, {field}"
+
+
 def resolve(basedir, path) -> Path:
     p = Path(path)
     return p if p.is_absolute() else Path(basedir) / p
@@ -78,15 +84,15 @@ def unit_system(spec: dict, fmt: str, key: str) -> str:
     declared = spec.get("units")
     if fmt == "trr":
         if declared not in (None, "gromacs"):
-            raise ExternalReferenceError(f"{key}.units: a TRR is in GROMACS units (nm, kJ/mol/nm, ps); "
+            raise ExternalReferenceError(f"{_key(key, 'units')}: a TRR is in GROMACS units (nm, kJ/mol/nm, ps); "
                                          f"{declared!r} contradicts the format")
         return "gromacs"
     if declared is None:
         raise ExternalReferenceError(
-            f"{key}.units: missing: a LAMMPS dump does not record its units; declare the LAMMPS `units` style the "
+            f"{_key(key, 'units')}: missing: a LAMMPS dump does not record its units; declare the LAMMPS `units` style the "
             f"run used ({' or '.join(LAMMPS_UNITS)}: real is Å, kcal/mol/Å, fs; metal is Å, eV/Å, ps)")
     if declared not in LAMMPS_UNITS:
-        raise ExternalReferenceError(f"{key}.units: {declared!r} is not a LAMMPS units style this reads "
+        raise ExternalReferenceError(f"{_key(key, 'units')}: {declared!r} is not a LAMMPS units style this reads "
                                      f"({', '.join(LAMMPS_UNITS)})")
     return declared
 
@@ -263,7 +269,7 @@ def frame_times(frames_steps_times: list[tuple[int, float | None]], interval_ps:
     times = [t for _, t in frames_steps_times]
     if any(t is None for t in times):
         if interval_ps is None:
-            raise ExternalReferenceError(f"{key}.frame_interval_ps: missing: '{path}' records step numbers, not "
+            raise ExternalReferenceError(f"{_key(key, 'frame_interval_ps')}: missing: '{path}' records step numbers, not "
                                          "times; give the time between its frames (ps)")
         if len(steps) > 2 and np.ptp(np.diff(steps)) > 0:
             raise ExternalReferenceError(f"{key}: '{path}': frames are not evenly spaced (step gaps "
@@ -277,7 +283,7 @@ def frame_times(frames_steps_times: list[tuple[int, float | None]], interval_ps:
             raise ExternalReferenceError(f"{key}: '{path}': frame times are not evenly spaced and increasing "
                                          f"(gaps {np.unique(gaps.round(6))[:5].tolist()} ps)")
         if interval_ps is not None and abs(gaps.mean() - interval_ps) > TIME_TOLERANCE_PS:
-            raise ExternalReferenceError(f"{key}.frame_interval_ps = {interval_ps:g} ps, but the frames of '{path}' "
+            raise ExternalReferenceError(f"{_key(key, 'frame_interval_ps')} = {interval_ps:g} ps, but the frames of '{path}' "
                                          f"are {gaps.mean():g} ps apart")
     return t
 
