@@ -379,3 +379,101 @@ def test_unit_slip_known_answers():
     # a key whose name declares no unit gets it from its schema (x-unit)
     assert unit_slip("dist_hard_max", 0.8, {"minimum": 2.0}) is None
     assert unit_slip("dist_hard_max", 0.8, {"minimum": 2.0}, "Å") == "0.8 Å: is this nm? (0.8 nm = 8 Å)"
+
+
+# 8. the checks after the schema name the file too; --config values; names that collide by case --------------------
+@pytest.mark.parametrize("edit, message", [
+    ([(("training", "valid_fraction"), 0.3), (("training", "test_fraction"), 0.25)],
+     "config keys 'training.valid_fraction' + 'training.test_fraction' must be below 0.5"),
+    ([(("hipnn", "dist_soft_max"), 9.0)], "config key 'hipnn': need dist_soft_min < dist_soft_max <= dist_hard_max"),
+    ([(("mscg", "knot_spacing_A"), 9.0)], "config key 'mscg.knot_spacing_A' must be well below 'mscg.cutoff_A'"),
+    ([(("cg_md", "report_interval_ps"), 100.0)], "config key 'cg_md.report_interval_ps' (100 ps) is longer than "
+                                                 "'cg_md.production_ps' (8 ps): the run would record no frame"),
+    ([(("training", "batch_size"), 512)], "config key 'training.batch_size' (512) exceeds 'training.max_batch_size'"),
+])
+def test_a_check_after_the_schema_names_its_file(tmp_path, edit, message):
+    text, path = load(tmp_path, edited(*edit))
+    assert text.startswith(f"{path}: {message}"), text
+
+
+def test_a_check_on_a_default_names_the_default_and_the_file(tmp_path):
+    text, path = load(tmp_path, edited((("reference_md", "production_ps"), 0.3)))
+    assert text.startswith(f"{path}, the schema's default (set in none of {path}): config keys "
+                           "'reference_md.production_ps' / 'reference_md.report_interval_ps' give 1 frames"), text
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": "abc"}, "--config: key 'seed': 'abc' is not of type 'integer' (--config seed=abc gave the text 'abc': "
+                      "Snakemake reads a --config value as YAML, so 'seed' needs an integer (e.g. 7) written as the "
+                      "value itself (unquoted), not a word)"),
+    ({"replicates": 0}, "--config: key 'replicates': 0 is less than the minimum of 1"),
+    ({"state_points": "missing.tsv"}, f"--config: config key 'state_points': file '{REPO / 'missing.tsv'}' not found"),
+])
+def test_a_top_level_config_value_is_named_as_from_the_command_line(tmp_path, overrides, message):
+    text, path = load(tmp_path, BASE, overrides=overrides)
+    assert message in text, text
+    assert "nested value" not in text  # the hint for nested values is not given for a top-level one
+
+
+def test_systems_differing_only_in_case(tmp_path):
+    system = {**copy.deepcopy(BASE["systems"]["methanol"]), "models": {"m": {"kind": "mscg", "states": "all"}}}
+    cfg = edited((("systems",), {"methanol": system, "Methanol": copy.deepcopy(system)}))
+    text, path = load(tmp_path, cfg, sheet=H + "methanol\tT298\t298\t1.0\t\nMethanol\tT298\t298\t1.0\t\n")
+    assert (f"{path}: config key 'systems': systems 'methanol' and 'Methanol' differ only in case: their result folders "
+            "(results/<system>/) would collide on a case-insensitive file system; rename one") in text, text
+
+
+def test_models_differing_only_in_case(tmp_path):
+    text, path = load(tmp_path, edited((("systems", "methanol", "models"), {"m": {"kind": "mscg", "states": "all"},
+                                                                          "M": {"kind": "mscg", "states": "all"}})))
+    assert (f"{path}: config key 'systems.methanol.models': models 'm' and 'M' differ only in case: their result "
+            "folders (results/methanol/rep<r>/models/<model>/) would collide") in text, text
+
+
+def test_expanded_model_names_differing_only_in_case(tmp_path):
+    """each makes m_T298; an entry named M_T298 collides with it on a case-insensitive file system."""
+    text, _ = load(tmp_path, edited((("systems", "methanol", "models"), {"m": {"kind": "mscg", "states": "each"},
+                                                                       "M_T298": {"kind": "mscg", "states": ["T298"]}})))
+    assert "models 'm_T298' and 'M_T298' differ only in case" in text, text
+
+
+def test_states_differing_only_in_case_across_two_sheets(tmp_path):
+    (tmp_path / "a.tsv").write_text(H + "methanol\tT298\t298\t1.0\t\n")
+    (tmp_path / "b.tsv").write_text(H + "methanol\tt298\t298\t\t0.78\n")
+    cfg = edited((("state_points",), [str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]),
+                 (("systems", "methanol", "models"), {"m": {"kind": "mscg", "states": "all"}}))
+    text, path = load(tmp_path, cfg)
+    assert (f"{path}: config key 'state_points' ({tmp_path / 'a.tsv'} + {tmp_path / 'b.tsv'}): states 'T298' and "
+            "'t298' of system 'methanol' differ only in case") in text, text
+
+
+@pytest.mark.parametrize("row, message", [
+    ("methanol\t298K\t25\t1.0\t", r"state id '298K' encodes 298 K but its column 'temperature_K' is 25: is this Celsius\?"),
+    ("methanol\t300k_dense\t350\t\t0.8", r"state id '300k_dense' encodes 300 K but its column 'temperature_K' is 350 "
+                                         r"\(more than 0\.5 K apart\)"),
+])
+def test_a_state_id_ending_in_kelvin_agrees_with_its_temperature(tmp_path, row, message):
+    text, _ = load(tmp_path, BASE, sheet=H + row + "\n")
+    assert re.search(message, text) and f"{tmp_path / 'states.tsv'}, row 1" in text, text
+
+
+def test_ids_that_only_look_like_temperatures_are_not_read_as_one(tmp_path):
+    """'300kbar' or 'Tlow' encode no temperature; 'T298' at 298.4 K is within half a kelvin."""
+    cfg = edited((("systems", "methanol", "models"), {"m": {"kind": "mscg", "states": "each"}}))
+    (tmp_path / "states.tsv").write_text(H + "methanol\tTlow\t250\t1.0\t\nmethanol\t300kbar\t310\t1.0\t\n"
+                                         "methanol\tT298\t298.4\t1.0\t\n")
+    cfg["state_points"] = str(tmp_path / "states.tsv")
+    assert [p.state for p in load_study(cfg, REPO).states_of("methanol")] == ["Tlow", "T298", "300kbar"]
+
+
+def test_an_old_paper_config_gets_one_message(tmp_path):
+    """The first paper config's shape: a 'model' section and three list models; one message, a line per change."""
+    cfg = edited((("model",), {"n_features": 32, "dist_hard_max": 8.0}),
+                 (("systems", "methanol", "models"), {"T250_only": ["T298"], "middle": ["T298", "T328"],
+                                                      "all": ["T248", "T298", "T328"]}))
+    cfg.pop("hipnn", None)
+    text, path = load(tmp_path, cfg)
+    lines = text.splitlines()
+    assert lines[0] == "the configuration is in an old format; what changed and how to write it now:" and len(lines) == 5
+    assert all(line.startswith(f"  {path}: config key '") for line in lines[1:]), text
+    assert "write middle: {kind: hipnn, states: [T298, T328]}" in text

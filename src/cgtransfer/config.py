@@ -259,7 +259,7 @@ class StatePoint:
         return "NPT" if self.pressure_bar is not None else "NVT"
 
 
-STATE_ID_TEMPERATURE = re.compile(r"^[Tt](\d+(?:\.\d+)?)")
+STATE_ID_TEMPERATURE = re.compile(r"^[Tt](\d+(?:\.\d+)?)|^(\d+(?:\.\d+)?)[Kk](?![A-Za-z])")
 
 
 def state_id_temperature_mismatch(row: dict) -> str | None:
@@ -269,7 +269,7 @@ def state_id_temperature_mismatch(row: dict) -> str | None:
     t = row.get("temperature_K")
     if not match or not isinstance(t, float) or not math.isfinite(t):
         return None
-    encoded = float(match.group(1))
+    encoded = float(match.group(1) or match.group(2))
     if abs(encoded - t) <= 0.5:
         return None
     text = (f"state id {row['state']!r} encodes {encoded:g} K but its column 'temperature_K' is {t:g}")
@@ -965,8 +965,11 @@ class ConfigOrigin:
             if labels:
                 indent = line[:len(line) - len(line.lstrip())]
                 line = f"{indent}{', '.join(labels)}: {line.lstrip()}"
-                if "--config" in labels and re.search(r"'[^']*' is not of type '(number|integer|boolean|object|array)'", line):
-                    line += CLI_TEXT_HINT
+                text_for = re.search(r"key '([^']+)': '([^']*)' is not of type '(number|integer|boolean|object|array)'", line)
+                if "--config" in labels and text_for:
+                    key, text, wanted = text_for.groups()
+                    line += CLI_TEXT_HINT if "." in key else CLI_TOP_LEVEL_HINT.format(key=key, text=text,
+                                                                                        wanted=WANTED[wanted])
             out.append(line)
         return "\n".join(out)
 
@@ -976,6 +979,11 @@ CLI_TEXT_HINT = (" (Snakemake's --config parses only top-level key=value: a nest
                  "(--configfile my.yaml, which replaces config/config.yaml: copy its study), or use --config for top-level "
                  "numbers only, e.g. "
                  "seed=7)")
+
+CLI_TOP_LEVEL_HINT = (" (--config {key}={text} gave the text {text!r}: Snakemake reads a --config value as YAML, so "
+                      "'{key}' needs {wanted} written as the value itself (unquoted), not a word)")
+WANTED = {"number": "a number", "integer": "an integer (e.g. 7)", "boolean": "true or false", "object": "a mapping",
+          "array": "a list"}
 
 OLD_FORMAT_MODELS = ("models now live under systems.<name>.models as name: {kind: hipnn|hipnn_t|mscg, states: "
                      "[state ids] or each / all / leave_one_out}")
@@ -1084,7 +1092,28 @@ def _load_study(config: dict, basedir, schema_dir, origin: ConfigOrigin) -> Stud
             raise ConfigError(f"{sheet}: state {s.state!r} names system {s.system!r}, which is not in config key 'systems'")
     for name in config["systems"]:
         check_reference_system(config, name, states)
+    check_names_differ_in_more_than_case(config, expanded)
     return Study(config, basedir, states, expanded)
+
+
+def check_names_differ_in_more_than_case(config: dict, expanded: dict[str, dict[str, dict]]) -> None:
+    """Systems, and models of one system, whose names differ only in case (methanol, Methanol; m_T298, M_T298)
+    would share their result folders on a case-insensitive file system (macOS, Windows): refused, naming both
+    (for a model, the entries of config key 'systems.<name>.models' that make them)."""
+    folded: dict[str, str] = {}
+    for name in config["systems"]:
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise ConfigError(f"config key 'systems': systems {other!r} and {name!r} differ only in case: their result "
+                              "folders (results/<system>/) would collide on a case-insensitive file system; rename one")
+    for system, models in expanded.items():
+        folded = {}
+        for name in models:
+            other = folded.setdefault(name.casefold(), name)
+            if other != name:
+                raise ConfigError(f"config key 'systems.{system}.models': models {other!r} and {name!r} differ only in "
+                                  f"case: their result folders (results/{system}/rep<r>/models/<model>/) would collide "
+                                  "on a case-insensitive file system; rename an entry")
 
 
 def check_external_reference(config: dict, name: str, settings: dict, states: list[StatePoint], basedir) -> None:
