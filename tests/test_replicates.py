@@ -125,3 +125,37 @@ def test_a_drifting_density_enters_no_statistic():
     assert row["replicates_still_drifting"] == 1 and row["n_replicates"] == 2 and np.isnan(row["rep2"])
     other = cells[(cells["metric"] == "density_error_pct") & (cells["model"] == "mscg_T2") & (cells["state"] == "T2")]
     assert other.iloc[0]["n_replicates"] == 3
+
+
+def test_calibration_verdict_knows_what_a_small_study_can_tell():
+    """Right errors in a study the size of the replicate demo (30 cells, R = 3) with a strong replicate effect
+    (40 % of the variance, as measured there): their leave-one-out RMS z is never below 1 at R = 3 (the left-out
+    value and the pooled variance come from the same three values) and scatters up to ~1.8 from study to study;
+    it lies inside the simulated range of right errors in ~95 % of studies, so right errors are rarely called
+    "not calibrated"; within-run errors 3.5x too small land far outside their range every time."""
+    rng = np.random.default_rng(5)
+    outcomes = {"calibrated": 0, "not resolved": 0, "not calibrated": 0}
+    inside = 0
+    for _ in range(60):
+        noise = rng.normal(0, 0.2, (30, 3))
+        rep = rng.normal(0, 0.2 * np.sqrt(0.4 / 0.6), (1, 3))
+        y = rng.normal(0, 1, (30, 1)) + noise + rep
+        cal = rs.calibration(y, np.full_like(y, 0.2 / 3.5), n_sim=300)
+        c = cal["replicate_errors"]
+        outcomes[c["verdict"]] += 1
+        inside += c["null_lo"] <= c["rms_z"] <= c["null_hi"]
+        assert c["rms_z"] >= 0.99 and 0.99 <= c["null_lo"] < c["null_hi"]
+        assert cal["within_run_errors"]["verdict"] == "not calibrated"
+        assert cal["within_run_errors"]["rms_z"] > 3 * cal["within_run_errors"]["null_hi"] / 1.3
+    assert inside >= 51  # ~95 % of 60 expected
+    assert outcomes["not calibrated"] <= 9
+
+
+def test_two_way_variances_recover_a_known_replicate_effect():
+    rng = np.random.default_rng(9)
+    y = rng.normal(0, 1, (2000, 1)) + rng.normal(0, 0.3, (2000, 6)) + rng.normal(0, 0.4, (1, 6))
+    v = rs.two_way_variances(y)
+    assert v["noise"] == pytest.approx(0.09, rel=0.05)
+    # one realisation of 6 replicate effects: the estimate is their sample variance, unbiased for 0.16
+    rep = y.mean(axis=0) - y.mean()
+    assert v["replicate"] == pytest.approx(float(np.var(rep, ddof=1)) - 0.09 / 2000, rel=0.05)

@@ -16,6 +16,13 @@ an error bar. Everything here therefore works on per-replicate values:
   left out and predicted from the others; z = (left-out − mean of the others) / (predicted spread). RMS z ≈ 1
   and ~95 % of |z| < 1.96 when the errors are right. The replicate-based errors (variance pooled over the
   metric's cells, R ≥ 3) and the within-run block errors are checked the same way.
+  With few replicates the RMS z of right errors scatters widely: the left-out values of one replicate share
+  that replicate's all-atom runs (a replicate effect common to its cells), and the pooled variance has few
+  effective degrees of freedom. ``calibration`` therefore also gives the range (2.5-97.5 %) of RMS z that
+  right errors would produce in a study of the same shape — simulated from a cell + replicate + noise model
+  with the variances fitted to the data (``two_way_variances``) — and the verdict has three outcomes:
+  calibrated (RMS z within ``CALIBRATED_RMS_Z``), not calibrated (outside the range right errors produce), or
+  not resolved (outside the band but inside that range: the study is too small to tell).
 """
 
 from __future__ import annotations
@@ -108,12 +115,95 @@ def _z_summary(z: np.ndarray) -> dict:
             "calibrated": bool(CALIBRATED_RMS_Z[0] <= rms <= CALIBRATED_RMS_Z[1])}
 
 
-def calibration(values: np.ndarray, within_se: np.ndarray | None = None) -> dict:
+def _complete(values: np.ndarray, within_se: np.ndarray | None = None):
+    y = np.asarray(values, dtype=float)
+    if y.ndim != 2:
+        return y.reshape(0, 0), None
+    keep = np.all(np.isfinite(y), axis=1)
+    se = None
+    if within_se is not None:
+        se = np.asarray(within_se, dtype=float)
+        keep &= np.all(np.isfinite(se) & (se > 0), axis=1)
+        se = se[keep]
+    return y[keep], se
+
+
+def two_way_variances(values: np.ndarray) -> dict:
+    """Variance components of a cells × replicates array under y = cell + replicate + noise (two-way ANOVA
+    without interaction, method of moments): ``replicate`` (the effect a replicate has on all its cells: its
+    all-atom runs), ``noise`` (cell by cell), and the replicate effect's share of their sum."""
+    y, _ = _complete(values)
+    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
+        return {"replicate": float("nan"), "noise": float("nan"), "replicate_share": float("nan")}
+    c, r = y.shape
+    resid = y - y.mean(axis=1, keepdims=True)
+    rep = resid.mean(axis=0)
+    noise = float(np.sum((resid - rep) ** 2) / ((c - 1) * (r - 1)))
+    rep_var = max(0.0, (c * float(np.sum(rep**2)) / (r - 1) - noise) / c)
+    total = rep_var + noise
+    return {"replicate": rep_var, "noise": noise, "replicate_share": rep_var / total if total > 0 else float("nan")}
+
+
+def null_rms_z(values: np.ndarray, within_se: np.ndarray | None = None, n_sim: int = 1000, seed: int = 0,
+               level: float = 0.95) -> dict:
+    """The range of leave-one-replicate-out RMS z that right errors produce in a study of this shape.
+
+    ``replicate``: studies drawn from the cell + replicate + noise model with the variances fitted to
+    ``values`` (``two_way_variances``), each scored as ``loo_z`` scores the data (z is blind to the cells'
+    means and to the overall scale). ``within``: studies whose entries scatter by exactly the reported
+    within-run errors. Returns (lo, hi) per error kind, None where it cannot be assessed."""
+    y, se = _complete(values, within_se)
+    out = {"replicate": None, "within": None}
+    if y.ndim != 2 or not len(y) or y.shape[1] < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    c, r = y.shape
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+    var = two_way_variances(y)
+    if r >= 3 and np.isfinite(var["noise"]) and var["noise"] + var["replicate"] > 0:
+        rms = []
+        for _ in range(n_sim):
+            sim = rng.normal(0, np.sqrt(var["noise"]), (c, r)) + rng.normal(0, np.sqrt(var["replicate"]), (1, r))
+            z = loo_z(sim)["replicate"]
+            if len(z):
+                rms.append(float(np.sqrt(np.mean(z**2))))
+        if rms:
+            out["replicate"] = tuple(float(v) for v in np.percentile(rms, q))
+    if se is not None:
+        rms = []
+        for _ in range(n_sim):
+            z = loo_z(rng.normal(0, se), se)["within"]
+            if len(z):
+                rms.append(float(np.sqrt(np.mean(z**2))))
+        if rms:
+            out["within"] = tuple(float(v) for v in np.percentile(rms, q))
+    return out
+
+
+def calibration(values: np.ndarray, within_se: np.ndarray | None = None, n_sim: int = 1000) -> dict:
     """Calibration of the replicate-based errors and of the within-run errors for one metric (cells ×
     replicates, see ``loo_z``). A z summary is None where it cannot be assessed (R < 3 for the replicate
-    errors)."""
+    errors). Each summary also holds ``null_lo``/``null_hi`` (the RMS z range right errors produce here,
+    ``null_rms_z``) and ``verdict``: "calibrated", "not calibrated" or "not resolved"."""
     z = loo_z(values, within_se)
-    return {"replicate_errors": _z_summary(z["replicate"]), "within_run_errors": _z_summary(z["within"])}
+    null = null_rms_z(values, within_se, n_sim=n_sim)
+    out = {}
+    for key, name in (("replicate", "replicate_errors"), ("within", "within_run_errors")):
+        summary = _z_summary(z[key])
+        band = null[key]
+        summary["null_lo"], summary["null_hi"] = band if band else (None, None)
+        rms = summary["rms_z"]
+        if rms is None:
+            summary["verdict"] = None
+        elif summary["calibrated"]:
+            summary["verdict"] = "calibrated"
+        elif band is None or not (band[0] <= rms <= band[1]):
+            summary["verdict"] = "not calibrated"
+        else:
+            summary["verdict"] = "not resolved"
+        out[name] = summary
+    out["replicate_effect_share"] = two_way_variances(values)["replicate_share"]
+    return out
 
 
 def pooled_se(values: np.ndarray) -> float:

@@ -273,10 +273,14 @@ def calibration_table(long: pd.DataFrame, info: dict, n_replicates: int) -> pd.D
         y = np.array([values[k] for k in keys])
         e = np.array([errors[k] for k in keys])
         cal = rs.calibration(y, e)
-        for which, c in cal.items():
+        for which in ("replicate_errors", "within_run_errors"):
+            c = cal[which]
             rows.append({"metric": metric, "errors": which, "n_replicates": n_replicates, "n_cells": len(keys),
                          "n_z": c["n"], "rms_z": c["rms_z"], "share_within_95": c["share_within_95"],
-                         "calibrated": c["calibrated"], "pooled_se": rs.pooled_se(y) if which == "replicate_errors" else None})
+                         "calibrated": c["calibrated"], "null_rms_z_lo": c["null_lo"], "null_rms_z_hi": c["null_hi"],
+                         "verdict": c["verdict"],
+                         "replicate_effect_share": cal["replicate_effect_share"] if which == "replicate_errors" else None,
+                         "pooled_se": rs.pooled_se(y) if which == "replicate_errors" else None})
     return pd.DataFrame(rows)
 
 
@@ -285,8 +289,22 @@ def claim_calibration(claim: dict, calibration: pd.DataFrame) -> str:
     if not len(row) or row.iloc[0]["calibrated"] is None or pd.isna(row.iloc[0]["calibrated"]):
         return "not assessable (needs 3 or more replicates)"
     r = row.iloc[0]
-    return (f"{'calibrated' if r['calibrated'] else 'NOT calibrated'} (leave-one-replicate-out RMS z "
-            f"{r['rms_z']:.2f} over {int(r['n_z'])})")
+    return f"{_calibration_words(r)} (leave-one-replicate-out RMS z {r['rms_z']:.2f} over {int(r['n_z'])}{_null_words(r)})"
+
+
+def _calibration_words(r) -> str:
+    verdict = r.get("verdict") if hasattr(r, "get") else getattr(r, "verdict", None)
+    if verdict is None or (isinstance(verdict, float) and np.isnan(verdict)):
+        verdict = "calibrated" if r["calibrated"] else "not calibrated"
+    return {"calibrated": "calibrated", "not calibrated": "NOT calibrated",
+            "not resolved": "calibration not resolved"}.get(verdict, str(verdict))
+
+
+def _null_words(r) -> str:
+    lo, hi = r.get("null_rms_z_lo"), r.get("null_rms_z_hi")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return ""
+    return f"; right errors give {lo:.2f}-{hi:.2f} here"
 
 
 def verdict_text(system: str, claims: list[dict], calibration: pd.DataFrame, n_replicates: int) -> str:
@@ -313,7 +331,9 @@ def verdict_text(system: str, claims: list[dict], calibration: pd.DataFrame, n_r
         lines.append(f"  {c['claim']}: {est:.3g} [{interval}], {c['n_contrasts']} contrast(s){dropped}; {status}; "
                      f"{claim_calibration(c, calibration)}{extra}")
     lines.append("\nCalibration (does the reported error predict a left-out replicate? RMS z in "
-                 f"{rs.CALIBRATED_RMS_Z[0]}-{rs.CALIBRATED_RMS_Z[1]} = calibrated):")
+                 f"{rs.CALIBRATED_RMS_Z[0]}-{rs.CALIBRATED_RMS_Z[1]} = calibrated; outside the range that right "
+                 "errors give in a study of this shape = NOT calibrated; between the two = not resolved, the study "
+                 "is too small to tell):")
     for r in calibration.itertuples():
         if r.rms_z is None or pd.isna(r.rms_z):
             why = (f"needs 3 or more replicates (this study: {r.n_replicates})" if r.errors == "replicate_errors"
@@ -321,7 +341,11 @@ def verdict_text(system: str, claims: list[dict], calibration: pd.DataFrame, n_r
             lines.append(f"  {r.metric}, {r.errors.replace('_', ' ')}: not assessable ({why or 'too few values'})")
         else:
             lines.append(f"  {r.metric}, {r.errors.replace('_', ' ')}: RMS z {r.rms_z:.2f}, {100 * r.share_within_95:.0f} % "
-                         f"of |z| < 1.96 over {r.n_z}; {'calibrated' if r.calibrated else 'NOT calibrated'}")
+                         f"of |z| < 1.96 over {r.n_z}{_null_words(r._asdict())}; {_calibration_words(r._asdict())}"
+                         + (f"; the replicate effect (shared by a replicate's cells) is "
+                            f"{100 * r.replicate_effect_share:.0f} % of the variance"
+                            if r.errors == "replicate_errors" and r.replicate_effect_share is not None
+                            and not pd.isna(r.replicate_effect_share) else ""))
     return "\n".join(lines) + "\n"
 
 
