@@ -49,6 +49,7 @@ def unknown_target(target, rules=()):
         )
     states = [s.state for s in STUDY.states_of(system)]
     models = list(STUDY.models(system))
+    matched = False
     for producer in rules:
         try:
             if not producer.is_producer(target):
@@ -56,6 +57,7 @@ def unknown_target(target, rules=()):
             wildcards = producer.get_wildcards(target)
         except Exception:  # a rule whose pattern cannot be matched says nothing about the names
             continue
+        matched = True
         model, state, ensemble = (wildcards.get(k) for k in ("model", "state", "ensemble"))
         if model is not None and model not in models:
             return f"unknown model {model!r} of system {system!r}; its models: {', '.join(models)}"
@@ -68,7 +70,21 @@ def unknown_target(target, rules=()):
                     f"no {ensemble} run of state {state!r} of system {system!r}: it is an NVT state (a density "
                     f"in the sheet, no pressure); its runs: {', '.join(allowed)}"
                 )
+    if rules and not matched:
+        return f"no rule makes this file; the folders of a run: {', '.join(run_folders(rules))}"
     return None
+
+
+def run_folders(rules):
+    """The folders below results/<system>/rep<r>/ that the rules write (from their output patterns)."""
+    found = []
+    for producer in rules:
+        for pattern in producer.output:  # e.g. results/{system,...}/rep{replicate,...}/cg_md/...
+            parts = str(pattern).split("/")
+            if len(parts) > 4 and parts[0] == RESULTS and parts[2].startswith("rep{replicate"):
+                if parts[3] not in found:
+                    found.append(parts[3])
+    return found
 
 
 def command_line_targets():
