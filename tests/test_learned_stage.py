@@ -240,3 +240,19 @@ def test_learned_stage_writes_consistent_results(argon_net, argon_cg, tmp_path):
                           system="argon")
     assert len(table) == 1 and summary["figure"].stat().st_size > 10_000
     assert math.isclose(table["many_body_share"].iloc[0], st["many_body_share"])
+
+
+def test_projection_chooses_its_regularization_by_cross_validation(argon_cg):
+    """Among candidate λ the projection takes the one cross-validation prefers, as the MS-CG kind: on exactly
+    pairwise forces the least-squares limit (1e-8) and not a λ that flattens the force (10); one candidate needs
+    no folds, several do."""
+    cg = argon_cg["cg"]
+    f = np.arange(0, 24, 2)
+    args = (cg["species"][f], cg["positions"][f], cg["cells"][f], cg["forces"][f], ["AR"], 7.0)
+    fit = learned.pair_projection(*args, regularization=[1e-8, 10.0], cv_folds=3)
+    print(fit["cv_r2_by_regularization"])
+    assert fit["regularization"] == 1e-8 and fit["cv_r2"] > 0.999
+    assert fit["cv_r2_by_regularization"][10.0] < fit["cv_r2_by_regularization"][1e-8] - 0.01
+    assert learned.pair_projection(*args, regularization=[1e-8])["regularization"] == 1e-8
+    with pytest.raises(ValueError, match="cv_folds"):
+        learned.pair_projection(*args, regularization=[1e-8, 10.0])

@@ -192,15 +192,17 @@ def mscg_pair_force(mscg_model: CGModel, types=(1, 1)):
 
 # ------------------------------------------------------------------ 2. the pair projection in the liquid
 def pair_projection(species, positions, cells, forces, bead_types: list, cutoff_A: float, knot_spacing_A: float = 0.1,
-                    spline_degree: int = 3, regularization: float = 1e-8, molecule=None, cv_folds: int = 0,
-                    r_wall_A: dict | None = None) -> dict:
+                    spline_degree: int = 3, regularization=1e-8, molecule=None, cv_folds: int = 0,
+                    r_wall_A: dict | None = None, selection_tolerance: float = 0.001) -> dict:
     """The best central pair force (MS-CG basis and least squares, `cgtransfer.kinds.mscg`) to ``forces``
     (F, N, 3) kcal/mol/Å on frames ``species`` (F, N) 1-based, ``positions`` (F, N, 3) Å, orthorhombic ``cells``
     (F, 3, 3) Å, and the share of the forces it explains.
 
     Per type pair the basis spans [r_w, cutoff] with r_w the closest distance the frames sample (rounded down to
     0.01 Å, as the MS-CG fit), so no pair falls below it; ``regularization``: the P-spline smoothness weight λ
-    (small: a projection, not a model to run). Returns ``r2`` = 1 − Σ|F − F_pair|² / Σ|F|² over every component
+    (small: a projection, not a model to run), or a list of candidates chosen from as the MS-CG kind does (needs
+    ``cv_folds`` ≥ 2: the largest λ whose cross-validated RMSE is within ``selection_tolerance`` of the lowest;
+    for a noisy target, such as mapped forces on few frames, where the least-squares limit overfits). Returns ``r2`` = 1 − Σ|F − F_pair|² / Σ|F|² over every component
     (in-sample: the projection), ``many_body_share`` = 1 − r2, the RMS of F and of the residual, the fitted
     ``pair_forces`` (name → `PairForce`) and, with ``cv_folds`` ≥ 2, ``cv_r2``: the R² of fits without each of
     ``cv_folds`` contiguous blocks of frames evaluated on that block (a check that the basis does not overfit).
@@ -255,6 +257,15 @@ def pair_projection(species, positions, cells, forces, bead_types: list, cutoff_
         if n_folds >= 2:
             folds[fold_of[f]].add(A, y)
     penalty = basis.penalty()
+    candidates = [float(x) for x in np.atleast_1d(regularization)]
+    cv_by_lambda = {}
+    if len(candidates) > 1:
+        if n_folds < 2:
+            raise ValueError("choosing the regularization among several candidates needs cv_folds >= 2")
+        cv_by_lambda = {lam: cross_validated_rmse(folds, penalty, lam) for lam in candidates}
+        best = min(cv_by_lambda.values())
+        regularization = max(lam for lam, rms in cv_by_lambda.items() if rms <= (1.0 + selection_tolerance) * best)
+    regularization = float(candidates[0] if len(candidates) == 1 else regularization)
     coef = solve_regularised(total, penalty, float(regularization))
     residual_rms = total.rmse(coef)
     force_ms = total.yy / total.n
@@ -271,8 +282,10 @@ def pair_projection(species, positions, cells, forces, bead_types: list, cutoff_
            "r_wall_A": dict(r_wall_A), "pair_forces": pair_forces,
            "n_pairs": {name: int(s["n_pairs"]) for name, s in stats.items()}}
     if n_folds >= 2:
-        cv_rms = cross_validated_rmse(folds, penalty, float(regularization))
+        cv_rms = cv_by_lambda.get(regularization) or cross_validated_rmse(folds, penalty, float(regularization))
         out.update({"cv_folds": n_folds, "cv_r2": float(1.0 - cv_rms**2 / force_ms)})
+        if cv_by_lambda:
+            out["cv_r2_by_regularization"] = {lam: float(1.0 - rms**2 / force_ms) for lam, rms in cv_by_lambda.items()}
     return out
 
 

@@ -39,13 +39,16 @@ from cgtransfer.kinds.registry import load_model
 
 #: frames per state: spread over the training block (the MS-CG fits and the network's pair projection) and the
 #: last of the test block (held-out R², energy terms)
-N_FIT_FRAMES = 20
+N_FIT_FRAMES = 40
 N_TEST_FRAMES = 8
 #: the radial grid (Å) of the curves and the triplet's angles (degrees; those with r_jk inside the sampled range)
 GRID_SPACING_A = 0.02
 TRIPLET_ANGLES_DEG = np.arange(40.0, 180.1, 5.0)
-#: the P-spline weight of the projections (small: the least-squares limit of MS-CG)
+#: the P-spline weight of the network's pair projection (its forces are smooth and noise-free: the least-squares
+#: limit); the MS-CG tables of the mapped forces choose theirs among the config's `mscg.regularization` by
+#: cross-validation over the frames, as the MS-CG kind does
 REGULARIZATION = 1e-6
+CV_FOLDS = 4
 
 
 def _spread(idx: np.ndarray, n: int) -> np.ndarray:
@@ -100,6 +103,8 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
     training = list(model.training_states)
     fit_kw = {"knot_spacing_A": float(mscg.get("knot_spacing_A", 0.1)),
               "spline_degree": int(mscg.get("spline_degree", 3)), "regularization": REGULARIZATION}
+    mscg_kw = {**fit_kw, "regularization": list(mscg.get("regularization", [REGULARIZATION])),
+               "selection_tolerance": float(mscg.get("selection_tolerance", 0.001))}
 
     states, fit_sets = {}, {}
     for state, path in dataset_paths.items():
@@ -115,14 +120,15 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
     own = [fit_sets[s] for s in training if s in fit_sets]
     mscg_training = learned.pair_projection(*(np.concatenate([f[k] for f in own]) for k in range(3)),
                                             np.concatenate([f[3] for f in own]), bead_types, rc, molecule=molecule,
-                                            **fit_kw) if own else None
+                                            cv_folds=CV_FOLDS, **mscg_kw) if own else None
 
     curves, hierarchy_rows, per_state = [], [], {}
     two_bead = {}  # temperature (None for a plain model) → pair → curve
     r_walls = {}
     mscg_state = {}
     for state, s in states.items():
-        mscg_state[state] = learned.pair_projection(*fit_sets[state], bead_types, rc, molecule=molecule, **fit_kw)
+        mscg_state[state] = learned.pair_projection(*fit_sets[state], bead_types, rc, molecule=molecule,
+                                                    cv_folds=CV_FOLDS, **mscg_kw)
         for name, w in mscg_state[state]["r_wall_A"].items():
             r_walls[name] = min(r_walls.get(name, math.inf), w)
     r_grid = {name: np.arange(max(0.5, r_walls[name] - 0.3), rc - 0.5 * GRID_SPACING_A, GRID_SPACING_A)
@@ -146,6 +152,8 @@ def learned_model(checkpoint_dir, dataset_paths: dict, temperatures_K: dict, spl
                                                 data["positions"][test], data["cells"][test], molecule)
         row = {"state": state, "temperature_K": temperatures_K.get(state), "in_training": state in training,
                "network_test_r2": net_r2, "mscg_state_test_r2": learned.force_r2(ms_pred, reference),
+               "mscg_regularization": ms["regularization"], "n_fit_frames": int(len(s["fit"])),
+               "n_test_frames": int(len(test)),
                "network_force_rmse_kcal_mol_A": float(np.sqrt(np.mean((predicted - reference) ** 2))),
                "reference_force_rms_kcal_mol_A": float(np.sqrt(np.mean(reference**2)))}
         if mscg_training is not None:
