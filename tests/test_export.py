@@ -294,6 +294,11 @@ def test_volume_term_goes_to_lammps_fix_bocs_in_atm(argon_fits, tmp_path):
     assert summary["volume_term"]["files"] == {"lammps": "lammps/volume_correction.txt",
                                                "gromacs": "gromacs/pressure_shift.txt"}
     lmp_dir = tmp_path / "export" / "lammps"
+    # fix bocs's reader: "V, dP" per line, read in single precision, volume steps uniform within 0.001 Å³
+    lines = (lmp_dir / "volume_correction.txt").read_text().splitlines()
+    assert all(", " in ln for ln in lines)
+    v32 = np.array([ln.split(",")[0] for ln in lines], dtype=np.float32).astype(np.float64)
+    assert np.ptp(np.diff(v32)) <= 0.001 and v32[0] < 0.7 * np.prod(summary["start_frame"]["box_A"]) < 1.5 * v32[0]
     plain = run_lammps(lmp_dir, steps=0, ensemble="nvt")
     corrected = run_lammps(lmp_dir, steps=0, ensemble="npt", pressure=1.0)
     volume = float(np.prod(summary["start_frame"]["box_A"]))

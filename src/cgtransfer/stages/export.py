@@ -38,8 +38,8 @@ from cgtransfer.kinds.registry import load_model
 WALL_ENERGY_CAP_KCAL_MOL = 1000.0  # a table starts where the wall's pair energy reaches this (~1700 kT at 300 K)
 LAMMPS_INTERNAL_POINTS = 20000  # pair_style table linear N: LAMMPS's own table (in r²) from the file's points
 LAMMPS_TABLE = "pair_table.table"
-VOLUME_RANGE = (0.6, 1.6)  # the fix bocs table spans these multiples of the data file's volume
-VOLUME_POINTS = 2001
+VOLUME_RANGE = (0.6, 1.6)  # the volume-term tables span these multiples of the data file's volume
+VOLUME_POINTS = 2001  # GROMACS's pressure-shift table; fix bocs's has whole-number volumes (see below)
 
 
 def table_start(pf, spacing_A: float) -> float:
@@ -78,10 +78,19 @@ def start_frame(data: dict):
 
 
 def volume_correction_table(term, n_beads: int, volume_A3: float, temperature_K: float, engine: str):
-    """V and ΔP(V) = ρ²ψ'(ρ) (the term's pressure shift) in ``engine``'s units over VOLUME_RANGE × volume."""
-    v = np.linspace(VOLUME_RANGE[0] * volume_A3, VOLUME_RANGE[1] * volume_A3, VOLUME_POINTS)
-    dp_bar = term.pressure_shift_bar(n_beads / v, temperature_K)
-    return units.volume_model_to_engine(engine, v), units.pressure_bar_to_engine(engine, dp_bar)
+    """V and ΔP(V) = ρ²ψ'(ρ) (the term's pressure shift) in ``engine``'s units over VOLUME_RANGE × volume.
+
+    For LAMMPS the volumes are whole numbers (of Å³) in whole-number steps (~1000 of them): fix bocs reads the
+    file in single precision (``%f``) and refuses steps that differ by more than 0.001, which a fractional grid of
+    volumes ~1e4 Å³ cannot meet in float32; whole numbers below 2^24 are exact there."""
+    v0 = float(units.volume_model_to_engine(engine, volume_A3))
+    if engine.startswith("lammps"):
+        step = max(1.0, math.floor(v0 / 1000.0))
+        v = np.arange(math.floor(VOLUME_RANGE[0] * v0), math.ceil(VOLUME_RANGE[1] * v0) + step, step)
+    else:
+        v = np.linspace(VOLUME_RANGE[0] * v0, VOLUME_RANGE[1] * v0, VOLUME_POINTS)
+    dp_bar = term.pressure_shift_bar(n_beads / (v / v0 * volume_A3), temperature_K)
+    return v, units.pressure_bar_to_engine(engine, dp_bar)
 
 
 def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: float, timestep_fs: float,
@@ -164,7 +173,7 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
     if term is not None:
         v, dp = volume_correction_table(term, n_beads, volume, temperature_K, "lammps_real")
         path = lmp_dir / "volume_correction.txt"
-        path.write_text("".join(f"{vi:.8f}, {pi:.10e}\n" for vi, pi in zip(v, dp)))
+        path.write_text("".join(f"{vi:.1f}, {pi:.8e}\n" for vi, pi in zip(v, dp)))
         volume_files["lammps"] = "lammps/volume_correction.txt"
         v, dp = volume_correction_table(term, n_beads, volume, temperature_K, "gromacs")
         (gmx_dir / "pressure_shift.txt").write_text(
