@@ -23,6 +23,7 @@ include: "workflow/rules/mapping.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/cg_md.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/dynamics.smk"
 
 
 rule all:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import openmm
 import openmm.unit as u
+import pandas as pd
 import pytest
 
 from cgtransfer.analysis import dynamics as dyn
@@ -88,7 +89,7 @@ def test_yeh_hummer_and_ratio_by_hand():
 def test_fit_window_must_fit_the_blocks():
     traj = np.zeros((100, 2, 3))
     with pytest.raises(ValueError, match="too short"):
-        dyn.diffusion(traj, 0.1, 1.0, 2.0, n_blocks=4)  # 2.4-ps blocks for a window ending at 2 ps
+        dyn.diffusion(traj, 0.1, 1.0, 2.0, n_blocks=4)  # 2.5-ps blocks for a window ending at 2 ps
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,66 @@ def test_lj_argon_short_low_friction_segment_matches_a_longer_run(argon_liquid):
     low = trajectory(system, pos, 120.0, 0.02, 5.0, 10, 3200, seed=13, equilibration_steps=2000)
     d_low = dyn.diffusion(low, 0.05, 1.0, 4.0, n_blocks=8)
     assert abs(d_low["D_m2_s"] - d_ref["D_m2_s"]) < 3 * np.hypot(d_low["D_stderr_m2_s"], d_ref["D_stderr_m2_s"])
+
+
+def _write_cg_segment(directory, positions_A, box_A):
+    """A CG segment as the dynamics_cg rule leaves it: PDB topology, DCD of wrapped positions, summary.json."""
+    import MDAnalysis as mda
+
+    from cgtransfer.io import write_json
+
+    n = positions_A.shape[1]
+    u = mda.Universe.empty(n, n_residues=n, atom_resindex=np.arange(n), trajectory=True)
+    u.add_TopologyAttr("name", ["B"] * n)
+    u.add_TopologyAttr("resname", ["CG"] * n)
+    u.add_TopologyAttr("resid", np.arange(1, n + 1))
+    u.dimensions = [*box_A, 90, 90, 90]
+    wrapped = positions_A - np.floor(positions_A / box_A) * box_A
+    u.atoms.positions = wrapped[0]
+    u.atoms.write(str(directory / "topology.pdb"))
+    with mda.Writer(str(directory / "trajectory.dcd"), n) as w:
+        for frame in wrapped:
+            u.atoms.positions = frame
+            u.dimensions = [*box_A, 90, 90, 90]
+            w.write(u.atoms)
+    write_json(directory / "summary.json", {"stable": True, "mean_temperature_K": 300.0})
+
+
+def test_stage_alpha_of_a_known_speed_up(tmp_path):
+    """Reference beads with γ = 5/ps and a 'model' with γ = 2.5/ps at two states: α = D_CG / D_AA = 2 exactly in
+    expectation; the model 'trained' at one state transfers its α to the other within its error."""
+    from cgtransfer.io import write_npz
+    from cgtransfer.stages import dynamics as stage
+
+    n, mass, T, box = 300, 40.0, 300.0, np.full(3, 30.0)
+    system = openmm.System()
+    for _ in range(n):
+        system.addParticle(mass)
+    start = np.random.default_rng(2).uniform(0, 3.0, (n, 3))
+    reference, cg_runs = {}, {}
+    for k, state in enumerate(("S1", "S2")):
+        aa = trajectory(system, start, T, 5.0, 10.0, 10, 400, seed=20 + k)
+        write_npz(tmp_path / f"{state}.npz", positions=aa - np.floor(aa / box) * box,
+                  cells=np.broadcast_to(np.diag(box), (len(aa), 3, 3)), bead_names=np.array(["B"] * n))
+        reference[state] = tmp_path / f"{state}.npz"
+        d = tmp_path / state
+        d.mkdir()
+        _write_cg_segment(d, trajectory(system, start, T, 2.5, 10.0, 10, 400, seed=30 + k), box)
+        cg_runs[("fast", state)] = (d / "topology.pdb", d / "trajectory.dcd", d / "summary.json")
+    settings = {"report_interval_ps": 0.1, "fit_start_ps": 1.0, "fit_end_ps": 4.0, "n_blocks": 4,
+                "friction_per_ps": 0.1, "shear_viscosity_mPa_s": {"toy": {"S1": 1.0}}, "shear_viscosity_source": "x"}
+    table = stage.analyse(reference, cg_runs, {"S1": T, "S2": T}, {"fast": {"kind": "mscg", "states": ["S1"]}},
+                          settings, "toy", tmp_path / "d.csv", tmp_path / "t.csv", tmp_path / "d.json",
+                          tmp_path / "d.png")
+    ref = table[table["source"] == "reference"]
+    exact = dyn.langevin_free_particle_D(T, mass, 5.0)
+    assert np.all(np.abs(ref["D_m2_s"] - exact) < 3 * ref["D_stderr_m2_s"] + 0.01 * exact)
+    cg = table[table["source"] == "fast"]
+    assert np.all(np.abs(cg["alpha"] - 2.0) < 3 * cg["alpha_stderr"] + 0.02)
+    assert (cg["alpha_stderr"] < 0.15).all()
+    # the corrected D∞ only where a viscosity is given
+    assert np.isfinite(ref.set_index("state").loc["S1", "D_yh_m2_s"]) and np.isnan(ref.set_index("state").loc["S2", "D_yh_m2_s"])
+    transfer = pd.read_csv(tmp_path / "t.csv")
+    assert list(transfer["state"]) == ["S2"] and transfer["training_states"].iloc[0] == "S1"
+    row = transfer.iloc[0]
+    assert abs(row["ratio_to_training"] - 1.0) < 3 * row["ratio_stderr"] and row["ratio_stderr"] < 0.1

@@ -416,5 +416,6 @@ def all_outputs():
             out += [f"{run}/models/{m}/export.json" for m in exported_models(system)]
             if STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t"):  # rule learned_summary
                 out += [f"{run}/summary/{name}" for name in ("learned.csv", "learned_trends.json", "learned.png")]
+            out += dynamics_outputs(system, r)  # rule dynamics (dynamics.smk), when dynamics.enabled
         out += verdict_outputs(system)
     return out

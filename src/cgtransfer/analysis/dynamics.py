@@ -79,8 +79,8 @@ def diffusion(unwrapped_A: np.ndarray, dt_ps: float, start_ps: float, end_ps: fl
         raise ValueError(f"fit window {start_ps}-{end_ps} ps: need 0 < start < end")
     n = len(unwrapped_A)
     block = n // n_blocks
-    if n_blocks < 2 or (block - 1) * dt_ps < 2 * end_ps - 1e-9:
-        raise ValueError(f"{n_blocks} blocks of {(block - 1) * dt_ps:g} ps are too short for a fit window ending at "
+    if n_blocks < 2 or block * dt_ps < 2 * end_ps - 1e-9:
+        raise ValueError(f"{n_blocks} blocks of {block * dt_ps:g} ps are too short for a fit window ending at "
                          f"{end_ps} ps (each block must last twice that)")
     lags, curve = msd(unwrapped_A, dt_ps)
     whole = diffusion_from_msd(lags, curve, start_ps, end_ps)

@@ -1,0 +1,243 @@
+# CG dynamics and backmapping (config section `dynamics`, README "Dynamics and backmapping"): extra NVT segments
+# with a weak Langevin thermostat for the all-atom reference (from its final configuration, true masses) and each
+# CG model (the cg_md stage's own force setup), the diffusion analysis into the summary, backmapped CG frames.
+
+
+def dynamics_systems():
+    dyn = config["dynamics"]
+    if not dyn["enabled"]:
+        return []
+    unknown = [s for s in dyn["systems"] if s not in STUDY.systems()]
+    if unknown:
+        raise ValueError(f"config key 'dynamics.systems': unknown system(s) {unknown}; the systems: {STUDY.systems()}")
+    if not 0 < dyn["fit_start_ps"] < dyn["fit_end_ps"]:
+        raise ValueError("config keys 'dynamics.fit_start_ps', 'dynamics.fit_end_ps': need fit_start_ps < fit_end_ps")
+    if dyn["production_ps"] < dyn["n_blocks"] * 2 * dyn["fit_end_ps"] - 1e-9:
+        raise ValueError(
+            f"config key 'dynamics.production_ps' ({dyn['production_ps']}) must be at least n_blocks x 2 x fit_end_ps "
+            f"({dyn['n_blocks'] * 2 * dyn['fit_end_ps']:g} ps): each time block fits the same window"
+        )
+    return dyn["systems"] or STUDY.systems()
+
+
+def dynamics_models(system):
+    """The trained models whose dynamics run (a volume-corrected model's would be its base model's)."""
+    chosen = config["dynamics"]["models"]
+    return [m for m in STUDY.trained_models(system) if not chosen or m in chosen]
+
+
+def backmap_models(system):
+    if not config["dynamics"]["backmap"]["enabled"]:
+        return []
+    chosen = config["dynamics"]["backmap"]["models"]
+    models = dynamics_models(system)
+    return [m for m in STUDY.trained_models(system) if m in chosen] if chosen else models[:1]
+
+
+def simulated_states(system):
+    """States whose all-atom reference OpenMM simulated (an external reference has no final state to go on from)."""
+    external = STUDY.system(STUDY.reference_system(system)).get("external_reference", {})
+    return [s.state for s in STUDY.states_of(system) if s.state not in external]
+
+
+def dynamics_reference_md(w):
+    """The reference's physics settings (cutoff, constraints, its friction for the thermalisation)."""
+    return physics(STUDY.settings(w.system)["reference_md"])
+
+
+def dynamics_reference_segment(w):
+    """The segment: the dynamics section's friction, lengths and report interval, true masses, and the step: the
+    reference's, at most 2 fs if the reference repartitions hydrogen masses (or `aa_timestep_fs`)."""
+    md = STUDY.settings(w.system)["reference_md"]
+    dyn = config["dynamics"]
+    dt = dyn["aa_timestep_fs"] or (min(md["timestep_fs"], 2.0) if md.get("hydrogen_mass_amu") else md["timestep_fs"])
+    keys = ("friction_per_ps", "equilibration_ps", "production_ps", "report_interval_ps")
+    return {"timestep_fs": dt, **{k: dyn[k] for k in keys}}
+
+
+def dynamics_cg_settings(w):
+    keys = ("friction_per_ps", "equilibration_ps", "production_ps", "report_interval_ps")
+    return {**cg_md_settings(w), **{k: config["dynamics"][k] for k in keys}}
+
+
+def dynamics_reference_file(name):
+    return lambda w: f"{RESULTS}/{STUDY.reference_system(w.system)}/rep{w.replicate}/dynamics/reference/{w.state}/{name}"
+
+
+def dynamics_outputs(system, replicate):
+    if system not in dynamics_systems():
+        return []
+    names = ["diffusion.csv", "alpha_transfer.csv", "dynamics.json", "dynamics.png", "backmap.csv"]
+    return [f"{RESULTS}/{system}/rep{replicate}/summary/{n}" for n in names]
+
+
+rule dynamics_reference:
+    input:
+        start=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/topology.pdb",
+        thermo=f"{RESULTS}/{{system}}/rep{{replicate}}/reference/{{state}}/thermo.csv",
+        forcefield=lambda w: STUDY.forcefield_files(w.system),
+        code=stage_code("dynamics_reference"),
+    output:
+        topology=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/reference/{{state}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/reference/{{state}}/trajectory.dcd",
+        forces=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/reference/{{state}}/forces.npz",
+        thermo=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/reference/{{state}}/thermo.csv",
+    log:
+        f"{RESULTS}/logs/dynamics_reference/{{system}}/rep{{replicate}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dynamics_reference/{{system}}/rep{{replicate}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["reference_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    params:
+        state=state_point,
+        forcefield=lambda w: STUDY.forcefields(w.system),
+        md=dynamics_reference_md,
+        segment=dynamics_reference_segment,
+        seed=replicate_seed,
+    script:
+        "../../scripts/dynamics_reference.py"
+
+
+rule map_dynamics:
+    input:
+        topology=dynamics_reference_file("topology.pdb"),
+        trajectory=dynamics_reference_file("trajectory.dcd"),
+        forces=dynamics_reference_file("forces.npz"),
+        code=stage_code("map_dynamics"),
+    output:
+        f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/mapped/{{state}}.npz",
+    log:
+        f"{RESULTS}/logs/map_dynamics/{{system}}/rep{{replicate}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/map_dynamics/{{system}}/rep{{replicate}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        mapping=lambda w: STUDY.system(w.system)["mapping"],
+        state=state_point,
+    script:
+        "../../scripts/map_dynamics.py"
+
+
+rule dynamics_cg:
+    input:
+        checkpoint=base_checkpoint,
+        dataset=rules.map_to_cg.output.dataset,
+        code=stage_code("dynamics_cg", per_model_kind=True),
+    output:
+        topology=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/cg/{{model}}/{{state}}/topology.pdb",
+        trajectory=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/cg/{{model}}/{{state}}/trajectory.dcd",
+        thermo=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/cg/{{model}}/{{state}}/thermo.csv",
+        summary=f"{RESULTS}/{{system}}/rep{{replicate}}/dynamics/cg/{{model}}/{{state}}/summary.json",
+    log:
+        f"{RESULTS}/logs/dynamics_cg/{{system}}/rep{{replicate}}/{{model}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dynamics_cg/{{system}}/rep{{replicate}}/{{model}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["cg_md"]["threads"]
+    resources:
+        runtime=240,
+        mem_mb=4000,
+    params:
+        state=state_point,
+        cg_md=dynamics_cg_settings,
+        seed=replicate_seed,
+    script:
+        "../../scripts/dynamics_cg.py"
+
+
+rule backmap:
+    input:
+        cg_topology=nvt_run("topology.pdb"),
+        cg_trajectory=nvt_run("trajectory.dcd"),
+        reference_topology=reference_file("topology.pdb"),
+        reference_trajectory=reference_file("trajectory.dcd"),
+        reference_thermo=reference_file("thermo.csv"),
+        forcefield=lambda w: STUDY.forcefield_files(STUDY.reference_system(w.system)),
+        code=stage_code("backmap"),
+    output:
+        pdb=f"{RESULTS}/{{system}}/rep{{replicate}}/backmap/{{model}}/{{state}}/backmapped.pdb",
+        check=f"{RESULTS}/{{system}}/rep{{replicate}}/backmap/{{model}}/{{state}}/check.json",
+    log:
+        f"{RESULTS}/logs/backmap/{{system}}/rep{{replicate}}/{{model}}/{{state}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/backmap/{{system}}/rep{{replicate}}/{{model}}/{{state}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    threads: config["reference_md"]["threads"]
+    resources:
+        runtime=120,
+        mem_mb=4000,
+    params:
+        state=state_point,
+        forcefield=lambda w: STUDY.forcefields(STUDY.reference_system(w.system)),
+        mapping=lambda w: STUDY.system(w.system)["mapping"],
+        md=lambda w: physics(STUDY.settings(STUDY.reference_system(w.system))["reference_md"]),
+        rdf=lambda w: STUDY.settings(w.system)["rdf"],
+        settings=config["dynamics"]["backmap"],
+        seed=replicate_seed,
+    script:
+        "../../scripts/backmap.py"
+
+
+rule dynamics:
+    input:
+        reference=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/mapped/{s}.npz" for s in simulated_states(w.system)
+        ],
+        cg_topologies=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/topology.pdb"
+            for m in dynamics_models(w.system)
+            for s in STUDY.states_of(w.system)
+        ],
+        cg_trajectories=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/trajectory.dcd"
+            for m in dynamics_models(w.system)
+            for s in STUDY.states_of(w.system)
+        ],
+        cg_summaries=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/summary.json"
+            for m in dynamics_models(w.system)
+            for s in STUDY.states_of(w.system)
+        ],
+        backmap=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/backmap/{m}/{s}/check.json"
+            for m in backmap_models(w.system)
+            for s in simulated_states(w.system)
+        ],
+        code=stage_code("dynamics"),
+    output:
+        diffusion=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/diffusion.csv",
+        transfer=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/alpha_transfer.csv",
+        json=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/dynamics.json",
+        figure=report(
+            f"{RESULTS}/{{system}}/rep{{replicate}}/summary/dynamics.png",
+            caption="../report/dynamics.rst",
+            category="Dynamics",
+            labels={"system": "{system}", "figure": "diffusion and CG time scale"},
+        ),
+        backmap=f"{RESULTS}/{{system}}/rep{{replicate}}/summary/backmap.csv",
+    log:
+        f"{RESULTS}/logs/dynamics/{{system}}/rep{{replicate}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dynamics/{{system}}/rep{{replicate}}.tsv"
+    conda:
+        "../../envs/cgtransfer.yaml"
+    params:
+        reference_states=lambda w: simulated_states(w.system),
+        pairs=lambda w: [(m, s.state) for m in dynamics_models(w.system) for s in STUDY.states_of(w.system)],
+        states=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
+        models=lambda w: {
+            m: {"kind": STUDY.model(w.system, m)["kind"], "states": list(STUDY.model(w.system, m)["states"])}
+            for m in dynamics_models(w.system)
+        },
+        settings={k: v for k, v in config["dynamics"].items() if k != "backmap"},
+    script:
+        "../../scripts/dynamics.py"
