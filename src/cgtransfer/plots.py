@@ -400,9 +400,14 @@ def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: 
     shown_mscg = False
     for model, c in curves.items():
         c = c[c["pair"] == pair]
-        for state, g in c[c["source"] == "effective"].groupby("state", sort=False):
-            ax_u.plot(g["r_A"], g["energy_kcal_mol"], color=colours[model], lw=1.2,
+        for k, (state, g) in enumerate(c[c["source"] == "effective"].groupby("state", sort=False)):
+            ax_u.plot(g["r_A"], g["energy_kcal_mol"], color=colours[model], lw=1.2, alpha=1.0 - 0.25 * (k % 3),
                       label=model if not isinstance(state, str) or not state else f"{model} @ {state}")
+        projected = c[c["source"] == "projected"]
+        if len(projected):  # the in-liquid pair projection at the first state
+            g = projected[projected["state"] == projected["state"].iloc[0]]
+            ax_u.plot(g["r_A"], g["energy_kcal_mol"], color=colours[model], lw=0.8, ls=":",
+                      label=f"{model} in the liquid ({g['state'].iloc[0]})")
         if not shown_mscg:
             for k, (state, g) in enumerate(c[c["source"] == "mscg"].groupby("state", sort=False)):
                 ax_u.plot(g["r_A"], g["energy_kcal_mol"], color="k", ls=("--", ":", "-.")[k % 3], lw=1.0,
@@ -416,11 +421,12 @@ def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: 
     ax_u.axhline(0.0, color="grey", lw=0.5)
     ax_u.set_xlabel("r (Å)")
     ax_u.set_ylabel("U(r) (kcal/mol)")
-    ax_u.set_title(f"{system} {pair}: effective pair potential vs MS-CG", fontsize=9)
+    ax_u.set_title(f"{system} {pair}: two isolated beads (solid), in the liquid (dotted), MS-CG (black)", fontsize=8)
     ax_u.legend(fontsize=6)
     for model, t in triplets.items():
-        for (name, temp), g in t.groupby(["triplet", t["temperature_K"].fillna(-1)], sort=False):
+        for k, ((name, temp), g) in enumerate(t.groupby(["triplet", t["temperature_K"].fillna(-1)], sort=False)):
             ax_3.plot(g["angle_deg"], g["three_body_kcal_mol"], color=colours.get(model, "k"),
+                      alpha=1.0 - 0.3 * (k % 3),
                       label=f"{model} {name}" + (f" @ {temp:g} K" if temp > 0 else ""))
     ax_3.axhline(0.0, color="grey", lw=0.5)
     ax_3.set_xlabel("angle θ_jik (degrees), r_ij = r_ik = first shell")
