@@ -30,8 +30,8 @@ CASES = {  # target -> what the refusal must say
     "results/argon/summary/metrics.csv": "no replicate folder: per-run results are under results/argon/rep<r>/ (this "
                                          "system has rep1), e.g. results/argon/rep1/summary/metrics.csv",
     # a file no rule makes: the folders a run has
-    "results/methanol/rep1/nonsense/x.json": "no rule makes this file; the folders of a run: box, reference, cg_data, "
-                                             "models, ",
+    "results/methanol/rep1/nonsense/x.json": "no step of this workflow makes this file; the folders of a run: box, "
+                                             "reference, cg_data, models, ",
     # stages the hand-written path table did not cover: the rules' own patterns name the wildcards
     "results/methanol/rep1/models/hipnn_T999/pair_table.csv": "unknown model 'hipnn_T999' of system 'methanol'; its ",
     "results/methanol/rep1/cg_data/T999/rdf.csv": "unknown state 'T999' of system 'methanol'; its states: T273, T313, ",

@@ -71,7 +71,7 @@ def unknown_target(target, rules=()):
                     f"in the sheet, no pressure); its runs: {', '.join(allowed)}"
                 )
     if rules and not matched:
-        return f"no rule makes this file; the folders of a run: {', '.join(run_folders(rules))}"
+        return f"no step of this workflow makes this file; the folders of a run: {', '.join(run_folders(rules))}"
     return None
 
 
