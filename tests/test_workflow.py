@@ -370,6 +370,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
             run = run_of(workflow_run, system, r)
             expected += [run / f"models/{m}/{f}" for m in models for f in ("training_curve.png", "force_parity.png")]
             expected += [run / f"models/{m}/pair_potential.png" for m in models if m.startswith("mscg")]
+            expected += sorted(run.glob("models/*/export.json"))  # which models: test_every_mscg_model_is_exported
             expected += [run / f"summary/{f}" for f in ("headline.txt", "transferability.png", "rdf_grid.png",
                                                         "angles.png", "density_vs_temperature.png",
                                                         "temperature_transfer.png")]
@@ -389,6 +390,48 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
     for word in ("Training", "Transferability", "Validation", *trained, *STATES, "force parity", "density vs temperature",
                  "temperature transfer", "three-body angle distributions", "known-answer validation", "argon", "water"):
         assert word in html, word
+
+
+def test_every_mscg_model_is_exported_and_runs_in_lammps(workflow_run):
+    """Rule export: every MS-CG model (and its volume-corrected variant where the system fits a volume term) has
+    LAMMPS and GROMACS tables of all its pairs; every temperature-blind HIP-NN-TS model an export. The two-bead
+    methanol model (two bead types, bonds) runs in LAMMPS on its start frame with the model's own forces."""
+    from test_export import lammps_atoms, run_lammps
+    from cgtransfer.kinds.registry import load_model
+
+    exported = 0
+    for run in sorted(workflow_run.parents[1].glob("*/rep*")):
+        for ckpt in sorted(run.glob("models/*/checkpoint")):
+            info, name = json.loads((ckpt / "model_info.json").read_text()), ckpt.parent.name
+            if info["kind"] == "hipnn":
+                assert (run / f"models/{name}/export/README.txt").is_file(), (run, name)
+            if info["kind"] != "mscg":
+                continue
+            variants = [name] + ([f"{name}_vol"] if (ckpt.parent / "volume_term.json").is_file() else [])
+            for model in variants:
+                export = run / f"models/{model}/export"
+                summary = json.loads((run / f"models/{model}/export.json").read_text())
+                assert [p["pair"] for p in summary["pairs"]] == [p["pair"] for p in info["pairs"]], (run, model)
+                table = (export / "lammps/pair_table.table").read_text()
+                assert all(f"\n{p['pair']}\nN " in table for p in info["pairs"]) and "\n1 0.0" not in table
+                assert all((export / "gromacs" / t).is_file() for t in summary["gromacs"]["tables"])
+                assert len(summary["gromacs"]["tables"]) == len(info["pairs"]) + 1  # + GROMACS's table.xvg
+                for f in ("lammps/in.lammps", "lammps/data.lmp", "gromacs/grompp.mdp", "gromacs/topol.top"):
+                    assert (export / f).is_file(), (run, model, f)
+                if model.endswith("_vol") and isinstance(summary["volume_term"], dict):
+                    assert (export / "lammps/volume_correction.txt").is_file()
+                exported += 1
+    assert exported >= 10
+
+    run = run_of(workflow_run, "methanol_2bead")
+    lmp = run_lammps(run / "models/mscg_all/export/lammps", steps=0)
+    pos, f_lmp = lammps_atoms(lmp)
+    summary = json.loads((run / "models/mscg_all/export.json").read_text())
+    data = np.load(run / "cg_data/T273/dataset.npz")
+    box = np.diag(summary["start_frame"]["box_A"])[None]
+    energy, forces = load_model(run / "models/mscg_all/checkpoint").predict(data["species"][-1:], pos[None], box)
+    assert lmp.get_thermo("pe") == pytest.approx(energy[0], rel=1e-5)
+    np.testing.assert_allclose(f_lmp, forces[0], rtol=0, atol=1e-4 * np.abs(forces).max())
 
 
 def test_argon_identity_mapping_validation(workflow_run):
@@ -695,3 +738,37 @@ def test_adding_a_replicate_reruns_nothing_that_exists(workflow_run, tmp_path):
     assert [j["wildcards"]["system"] for j in jobs if j["rule"] == "verdict"] == ["methanol_2bead"]
     assert {j["rule"] for j in jobs} >= {"build_box", "reference_md", "map_to_cg", "train", "cg_md", "compare",
                                          "summarize", "verdict"}
+
+
+def test_external_references_feed_the_chain(workflow_run):
+    """argon_external's states come from a user's files through rule import_reference, not reference_md: T87 from
+    a GROMACS TRR (kJ/mol/nm), T94 from a LAMMPS dump in units real (kcal/mol/Å). Identity mapping: the mapped
+    forces are the files' forces in the model's units, and the all-atom pressure is the thermo CSV's, atm → bar."""
+    import gzip
+
+    from MDAnalysis.lib.formats.libmdaxdr import TRRFile
+
+    from cgtransfer import units
+
+    logs, run, files = workflow_run.parents[1] / "logs", run_of(workflow_run, "argon_external"), REPO / ".test/external/argon"
+    assert sorted(p.stem for p in (logs / "import_reference/argon_external/rep1").glob("*.log")) == ["T87", "T94"]
+    assert not (logs / "reference_md/argon_external").exists() and not (run / "box").exists()
+    with TRRFile(str(files / "T87.trr")) as trr:
+        trr_forces = np.array([frame.f for frame in trr], dtype=np.float64)
+    mapped = np.load(run / "cg_data/T87/dataset.npz")["forces"]
+    np.testing.assert_allclose(mapped, trr_forces * units.KCAL_A_PER_KJ_NM, rtol=1e-5, atol=1e-5)
+    with gzip.open(files / "T94.lammpstrj.gz", "rt") as fh:
+        lines = fh.read().splitlines()
+    n = int(lines[3])
+    first = np.array([line.split() for line in lines[9:9 + n]], dtype=float)
+    first = first[np.argsort(first[:, 0])]
+    mapped = np.load(run / "cg_data/T94/dataset.npz")["forces"][0]
+    np.testing.assert_allclose(mapped, first[:, 5:8], rtol=1e-5, atol=1e-5)  # already kcal/mol/Å
+    thermo = pd.read_csv(run / "reference/T94/thermo.csv")
+    given = pd.read_csv(files / "T94_thermo.csv")
+    np.testing.assert_allclose(thermo["pressure_bar"], given["pressure_atm"] * 1.01325, rtol=1e-12)
+    np.testing.assert_allclose(thermo["potential_energy_kJ_mol"], given["potential_energy_kcal_mol"] * 4.184, rtol=1e-12)
+    metrics = json.loads((run / "compare/mscg_all/T94/metrics.json").read_text())
+    assert metrics["pressure_aa_bar"] == pytest.approx(thermo["pressure_bar"].mean(), rel=1e-9)  # NVT: the measured
+    assert all(json.loads((run / f"compare/mscg_all/{s}/metrics.json").read_text())["force_r2"] > 0.99
+               for s in ("T87", "T94"))  # identity mapping: MS-CG recovers the LJ pair force from the files
