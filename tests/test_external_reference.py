@@ -348,3 +348,39 @@ def test_a_thermo_file_of_another_length_or_without_known_columns_is_refused(goo
     pd.DataFrame({"pressure": [1.0] * 30}).to_csv(tmp_path / "nounit.csv", index=False)
     with pytest.raises(ExternalReferenceError, match=r"nounit\.csv' has none of the columns"):
         read_thermo(tmp_path / "nounit.csv", 30, "thermo")
+
+
+def test_a_large_trajectory_is_read_in_full_by_the_import_job_only(good_files, tmp_path, monkeypatch):
+    """Above FULL_CHECK_BYTES the parse (repeated by every job) reads the first and last frames: a bad frame in
+    between passes it, and the import job, which reads every frame, refuses it naming the frame."""
+    from cgtransfer import external
+
+    spec, _ = bad_case(good_files, tmp_path, "non_finite_forces")
+    monkeypatch.setattr(external, "FULL_CHECK_BYTES", 0)
+    load(study_config(tmp_path, {"T120": spec}))
+    with pytest.raises(ExternalReferenceError, match=r"nan\.trr', frame 8 of 30 .*non-finite force on atom 13"):
+        import_reference(spec["topology"], spec["trajectory"], spec, [ARGON_TEMPLATE], 120.0,
+                         *(tmp_path / f for f in ("t.pdb", "t.dcd", "f.npz", "th.csv")))
+    # the last frame is still read at parse time
+    pos, box, forces, times = good_files["frames"]
+    bad = forces.copy()
+    bad[-1, 0, 0] = np.inf
+    write_trr(tmp_path / "lastbad.trr", pos, box, bad, times)
+    from cgtransfer.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"lastbad\.trr', frame 30 of 30"):
+        load(study_config(tmp_path, {"T120": {**spec, "trajectory": str(tmp_path / "lastbad.trr")}}))
+
+
+def test_a_triclinic_box_is_refused(good_files, tmp_path):
+    from MDAnalysis.lib.formats.libmdaxdr import TRRFile
+    from cgtransfer.config import ConfigError
+
+    pos, box, forces, times = good_files["frames"]
+    with TRRFile(str(tmp_path / "skew.trr"), "w") as trr:
+        for i, (x, b, f, t) in enumerate(zip(pos, box, forces, times)):
+            cell = np.diag(b)
+            cell[1, 0] = 0.3 * b[0]
+            trr.write(x.astype(np.float32), None, f.astype(np.float32), cell.astype(np.float32), i, float(t), 0.0, len(x))
+    with pytest.raises(ConfigError, match=r"skew\.trr', frame 1 .*triclinic box"):
+        load(study_config(tmp_path, {"T120": {**good_files["T120"], "trajectory": str(tmp_path / "skew.trr")}}))
