@@ -115,7 +115,9 @@ def test_trr_reference_maps_to_the_native_dataset(argon_native, tmp_path):
                                       ARGON_MAPPING)
     assert summary["units"] == "gromacs" and summary["n_frames"] == len(pos) == 30
     assert_same_dataset(argon_native["cg"], cg)
-    np.testing.assert_allclose(cg["time_ps"], times, atol=1e-5)  # the TRR's own times
+    np.testing.assert_allclose(cg["time_ps"], times - times[0], atol=1e-5)  # the TRR's own clock, from its first frame
+    with np.load(out["forces"]) as data:
+        assert float(data["source_first_time_ps"]) == pytest.approx(times[0], abs=1e-5) and times[0] > 0
     with np.load(out["forces"]) as data:
         assert data["forces_kj_mol_nm"].shape == forces.shape and int(data["seed"]) == -1
     thermo = pd.read_csv(out["thermo"])
@@ -178,6 +180,11 @@ def test_methanol_trr_and_dump_with_thermo_map_to_the_native_dataset(methanol_na
     thermo = pd.read_csv(out["thermo"])
     np.testing.assert_allclose(thermo["potential_energy_kJ_mol"], native_thermo["potential_energy_kJ_mol"], rtol=1e-9)
     np.testing.assert_allclose(thermo["density_g_cm3"], 0.79, rtol=2e-3)  # template element masses vs OPLS masses
+    # an energy-anchored model finds every mapped frame's energy by its time (kcal/mol)
+    from cgtransfer.kinds.training_data import frame_energies
+
+    np.testing.assert_allclose(frame_energies(cg, out["thermo"]),
+                               units.kj_to_kcal(native_thermo["potential_energy_kJ_mol"]), rtol=1e-9)
 
     write_dump(tmp_path / "run.lammpstrj", pos, box, forces, "real", columns="id x y z fy fz fx")
     pd.DataFrame({"potential_energy_kcal_mol": units.kj_to_kcal(native_thermo["potential_energy_kJ_mol"]),

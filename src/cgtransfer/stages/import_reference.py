@@ -4,8 +4,9 @@ a LAMMPS dump with fx fy fz; ``cgtransfer.external``) instead of simulated.
 Writes exactly what rule ``reference_md`` writes, in the same units, so mapping, training, CG MD and analysis run
 on it unchanged: a PDB topology (residues and atom names from the user's topology; elements and bonds from the
 system's molecule templates, as ``reference_md``'s topology has them), a DCD trajectory (OpenMM's writer), the
-forces of every frame (npz, kJ/mol/nm; ``seed`` -1: no seed made this run) and a thermo CSV (time, volume and
-density from the boxes; potential energy, pressure and temperature from the optional thermo CSV, NaN without).
+forces of every frame (npz, kJ/mol/nm; ``seed`` -1: no seed made this run; times since the first frame, whose own
+time is kept as ``source_first_time_ps``) and a thermo CSV (time, volume and density from the boxes; potential
+energy, pressure and temperature from the optional thermo CSV, NaN without).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def import_reference(topology, trajectory, spec: dict, templates, temperature_K:
                                                   f"but the topology '{topology}' has {n_atoms}")
     times = external.frame_times([(f["step"], f["time_ps"]) for f in frames], spec.get("frame_interval_ps"), label,
                                  trajectory)
+    # time since the first frame: a long run's own clock (e.g. 150000.2 ps) would not survive the thermo CSV's
+    # six digits, by which frames are matched to their energies
+    first_time_ps, times = float(times[0]), np.asarray(times, dtype=np.float64) - float(times[0])
     top = openmm_topology(universe, template_map, frames[0]["box_nm"])
     mass = sum(a.element.mass.value_in_unit(u.amu) for a in top.atoms() if a.element is not None)
 
@@ -79,8 +83,8 @@ def import_reference(topology, trajectory, spec: dict, templates, temperature_K:
             table[column] = given[column].to_numpy()
     forces = np.stack([f["forces_kj_mol_nm"] for f in frames])
     write_npz(out_forces, forces_kj_mol_nm=forces, step=table["step"].to_numpy(dtype=np.int64),
-              time_ps=np.asarray(times, dtype=np.float64), temperature_K=temperature_K, seed=-1,
-              source=np.array(Path(trajectory).name))
+              time_ps=times, temperature_K=temperature_K, seed=-1, source=np.array(Path(trajectory).name),
+              source_first_time_ps=first_time_ps)
     write_csv(out_thermo, table)
     summary = {"n_frames": len(frames), "n_atoms": n_atoms, "format": fmt, "units": unit_sys,
                "frame_interval_ps": interval_ps, "mean_density_g_cm3": float(table["density_g_cm3"].mean()),
