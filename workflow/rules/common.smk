@@ -392,9 +392,9 @@ def validation_volume_models(w):
 
 
 def exported_models(system):
-    """The models rule all exports (rule export): every MS-CG model, with its volume-corrected variant (the volume
-    term for LAMMPS fix bocs), and the temperature-blind HIP-NN-TS models (the temperature-aware kind has no route
-    into LAMMPS's ML-IAP, which passes positions and types only)."""
+    """The models the default target exports for LAMMPS and GROMACS. Every MS-CG model, with its volume-corrected
+    variant (the volume term for LAMMPS fix bocs), and the temperature-blind HIP-NN-TS models (the temperature-aware
+    kind has no route into LAMMPS's ML-IAP, which passes positions and types only)."""
     return [
         name
         for name in STUDY.models(system)
