@@ -211,6 +211,16 @@ def test_gromacs_tables_hold_the_model_in_nm_and_kj(argon_fits, tmp_path):
     mdp = (gmx / "grompp.mdp").read_text()
     assert "energygrp-table = AR AR AR X X X" in mdp and "vdwtype         = user" in mdp
     assert sorted(summary["gromacs"]["tables"]) == ["table.xvg", "table_AR_AR.xvg", "table_AR_X.xvg", "table_X_X.xvg"]
+    ndx, group = {}, None  # the index groups name every bead of its type, in the .gro's order
+    for line in (gmx / "index.ndx").read_text().splitlines():
+        if line.startswith("["):
+            group = line.strip("[] ")
+            ndx[group] = []
+        else:
+            ndx[group] += [int(x) for x in line.split()]
+    names = [ln[10:15].strip() for ln in (gmx / "conf.gro").read_text().splitlines()[2:-1]]
+    assert ndx["System"] == list(range(1, len(names) + 1))
+    assert ndx["AR"] == [k + 1 for k, n in enumerate(names) if n == "AR"] and len(ndx["X"]) == len(ndx["AR"])
     top = (gmx / "topol.top").read_text()
     assert "AR 39.948" in top and "0.0 A 0.0 1.0" in top  # C6 = 0, C12 = 1: V = h(r)
     for pf in model.pairs:

@@ -198,6 +198,7 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
                    "data": "lammps/data.lmp"},
         "gromacs": {"units": "nm, kJ/mol, ps, bar", "tables": sorted(p.name for p in gmx_dir.glob("table*.xvg")),
                     "mdp": "gromacs/grompp.mdp", "topology": "gromacs/topol.top", "coordinates": "gromacs/conf.gro",
+                    "index": "gromacs/index.ndx",
                     "needs": "cutoff-scheme = group (user tables): GROMACS 2019 or older"},
         "pairs": pairs,
         "volume_term": ({"lammps": "fix bocs ... cgiso P P Pdamp linear_spline volume_correction.txt (ensemble npt)",
@@ -290,7 +291,9 @@ def write_gromacs_inputs(out: Path, model, data, pos, box, label, temperature_K,
     cutoff_nm = float(units.length_model_to_engine("gromacs", max(pf.cutoff for pf in model.pairs)))
     pair_names = [" ".join(bead_types[t - 1] for t in pf.types) for pf in model.pairs]
     mdp = [f"; CG model {label}: the settings that run the MS-CG tables (GROMACS <= 2019: user tables need the",
-           "; group cut-off scheme). Run: gmx grompp -f grompp.mdp -c conf.gro -p topol.top && gmx mdrun -table table.xvg",
+           "; group cut-off scheme). Run: gmx grompp -f grompp.mdp -c conf.gro -p topol.top -n index.ndx && gmx mdrun "
+           "-table table.xvg",
+           "; (index.ndx: the energy groups, one per bead type, and System)",
            "integrator      = sd", f"dt              = {timestep_fs / 1000.0!r}", "nsteps          = 20000",
            f"ref-t           = {temperature_K!r}", "tc-grps         = System", "tau-t           = 1.0",
            "cutoff-scheme   = group", "nstlist         = 10", "ns-type         = grid", "pbc             = xyz",
@@ -346,6 +349,17 @@ def write_gromacs_inputs(out: Path, model, data, pos, box, label, temperature_K,
             gro.append(f"{m % 100000:5d}{'_'.join(names)[:5]:<5}{n[:5]:>5}{k % 100000:5d}{x:8.3f}{y:8.3f}{z:8.3f}")
     gro.append(" ".join(f"{v:.5f}" for v in box_nm))
     (out / "conf.gro").write_text("\n".join(gro) + "\n")
+
+    ndx = ["[ System ]", *index_rows(range(1, len(pos) + 1))]
+    for t, name in enumerate(bead_types, start=1):
+        order = [b for _, beads in mols for b in beads]  # the .gro's atom order
+        ndx += [f"[ {name} ]", *index_rows([k + 1 for k, b in enumerate(order) if species[b] == t])]
+    (out / "index.ndx").write_text("\n".join(ndx) + "\n")
+
+
+def index_rows(atoms) -> list[str]:
+    atoms = [str(a) for a in atoms]
+    return [" ".join(atoms[k:k + 15]) for k in range(0, len(atoms), 15)]
 
 
 # ---------------------------------------------------------------------------------------------------- networks
