@@ -120,6 +120,8 @@ def export_model(checkpoint_dir, dataset, out_dir, label: str, temperature_K: fl
                               volume_term_given=bool(volume_term_json))
     else:
         summary = export_network(info, checkpoint_dir, data, tmp, label, temperature_K, timestep_fs)
+        if volume_term_json:
+            summary["volume_term"] = "not exported for this kind (its files carry the network only)"
     write_json(tmp / "export.json", summary)
     if out_dir.exists():
         shutil.rmtree(out_dir)
