@@ -47,7 +47,7 @@ def test_free_langevin_particles_diffuse_with_kT_over_m_gamma():
     assert exact == pytest.approx(1.2471e-8, rel=1e-3)  # 300 K, 40 amu, 5/ps by hand: R T / (M γ)
     # fit window well past the velocity relaxation time 1/γ = 0.2 ps: MSD = 6 D (t - τ (1 - exp(-t/τ)))
     res = dyn.diffusion(traj, 0.1, 2.0, 8.0, n_blocks=4)
-    assert res["diffusive"] and abs(res["beta"] - 1) < 0.1
+    assert res["diffusive"] and abs(res["linearity"] - 1) < 0.1
     assert res["D_stderr_m2_s"] < 0.05 * exact  # a test that can fail: the error is small
     assert abs(res["D_m2_s"] - exact) < 3 * res["D_stderr_m2_s"] + 0.01 * exact
     # intercept of the asymptote: -6 D τ (Å²), the ballistic start's known offset
@@ -65,6 +65,7 @@ def test_ballistic_regime_is_not_called_diffusive():
     traj = trajectory(system, np.zeros((n, 3)), T, gamma, dt_fs=10.0, stride=10, n_frames=200, seed=5)
     res = dyn.diffusion(traj, 0.1, 0.5, 2.0, n_blocks=4)
     assert res["beta"] == pytest.approx(2.0, abs=0.1)
+    assert res["linearity"] > 1.5  # t²: slope(1.25-2 ps) / slope(0.5-1.25 ps) = 3.25 / 1.75
     assert not res["diffusive"]
 
 

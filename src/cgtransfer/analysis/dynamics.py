@@ -4,8 +4,11 @@
   (exact while no bead moves half a box edge between two frames).
 * ``msd``: the mean-squared displacement with MDAnalysis ``EinsteinMSD`` (FFT route, every time origin).
 * ``diffusion``: D from a straight-line fit MSD = 6 D t + c over a stated window in the diffusive regime; the
-  window's log-log slope β (1 in the diffusive regime, < 1 while caged) is reported beside it; the error from the
-  scatter of the same fit on contiguous time blocks (standard error of their mean).
+  window counts as diffusive when the MSD is a straight line there: the slopes over its second and first halves
+  agree within ``DIFFUSIVE_LINEARITY_TOLERANCE`` (a ballistic or caged MSD bends: the ratio is far from 1). The
+  window's log-log slope β is reported too (not the criterion: the MSD's positive offset from the ballistic start,
+  c > 0, keeps β below 1 over a short window of a diffusive MSD). The error: the scatter of the same fit on
+  contiguous time blocks (standard error of their mean).
 * ``vacf``: the velocity autocorrelation function of the frame-to-frame velocities and its running
   Green-Kubo integral D(t) = (1/3) ∫₀ᵗ C dt', a cross-check of the MSD slope (with finite-difference velocities
   the integral equals half the MSD's local slope / 3, so it checks the fit window, not the trajectory).
@@ -22,7 +25,7 @@ import numpy as np
 A2_PER_PS_TO_M2_PER_S = 1e-8
 BOLTZMANN_J_K = 1.380649e-23
 YEH_HUMMER_XI = 2.837297  # cubic lattice constant of the Yeh-Hummer correction
-DIFFUSIVE_BETA_TOLERANCE = 0.1  # the fit window counts as diffusive when its log-log MSD slope is 1 ± this
+DIFFUSIVE_LINEARITY_TOLERANCE = 0.15  # diffusive window: slope(second half) / slope(first half) = 1 ± this
 
 
 def unwrap(positions_A: np.ndarray, box_A: np.ndarray) -> np.ndarray:
@@ -64,11 +67,16 @@ def fit_window(lags_ps: np.ndarray, start_ps: float, end_ps: float) -> np.ndarra
 
 
 def diffusion_from_msd(lags_ps, msd_A2, start_ps: float, end_ps: float) -> dict:
-    """D (m²/s) from MSD = 6 D t + c over [start_ps, end_ps], with the window's log-log slope β."""
+    """D (m²/s) from MSD = 6 D t + c over [start_ps, end_ps], with the window's log-log slope β and its
+    linearity: the slope over the window's second half over that over its first half."""
     mask = fit_window(lags_ps, start_ps, end_ps)
     slope, intercept = fit_line(lags_ps[mask], msd_A2[mask])
     beta, _ = fit_line(np.log(lags_ps[mask]), np.log(np.maximum(msd_A2[mask], 1e-300)))
-    return {"D_m2_s": slope / 6.0 * A2_PER_PS_TO_M2_PER_S, "intercept_A2": intercept, "beta": beta}
+    mid = 0.5 * (start_ps + end_ps)
+    early, late = fit_window(lags_ps, start_ps, mid), fit_window(lags_ps, mid, end_ps)
+    linearity = fit_line(lags_ps[late], msd_A2[late])[0] / fit_line(lags_ps[early], msd_A2[early])[0]
+    return {"D_m2_s": slope / 6.0 * A2_PER_PS_TO_M2_PER_S, "intercept_A2": intercept, "beta": beta,
+            "linearity": float(linearity)}
 
 
 def diffusion(unwrapped_A: np.ndarray, dt_ps: float, start_ps: float, end_ps: float, n_blocks: int = 4) -> dict:
@@ -91,7 +99,7 @@ def diffusion(unwrapped_A: np.ndarray, dt_ps: float, start_ps: float, end_ps: fl
     blocks = np.asarray(blocks)
     return {**whole, "D_stderr_m2_s": float(blocks.std(ddof=1) / np.sqrt(n_blocks)), "D_blocks_m2_s": blocks.tolist(),
             "fit_start_ps": float(start_ps), "fit_end_ps": float(end_ps), "n_blocks": int(n_blocks),
-            "diffusive": bool(abs(whole["beta"] - 1.0) <= DIFFUSIVE_BETA_TOLERANCE), "lags_ps": lags, "msd_A2": curve}
+            "diffusive": bool(abs(whole["linearity"] - 1.0) <= DIFFUSIVE_LINEARITY_TOLERANCE), "lags_ps": lags, "msd_A2": curve}
 
 
 def vacf(unwrapped_A: np.ndarray, dt_ps: float, max_lag_ps: float) -> dict:

@@ -41,7 +41,7 @@ def load_cg_segment(topology_pdb, trajectory_dcd) -> dict:
 
 def segment_diffusion(segment: dict, dt_ps: float, settings: dict, temperature_K: float,
                       viscosity_mPa_s: float | None) -> list[dict]:
-    """One row per bead type: D (whole-segment fit), its block error, β, VACF-integral D, Yeh-Hummer numbers."""
+    """One row per bead type: D (whole-segment fit), its block error, β and linearity, VACF-integral D, Yeh-Hummer numbers."""
     unwrapped = dyn.unwrap(segment["positions"], segment["box"])
     edge = float(np.cbrt(np.prod(segment["box"].mean(axis=0))))
     per_viscosity = dyn.yeh_hummer_per_viscosity(temperature_K, edge)
@@ -54,6 +54,7 @@ def segment_diffusion(segment: dict, dt_ps: float, settings: dict, temperature_K
         rows.append({
             "bead_type": str(bead), "n_beads": int(sel.sum()), "n_frames": int(len(unwrapped)),
             "D_m2_s": fit["D_m2_s"], "D_stderr_m2_s": fit["D_stderr_m2_s"], "beta": fit["beta"],
+            "linearity": fit["linearity"],
             "diffusive": fit["diffusive"], "fit_start_ps": fit["fit_start_ps"], "fit_end_ps": fit["fit_end_ps"],
             "n_blocks": fit["n_blocks"], "D_vacf_m2_s": dyn.vacf_diffusion(gk, settings["fit_start_ps"],
                                                                            settings["fit_end_ps"]),
@@ -163,7 +164,7 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
     write_json(out_json, {
         "system": system, "friction_per_ps": settings["friction_per_ps"], "report_interval_ps": dt,
         "fit_window_ps": [settings["fit_start_ps"], settings["fit_end_ps"]], "n_blocks": settings["n_blocks"],
-        "diffusive_beta_tolerance": dyn.DIFFUSIVE_BETA_TOLERANCE, "yeh_hummer_xi": dyn.YEH_HUMMER_XI,
+        "diffusive_linearity_tolerance": dyn.DIFFUSIVE_LINEARITY_TOLERANCE, "yeh_hummer_xi": dyn.YEH_HUMMER_XI,
         "viscosity_source": settings.get("shear_viscosity_source", "") if viscosity else "",
         "n_not_diffusive": int((~table["diffusive"].fillna(True).astype(bool)).sum()),
         "rows": int(len(table)), "transfer_rows": int(len(transfer)),
