@@ -378,6 +378,7 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
         pooled = workflow_run.parents[1] / system / "verdict"
         expected += [pooled / "verdict.txt", pooled / "forest.png", *sorted((pooled / "heatmaps").glob("*.png"))]
     expected.append(run_of(workflow_run, "argon") / "summary/validation.png")
+    expected.append(run_of(workflow_run, "methanol") / "summary/dynamics.png")  # dynamics: methanol only
 
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
@@ -773,3 +774,26 @@ def test_external_references_feed_the_chain(workflow_run):
     assert metrics["pressure_aa_bar"] == pytest.approx(thermo["pressure_bar"].mean(), rel=1e-9)  # NVT: the measured
     assert all(json.loads((run / f"compare/mscg_all/{s}/metrics.json").read_text())["force_r2"] > 0.99
                for s in ("T87", "T94"))  # identity mapping: MS-CG recovers the LJ pair force from the files
+
+
+def test_dynamics_and_backmapping(workflow_run):
+    """The tiny config's dynamics (methanol, one single-state model mscg_T273): D of the all-atom reference and of
+    the model at every state with block errors, α = D_CG / D_AA at every state (> 1: the CG clock runs fast), its
+    transfer from the training state to the held-out ones; every backmapped frame passes its checks."""
+    run = run_of(workflow_run, "methanol")
+    table = pd.read_csv(run / "summary/diffusion.csv")
+    assert set(table["source"]) == {"reference", "mscg_T273"}
+    for source, t in table.groupby("source"):
+        assert sorted(t["state"]) == sorted(STATES), source
+    assert (table["D_m2_s"] > 0).all() and (table["D_stderr_m2_s"] > 0).all()
+    assert np.allclose(table["D_vacf_m2_s"], table["D_m2_s"], rtol=0.5)  # the Green-Kubo cross-check, loosely
+    cg = table[table["source"] == "mscg_T273"].set_index("state")
+    assert (cg["alpha"] > 1).all() and (cg["alpha_stderr"] > 0).all()
+    assert cg["in_training"].to_dict() == {s: s == "T273" for s in cg.index}
+    transfer = pd.read_csv(run / "summary/alpha_transfer.csv")
+    assert sorted(transfer["state"]) == ["T313", "T400"] and set(transfer["training_states"]) == {"T273"}
+    back = pd.read_csv(run / "summary/backmap.csv")
+    assert len(back) == len(STATES) and back["passed"].all()
+    assert (back["max_bead_deviation_A"] < 0.1).all() and (back["rdf_atoms"] == "O-O").all()
+    info = json.loads((run / "summary/dynamics.json").read_text())
+    assert info["fit_window_ps"] == [0.5, 1.0] and info["friction_per_ps"] == 0.1
