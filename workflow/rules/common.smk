@@ -195,7 +195,7 @@ def external_file(field):
     def path(w):
         spec = external_spec(w)
         if spec is None:
-            return f"{RESULTS}/.not_external/{w.system}/{w.state}"  # no rule makes it: not this rule's state
+            return f"{RESULTS}/.not_external/{w.system}/{w.state}"  # a file nothing makes (a simulated state)
         value = spec.get(field)
         if value is None:
             return []
