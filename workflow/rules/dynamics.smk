@@ -127,6 +127,10 @@ rule dynamics:
         reference=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/mapped/{s}.npz" for s in simulated_states(w.system)
         ],
+        reference_thermo=lambda w: [
+            f"{RESULTS}/{STUDY.reference_system(w.system)}/rep{w.replicate}/dynamics/reference/{s}/thermo.csv"
+            for s in simulated_states(w.system)
+        ],
         cg_topologies=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/topology.pdb"
             for m in dynamics_models(w.system)

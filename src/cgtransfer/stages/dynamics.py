@@ -100,7 +100,10 @@ def figure(table: pd.DataFrame, msds: dict, title: str):
     for (source, state, bead), (lag, curve) in msds.items():
         style = "k-" if source == "reference" else "-"
         axes[0].loglog(lag[1:], curve[1:], style, lw=1.5 if source == "reference" else 0.8, alpha=0.8)
-    axes[0].set(xlabel="lag (ps)", ylabel="MSD (Å²)", title="MSD (black: all-atom)")
+    window = table[["fit_start_ps", "fit_end_ps"]].dropna()
+    if len(window):
+        axes[0].axvspan(window["fit_start_ps"].iloc[0], window["fit_end_ps"].iloc[0], color="0.9", zorder=0)
+    axes[0].set(xlabel="lag (ps)", ylabel="MSD (Å²)", title="MSD (black: all-atom; grey: fit window)")
     for (source, bead), t in table.groupby(["source", "bead_type"], sort=False):
         label = f"{source} {bead}" if table["bead_type"].nunique() > 1 else source
         kw = {"color": "k", "lw": 2} if source == "reference" else {}
@@ -110,7 +113,7 @@ def figure(table: pd.DataFrame, msds: dict, title: str):
             line = axes[2].errorbar(t["temperature_K"], t["alpha"], yerr=t["alpha_stderr"], marker="o",
                                     label=label, capsize=2, mfc="white")
             tr = t[t["in_training"]]
-            axes[2].plot(tr["temperature_K"], tr["alpha"], "o", color=line[0].get_color())  # filled: training
+            axes[2].plot(tr["temperature_K"], tr["alpha"], "o", color=line[0].get_color(), zorder=5)  # filled: training
     axes[1].set(xlabel="T (K)", ylabel="D (1e-9 m²/s)", title="self-diffusion (raw, periodic box)")
     axes[2].set(xlabel="T (K)", ylabel="α = D_CG / D_AA", title="CG time scale (filled: training state)")
     axes[1].legend(fontsize=7)
@@ -121,10 +124,12 @@ def figure(table: pd.DataFrame, msds: dict, title: str):
 
 
 def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings: dict, system: str,
-            out_diffusion, out_transfer, out_json, out_figure, backmap_checks=(), out_backmap=None) -> pd.DataFrame:
+            out_diffusion, out_transfer, out_json, out_figure, backmap_checks=(), out_backmap=None,
+            reference_thermo: dict | None = None) -> pd.DataFrame:
     """``reference``: state → mapped all-atom segment npz (missing states: no all-atom dynamics, e.g. an external
     reference); ``cg_runs``: (model, state) → (topology, trajectory, summary json); ``states``: state →
-    temperature_K; ``models``: model → {kind, states (training)}; ``settings``: the dynamics config section."""
+    temperature_K; ``models``: model → {kind, states (training)}; ``settings``: the dynamics config section;
+    ``reference_thermo``: state → the all-atom segment's thermo CSV (its mean temperature is reported)."""
     dt = settings["report_interval_ps"]
     viscosity = settings.get("shear_viscosity_mPa_s", {}).get(system, {})
     rows, msds = [], {}
@@ -135,11 +140,14 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
             rows.append({"source": source, "kind": kind, "state": state, "temperature_K": states[state], **extra, **r})
 
     for state, path in reference.items():
-        add("reference", "all-atom", state, load_reference_beads(path), {"in_training": False, "stable": True})
+        t_seg = (float(pd.read_csv(reference_thermo[state])["temperature_K"].mean())
+                 if reference_thermo and state in reference_thermo else np.nan)
+        add("reference", "all-atom", state, load_reference_beads(path),
+            {"in_training": False, "stable": True, "segment_mean_temperature_K": t_seg})
     for (model, state), (topology, trajectory, summary_json) in cg_runs.items():
         summary = read_json(summary_json)
         extra = {"in_training": state in models[model]["states"], "stable": bool(summary.get("stable")),
-                 "cg_mean_temperature_K": summary.get("mean_temperature_K", np.nan)}
+                 "segment_mean_temperature_K": summary.get("mean_temperature_K", np.nan)}
         if not summary.get("stable"):
             rows.append({"source": model, "kind": models[model]["kind"], "state": state,
                          "temperature_K": states[state], **extra, "D_m2_s": np.nan, "D_stderr_m2_s": np.nan})
