@@ -87,3 +87,35 @@ def test_corrupted_inputs_are_named(argon_run, argon_cg, tmp_path):
     write_npz(tmp_path / "species.npz", **{**cg, "species": cg["species"] + 1})
     with pytest.raises(ValueError, match=r"species\.npz: species numbers outside 1\.\.1"):
         load_dataset(tmp_path / "species.npz")
+
+
+def test_resume_point_is_the_newest_complete_checkpoint(tmp_path, monkeypatch):
+    """What a killed training relies on, without timing: hippynn writes checkpoint_epoch_<n>.pt in place, so a kill
+    can leave the newest one cut short (or empty, opened but not yet written); the resume point is then the newest
+    file torch can read, and the cut one is removed. The pruning callback (run before epoch n's checkpoint is
+    written) keeps epoch n - 1, so a complete checkpoint survives a kill at any moment after the first."""
+    import torch
+
+    from cgtransfer.kinds.hipnn import latest_epoch_checkpoint, prune_epoch_checkpoints
+
+    def save(epoch):
+        torch.save({"epoch": epoch, "weights": torch.arange(1000.0)}, tmp_path / f"checkpoint_epoch_{epoch}.pt")
+
+    assert latest_epoch_checkpoint(tmp_path) is None  # a fresh start
+    for epoch in (2, 3):
+        save(epoch)
+    whole = (tmp_path / "checkpoint_epoch_3.pt").read_bytes()
+    (tmp_path / "checkpoint_epoch_4.pt").write_bytes(whole[: len(whole) // 2])  # killed while writing epoch 4
+    (tmp_path / "checkpoint_epoch_x.pt").write_bytes(b"")  # not an epoch number: ignored
+    assert latest_epoch_checkpoint(tmp_path) == tmp_path / "checkpoint_epoch_3.pt"
+    assert not (tmp_path / "checkpoint_epoch_4.pt").exists() and (tmp_path / "checkpoint_epoch_x.pt").exists()
+    (tmp_path / "checkpoint_epoch_5.pt").write_bytes(b"")  # killed right after opening epoch 5's file
+    assert latest_epoch_checkpoint(tmp_path).name == "checkpoint_epoch_3.pt"
+    # the pruning before epoch 5's checkpoint: epoch 4 (the one before) stays, older ones go
+    for epoch in (4, 5):
+        save(epoch)
+    monkeypatch.chdir(tmp_path)
+    prune_epoch_checkpoints(5, False)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch_*.pt")) == [
+        "checkpoint_epoch_4.pt", "checkpoint_epoch_5.pt", "checkpoint_epoch_x.pt"]
+    assert latest_epoch_checkpoint(tmp_path).name == "checkpoint_epoch_5.pt"
