@@ -400,9 +400,10 @@ def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: 
     shown_mscg = False
     for model, c in curves.items():
         c = c[c["pair"] == pair]
-        for k, (state, g) in enumerate(c[c["source"] == "effective"].groupby("state", sort=False)):
+        effective = c[c["source"] == "effective"]
+        for k, (state, g) in enumerate(effective.groupby(effective["state"].fillna(""), sort=False)):
             ax_u.plot(g["r_A"], g["energy_kcal_mol"], color=colours[model], lw=1.2, alpha=1.0 - 0.25 * (k % 3),
-                      label=model if not isinstance(state, str) or not state else f"{model} @ {state}")
+                      label=f"{model} @ {state}" if state else model)
         projected = c[c["source"] == "projected"]
         if len(projected):  # the in-liquid pair projection at the first state
             g = projected[projected["state"] == projected["state"].iloc[0]]
@@ -422,7 +423,7 @@ def learned_overview(table: pd.DataFrame, curves: dict, triplets: dict, system: 
     ax_u.set_xlabel("r (Å)")
     ax_u.set_ylabel("U(r) (kcal/mol)")
     ax_u.set_title(f"{system} {pair}: two isolated beads (solid), in the liquid (dotted), MS-CG (black)", fontsize=8)
-    ax_u.legend(fontsize=6)
+    ax_u.legend(fontsize=6, loc="upper right", framealpha=0.7)
     for model, t in triplets.items():
         for k, ((name, temp), g) in enumerate(t.groupby(["triplet", t["temperature_K"].fillna(-1)], sort=False)):
             ax_3.plot(g["angle_deg"], g["three_body_kcal_mol"], color=colours.get(model, "k"),
