@@ -3,8 +3,9 @@
 Continues the reference run from its final configuration (no minimisation: it is an equilibrated liquid), NVT at
 the reference's mean density (molecules moved rigidly by their centres of mass, a change of at most the density
 fluctuation), with true masses (no hydrogen mass repartitioning). Velocities are drawn at T and thermalised for
-``equilibration_ps`` with the reference's own friction; then the friction is lowered to the dynamics friction
-(``friction_per_ps``, weak: it does not set the time scale) for the recorded segment. Writes a DCD (atoms, not
+``equilibration_ps`` with the reference's own friction; then the velocities are scaled to the target kinetic
+energy and the friction is lowered to the dynamics friction (``friction_per_ps``, weak: it does not set the time
+scale) for the recorded segment. Writes a DCD (atoms, not
 wrapped), the final configuration as PDB topology, the forces (npz, the layout rule ``map_dynamics`` maps) and a
 thermo CSV (time, temperature, potential energy); the temperature of the weakly coupled segment is reported.
 """
@@ -61,10 +62,14 @@ def run_aa_segment(start_pdb, forcefield, temperature_K: float, density_g_cm3: f
     t0 = time.perf_counter()
     simulation.step(steps_for(dyn["equilibration_ps"], dt_fs))
     integrator.setFriction(dyn["friction_per_ps"] / u.picosecond)
+    dof = degrees_of_freedom(system)
+    # the weakly coupled segment keeps the energy it starts with for ~1/γ: start it at the target kinetic energy
+    state = simulation.context.getState(getVelocities=True, getEnergy=True)
+    t_now = 2 * state.getKineticEnergy().value_in_unit(u.kilojoule_per_mole) / (dof * BOLTZMANN_KJ_MOL_K)
+    simulation.context.setVelocities(state.getVelocities(asNumpy=True) * np.sqrt(temperature_K / t_now))
     simulation.currentStep = 0
     interval = max(1, steps_for(dyn["report_interval_ps"], dt_fs))
     n_frames = steps_for(dyn["production_ps"], dt_fs) // interval
-    dof = degrees_of_freedom(system)
     forces = ForceReporter(interval)
     rows = []
     with atomic_path(out_trajectory, suffix=".dcd") as tmp:
