@@ -70,7 +70,9 @@ print(json.dumps({"modules": sorted(m for m in sys.modules if m.split(".")[0] ==
     cases = [("cg_md", "cg_md", "mscg"), ("cg_md", "cg_md", "hipnn_t"), ("train", "train", "mscg"),
              ("force_errors", "force_errors", "hipnn"), ("compare", "compare", "-"), ("mapping", "map_to_cg", "-"),
              ("reference", "reference_md", "-"), ("summarize", "summarize", "-"), ("volume_fit", "fit_volume_term", "mscg"),
-             ("import_reference", "import_reference", "-")]
+             ("import_reference", "import_reference", "-"), ("dynamics_md", "dynamics_reference", "-"),
+             ("cg_md", "dynamics_cg", "hipnn"), ("dynamics", "dynamics", "-"), ("backmap", "backmap", "-"),
+             ("mapping", "map_dynamics", "-")]
     for stage, script, kind in cases:
         proc = subprocess.run([sys.executable, "-c", code, stage, kind], capture_output=True, text=True, cwd=REPO)
         assert proc.returncode == 0, proc.stderr[-2000:]
