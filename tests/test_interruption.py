@@ -5,6 +5,7 @@ CG MD),
 killed in three different rules; then completed and checked."""
 
 import copy
+import json
 import os
 import re
 import signal
@@ -62,18 +63,30 @@ def planned_jobs(work, config) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
-def run_and_kill(work, config, log_glob: str, delay_s: float) -> tuple[list[str], str]:
-    """Start the workflow, SIGKILL its whole process group ``delay_s`` after a log matching ``log_glob``
-    appears (the job is running); return the rules that finished before the kill and the killed rule."""
+def in_production(partial: Path):
+    """True once a checkpointed MD run has committed a stretch of production (its progress record, written
+    atomically at each commit): the job is certainly running, in the middle of its production."""
+    def check():
+        try:
+            progress = json.loads((partial / "progress.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return progress["phase"] == "production" and progress["done"] > 0
+    return check
+
+
+def run_and_kill(work, config, log_glob: str, ready) -> tuple[list[str], str]:
+    """Start the workflow, SIGKILL its whole process group once the job whose log matches ``log_glob`` has
+    started and ``ready()`` holds (an artefact of the running job, not a delay: the same point of the job on a
+    fast or a slow machine); return the rules that finished before the kill and the killed rule."""
     proc = subprocess.Popen([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
                              "--configfile", str(config), "--cores", "1", "--rerun-incomplete"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.time() + 600
-    while not list(work.glob(log_glob)):
-        assert proc.poll() is None, f"the workflow ended before {log_glob} started:\n{proc.stdout.read()[-3000:]}"
+    deadline = time.time() + 1200
+    while not (list(work.glob(log_glob)) and ready()):
+        assert proc.poll() is None, f"the workflow ended before {log_glob} was ready:\n{proc.stdout.read()[-3000:]}"
         assert time.time() < deadline
-        time.sleep(0.1)
-    time.sleep(delay_s)
+        time.sleep(0.05)
     assert proc.poll() is None, "the job finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     out = proc.communicate()[0]
@@ -89,10 +102,16 @@ def interrupted(tmp_path_factory):
     config = micro_config(work)
     all_rules = set(planned_jobs(work, config)) - {"all"}
     done, kills = set(), []
-    for log_glob, delay in (("results/logs/reference_md/methanol/rep1/T400.log", 6.0),
-                            ("results/logs/train/methanol/rep1/hipnn_T400.log", 2.0),
-                            ("results/logs/cg_md/methanol/rep1/hipnn_T400/T400/nvt.log", 2.0)):
-        finished, killed = run_and_kill(work, config, log_glob, delay)
+    run = work / "results/methanol/rep1"
+    for log_glob, ready in (
+            ("results/logs/reference_md/methanol/rep1/T400.log", in_production(run / "reference/T400/.trajectory.partial")),
+            # the training's first epoch checkpoint has appeared (two epochs to go): what a kill leaves there, the
+            # rerun takes or discards (tests/test_training.py: the newest complete checkpoint), nothing here relies on it
+            ("results/logs/train/methanol/rep1/hipnn_T400.log",
+             lambda: (run / "models/hipnn_T400/checkpoint.tmp/checkpoint_epoch_1.pt").exists()),
+            ("results/logs/cg_md/methanol/rep1/hipnn_T400/T400/nvt.log",
+             in_production(run / "cg_md/hipnn_T400/T400/nvt/.trajectory.partial"))):
+        finished, killed = run_and_kill(work, config, log_glob, ready)
         # looked at at once, before any rerun: which of the killed job's final outputs exist
         outputs = {"reference_md": work / "results/methanol/rep1/reference/T400",
                    "cg_md": work / "results/methanol/rep1/cg_md/hipnn_T400/T400/nvt"}.get(killed)
