@@ -403,6 +403,11 @@ def exported_models(system):
     ]
 
 
+def learned_models(system):
+    """The HIP-NN-TS models (kinds hipnn and hipnn_t) whose learned interaction rule learned analyses."""
+    return STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t")
+
+
 def all_outputs():
     out = []
     for system in STUDY.systems():
@@ -414,7 +419,7 @@ def all_outputs():
             out += [f"{run}/models/{m}/metrics.json" for m in STUDY.trained_models(system)]
             out += [f"{run}/models/{m}/pair_potential.png" for m in STUDY.models_of_kind(system, "mscg")]
             out += [f"{run}/models/{m}/export.json" for m in exported_models(system)]
-            if STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t"):  # rule learned_summary
+            if learned_models(system):  # rule learned_summary
                 out += [f"{run}/summary/{name}" for name in ("learned.csv", "learned_trends.json", "learned.png")]
             out += dynamics_outputs(system, r)  # rule dynamics (dynamics.smk), when dynamics.enabled
         out += verdict_outputs(system)
