@@ -201,11 +201,6 @@ rule validate:
         "../../scripts/validate.py"
 
 
-def learned_models(system):
-    """The HIP-NN-TS models (kinds hipnn and hipnn_t) whose learned interaction rule learned analyses."""
-    return STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t")
-
-
 rule learned:
     input:
         checkpoint=rules.train.output.checkpoint,
@@ -236,7 +231,9 @@ rule learned:
 
 rule learned_summary:
     input:
-        json=lambda w: [f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/learned.json" for m in learned_models(w.system)],
+        json=lambda w: [
+            f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/learned.json" for m in learned_models(w.system)
+        ],
         curves=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/pair_curves.csv" for m in learned_models(w.system)
         ],
