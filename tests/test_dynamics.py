@@ -148,7 +148,7 @@ def _write_cg_segment(directory, positions_A, box_A):
 def test_stage_alpha_of_a_known_speed_up(tmp_path):
     """Reference beads with γ = 5/ps and a 'model' with γ = 2.5/ps at two states: α = D_CG / D_AA = 2 exactly in
     expectation; the model 'trained' at one state transfers its α to the other within its error."""
-    from cgtransfer.io import write_npz
+    from cgtransfer.io import write_json, write_npz
     from cgtransfer.stages import dynamics as stage
 
     n, mass, T, box = 300, 40.0, 300.0, np.full(3, 30.0)
@@ -166,9 +166,13 @@ def test_stage_alpha_of_a_known_speed_up(tmp_path):
         d.mkdir()
         _write_cg_segment(d, trajectory(system, start, T, 2.5, 10.0, 10, 400, seed=30 + k), box)
         cg_runs[("fast", state)] = (d / "topology.pdb", d / "trajectory.dcd", d / "summary.json")
+        # the same segment reported 20 % too hot: flagged, and its alpha kept out of the transfer table
+        write_json(d / "hot.json", {"stable": True, "mean_temperature_K": 1.2 * T})
+        cg_runs[("hot", state)] = (d / "topology.pdb", d / "trajectory.dcd", d / "hot.json")
     settings = {"report_interval_ps": 0.1, "fit_start_ps": 1.0, "fit_end_ps": 4.0, "n_blocks": 4,
                 "friction_per_ps": 0.1, "shear_viscosity_mPa_s": {"toy": {"S1": 1.0}}, "shear_viscosity_source": "x"}
-    table = stage.analyse(reference, cg_runs, {"S1": T, "S2": T}, {"fast": {"kind": "mscg", "states": ["S1"]}},
+    models = {"fast": {"kind": "mscg", "states": ["S1"]}, "hot": {"kind": "mscg", "states": ["S1"]}}
+    table = stage.analyse(reference, cg_runs, {"S1": T, "S2": T}, models,
                           settings, "toy", tmp_path / "d.csv", tmp_path / "t.csv", tmp_path / "d.json",
                           tmp_path / "d.png")
     ref = table[table["source"] == "reference"]
@@ -179,7 +183,10 @@ def test_stage_alpha_of_a_known_speed_up(tmp_path):
     assert (cg["alpha_stderr"] < 0.15).all()
     # the corrected D∞ only where a viscosity is given
     assert np.isfinite(ref.set_index("state").loc["S1", "D_yh_m2_s"]) and np.isnan(ref.set_index("state").loc["S2", "D_yh_m2_s"])
+    assert table.loc[table["source"] != "hot", "temperature_ok"].all()
+    assert not table.loc[table["source"] == "hot", "temperature_ok"].any()
     transfer = pd.read_csv(tmp_path / "t.csv")
+    assert list(transfer["model"]) == ["fast"]
     assert list(transfer["state"]) == ["S2"] and transfer["training_states"].iloc[0] == "S1"
     row = transfer.iloc[0]
     assert abs(row["ratio_to_training"] - 1.0) < 3 * row["ratio_stderr"] and row["ratio_stderr"] < 0.1

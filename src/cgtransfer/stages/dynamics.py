@@ -20,6 +20,11 @@ import pandas as pd
 from cgtransfer.analysis import dynamics as dyn
 from cgtransfer.io import read_json, save_figure, write_csv, write_json
 
+# a segment whose mean temperature is further than this from the state's is flagged (temperature_ok false) and its
+# alpha left out of the transfer table: under the weak friction a model that does not conserve energy well (e.g.
+# a barely trained network with a long multiple-time-step outer step) heats up, and its D is not the state's
+TEMPERATURE_TOLERANCE_PCT = 5.0
+
 
 def load_reference_beads(npz_path) -> dict:
     """Mapped all-atom dynamics segment: positions (wrapped, Å), box per frame (Å), bead names."""
@@ -68,9 +73,11 @@ def segment_diffusion(segment: dict, dt_ps: float, settings: dict, temperature_K
 
 def alpha_transfer(table: pd.DataFrame) -> pd.DataFrame:
     """Per model with held-out states: α at each held-out state against α at its training state(s) (their
-    mean): ratio, its error, and whether α transfers within two standard errors."""
+    mean): ratio, its error, and whether α transfers within two standard errors. Segments off their temperature
+    (``temperature_ok`` false, theirs or the reference's) are left out."""
     rows = []
-    cg = table[(table["source"] != "reference") & np.isfinite(table["alpha"])]
+    cg = table[(table["source"] != "reference") & np.isfinite(table["alpha"]) & table["temperature_ok"]
+               & table["reference_temperature_ok"]]
     for (model, bead), t in cg.groupby(["source", "bead_type"], sort=False):
         train, held = t[t["in_training"]], t[~t["in_training"]]
         if train.empty or held.empty:
@@ -154,6 +161,8 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
             continue
         add(model, models[model]["kind"], state, load_cg_segment(topology, trajectory), extra)
     table = pd.DataFrame(rows)
+    table["temperature_deviation_pct"] = 100.0 * (table["segment_mean_temperature_K"] / table["temperature_K"] - 1.0)
+    table["temperature_ok"] = ~(table["temperature_deviation_pct"].abs() > TEMPERATURE_TOLERANCE_PCT)
     ref = table[table["source"] == "reference"].set_index(["state", "bead_type"])
     alpha, alpha_err = [], []
     for _, r in table.iterrows():
@@ -166,6 +175,8 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
         alpha.append(a)
         alpha_err.append(e)
     table["alpha"], table["alpha_stderr"] = alpha, alpha_err
+    ref_ok = {k: bool(v) for k, v in ref["temperature_ok"].items()}
+    table["reference_temperature_ok"] = [ref_ok.get((r["state"], r.get("bead_type")), False) for _, r in table.iterrows()]
     transfer = alpha_transfer(table)
     write_csv(out_diffusion, table)
     write_csv(out_transfer, transfer)
@@ -175,6 +186,8 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
         "diffusive_linearity_tolerance": dyn.DIFFUSIVE_LINEARITY_TOLERANCE, "yeh_hummer_xi": dyn.YEH_HUMMER_XI,
         "viscosity_source": settings.get("shear_viscosity_source", "") if viscosity else "",
         "n_not_diffusive": int((~table["diffusive"].fillna(True).astype(bool)).sum()),
+        "temperature_tolerance_pct": TEMPERATURE_TOLERANCE_PCT,
+        "n_temperature_off": int((~table["temperature_ok"]).sum()),
         "rows": int(len(table)), "transfer_rows": int(len(transfer)),
     })
     save_figure(figure(table, msds, f"{system}: dynamics"), out_figure)
