@@ -116,7 +116,7 @@ rule backmap:
         mapping=lambda w: STUDY.system(w.system)["mapping"],
         md=lambda w: physics(STUDY.settings(STUDY.reference_system(w.system))["reference_md"]),
         rdf=lambda w: STUDY.settings(w.system)["rdf"],
-        settings=config["dynamics"]["backmap"],
+        settings={k: v for k, v in config["dynamics"]["backmap"].items() if k not in ("enabled", "models")},
         seed=replicate_seed,
     script:
         "../../scripts/backmap.py"
@@ -177,6 +177,6 @@ rule dynamics:
             m: {"kind": STUDY.model(w.system, m)["kind"], "states": list(STUDY.model(w.system, m)["states"])}
             for m in dynamics_models(w.system)
         },
-        settings={k: v for k, v in config["dynamics"].items() if k != "backmap"},
+        settings={k: v for k, v in config["dynamics"].items() if k not in ("backmap", "enabled", "systems", "models")},
     script:
         "../../scripts/dynamics.py"
