@@ -659,7 +659,7 @@ def test_defaults_are_filled_in_place_before_the_checks():
     s = load_study(raw, REPO)
     assert s.config is raw and json_text(raw) == json_text(DEFAULT)
     assert list(raw) == ["state_points", "seed", "replicates", "systems", "reference_md", "rdf", "hipnn", "hipnn_t",
-                         "mscg", "prior", "training", "cg_md", "volume_term"]
+                         "mscg", "prior", "training", "cg_md", "volume_term", "dynamics"]
     cfg = copy.deepcopy(raw)
     for section in ("reference_md", "rdf", "hipnn", "hipnn_t", "mscg", "prior", "training", "cg_md", "volume_term"):
         cfg.pop(section)

@@ -375,6 +375,8 @@ def test_report_contains_every_figure(workflow_run, tmp_path):
                                                         "angles.png", "density_vs_temperature.png",
                                                         "temperature_transfer.png")]
             expected += [run / f"summary/rdf/rdf_{st}.png" for st in states]
+            if any(kind_of(m) != "mscg" for m in models):
+                expected.append(run / "summary/learned.png")  # rule learned_summary: systems with a HIP-NN-TS model
         pooled = workflow_run.parents[1] / system / "verdict"
         expected += [pooled / "verdict.txt", pooled / "forest.png", *sorted((pooled / "heatmaps").glob("*.png"))]
     expected.append(run_of(workflow_run, "argon") / "summary/validation.png")
