@@ -15,10 +15,9 @@ from openmm import app
 
 from cgtransfer.md import backmap as bm
 from cgtransfer.md.box import replicate_topology
-from cgtransfer.md.forcefields import create_system
+from cgtransfer.md.forcefields import cpu_platform, create_system
 
 REPO = Path(__file__).resolve().parents[1]
-CPU = openmm.Platform.getPlatformByName("CPU")
 
 
 def minimised(topology, forcefield, placed_A, beads_A, mapping, box_A, k=1e6, constraints="HBonds", cutoff=0.8):
@@ -26,7 +25,11 @@ def minimised(topology, forcefield, placed_A, beads_A, mapping, box_A, k=1e6, co
     edge = units_nm(box_A)
     system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*(edge[i] if i == j else 0 for j in range(3))) for i in range(3)))
     bm.add_bead_restraints(system, topology, mapping, beads_A, k)
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), CPU, {"Threads": "1"})
+    # the product's platform helper: it also limits OpenMM's PME threads (OPENMM_CPU_THREADS), which a bare
+    # {"Threads": "1"} does not - a PME context made without it left later PME runs of this process multi-threaded
+    # and their forces no longer bit-reproducible (tests/test_determinism.py)
+    platform, props = cpu_platform(1)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, props)
     context.setPositions(units_nm(placed_A) * u.nanometer)
     energies = bm.restrained_minimisation(context, system)
     pos = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.angstrom)
