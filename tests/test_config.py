@@ -132,6 +132,27 @@ def test_training_set_shorthands_expand_to_named_models():
     assert s.cg_md_settings("methanol", "h_T298")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
 
 
+def test_mscg_runs_step_with_their_own_timestep_and_the_same_barostat_time():
+    """MS-CG runs step with cg_md.mscg_timestep_fs, their barostat attempting a move after the same simulated time
+    as a HIP-NN-TS run's; a model's own timestep override wins; null falls back to timestep_fs; the key reaches
+    no run's settings (changing it reruns MS-CG runs only)."""
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["cg_md"].update(timestep_fs=2.0, mscg_timestep_fs=10.0, barostat_frequency=25)
+    cfg["systems"]["methanol"]["models"] = {"h": {"kind": "hipnn", "states": ["T298"]},
+                                            "m": {"kind": "mscg", "states": ["T298"]},
+                                            "own": {"kind": "mscg", "states": ["T298"], "cg_md": {"timestep_fs": 1.0}}}
+    s = load_study(cfg, REPO)
+    h, m, own = (s.cg_md_settings("methanol", name) for name in ("h", "m", "own"))
+    assert (h["timestep_fs"], h["barostat_frequency"]) == (2.0, 25)
+    assert (m["timestep_fs"], m["barostat_frequency"]) == (10.0, 5)  # 25 x 2 fs = 5 x 10 fs
+    assert m["timestep_fs"] * m["barostat_frequency"] == h["timestep_fs"] * h["barostat_frequency"]
+    assert (own["timestep_fs"], own["barostat_frequency"]) == (1.0, 25)
+    assert not any("mscg_timestep_fs" in d for d in (h, m, own))
+    cfg["cg_md"]["mscg_timestep_fs"] = None
+    s = load_study(cfg, REPO)
+    assert s.cg_md_settings("methanol", "m")["timestep_fs"] == 2.0
+
+
 def test_temperature_aware_model_needs_two_temperatures(tmp_path):
     """U and S of W = U - T S are separable only with frames at two temperatures at least: a hipnn_t model on one
     temperature (a single state, the each shorthand, or two states at the same temperature) is refused by name."""
@@ -291,7 +312,7 @@ MORE_BAD_CONFIGS = {
     "zero CG timestep": (_set(("cg_md", "timestep_fs"), 0), r"key 'cg_md\.timestep_fs': 0 is less than or equal"),
     "AA timestep beyond 5 fs": (_set(("reference_md", "timestep_fs"), 20.0), r"key 'reference_md\.timestep_fs': 20\.0 is greater than the maximum of 5"),
     "AA timestep too long for HBonds": (_set(("reference_md", "timestep_fs"), 4.5), r"'reference_md\.timestep_fs' = 4\.5 fs is too long for constraints 'HBonds' \(at most 4 fs"),
-    "AA timestep without constraints": (_set(("reference_md", "constraints"), "none"), r"= 2 fs is too long for constraints 'none'"),
+    "AA timestep without constraints": (_set(("reference_md", "constraints"), "none"), r"= 4 fs is too long for constraints 'none'"),
     "CG timestep beyond 200 fs": (_set(("cg_md", "timestep_fs"), 500.0), r"key 'cg_md\.timestep_fs': 500\.0 is greater than the maximum of 200"),
     "negative friction": (_set(("cg_md", "friction_per_ps"), -1.0), r"key 'cg_md\.friction_per_ps': -1\.0 is less than or equal"),
     "negative equilibration": (_set(("cg_md", "equilibration_ps"), -1), r"key 'cg_md\.equilibration_ps': -1 is less than the minimum of 0"),

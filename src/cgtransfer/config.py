@@ -525,8 +525,17 @@ class Study:
         return bool(self.model(system, name).get("volume_term"))
 
     def cg_md_settings(self, system: str, name: str) -> dict:
-        """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied."""
-        return {**self.settings(system)["cg_md"], **self.model(system, name).get("cg_md", {})}
+        """The cg_md config section with the model's own overrides (``models.<name>.cg_md``) applied. An MS-CG
+        model steps with ``mscg_timestep_fs`` (unless its own override sets ``timestep_fs``), and its barostat
+        interval is rescaled so that it attempts a move after the same simulated time as every other kind; the
+        key itself is dropped, so that it reruns only the MS-CG runs."""
+        cg = dict(self.settings(system)["cg_md"])
+        own = self.model(system, name).get("cg_md", {})
+        mscg_step = cg.pop("mscg_timestep_fs", None)
+        if self.model(system, name)["kind"] == "mscg" and mscg_step is not None and "timestep_fs" not in own:
+            cg["barostat_frequency"] = max(1, round(cg["barostat_frequency"] * cg["timestep_fs"] / mscg_step))
+            cg["timestep_fs"] = mscg_step
+        return {**cg, **own}
 
     def hipnn_t_settings(self, system: str, name: str) -> dict:
         """The hipnn_t config section with the model's own overrides (``models.<name>.hipnn_t``) applied."""

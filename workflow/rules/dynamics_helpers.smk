@@ -54,8 +54,13 @@ def dynamics_reference_segment(w):
 
 
 def dynamics_cg_settings(w):
+    """The CG run's settings with the dynamics section's friction and lengths; a network kind's outer step from
+    `dynamics.mts_inner_steps` (at the weak friction a longer one heats: README "Dynamics and backmapping")."""
     keys = ("friction_per_ps", "equilibration_ps", "production_ps", "report_interval_ps")
-    return {**cg_md_settings(w), **{k: config["dynamics"][k] for k in keys}}
+    cg = {**cg_md_settings(w), **{k: config["dynamics"][k] for k in keys}}
+    if "mts_inner_steps" in cg:
+        cg["mts_inner_steps"] = config["dynamics"]["mts_inner_steps"]
+    return cg
 
 
 def dynamics_reference_file(name):
