@@ -63,13 +63,16 @@ def ns_per_day(seconds, n_steps, dt_fs):
 
 
 def aa_simulation(box_pdb, xml, md, threads, geometric=True, separable_lj=True):
+    """The all-atom NPT run as the reference stage builds it (``md``: its settings, hydrogen mass repartitioning
+    included)."""
     pdb = app.PDBFile(str(box_pdb))
+    hmass = md.get("hydrogen_mass_amu")
     if geometric:
         system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
-                               md["ewald_error_tolerance"], True, separable_lj=separable_lj)
+                               md["ewald_error_tolerance"], True, separable_lj=separable_lj, hydrogen_mass_amu=hmass)
     else:  # the same charges and LJ parameters in one NonbondedForce (Lorentz-Berthelot): speed reference only
         system = create_system(xml, pdb.topology, md["nonbonded_cutoff_nm"], md["constraints"],
-                               md["ewald_error_tolerance"], True, separable_lj=False)
+                               md["ewald_error_tolerance"], True, separable_lj=False, hydrogen_mass_amu=hmass)
         lj = next(f for f in system.getForces() if f.getName() == "LennardJones")
         nb = next(f for f in system.getForces() if isinstance(f, openmm.NonbondedForce))
         types = [lj.getParticleParameters(i)[0] for i in range(lj.getNumParticles())]
@@ -115,12 +118,12 @@ def main():
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/speed.json"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="OpenMM CPU threads for the all-atom runs")
-    ap.add_argument("--mts-inner-steps", type=int, default=5,
-                    help="HIP-NN-TS fast path: prior natively every cg_md.timestep_fs, network every k of them")
-    ap.add_argument("--long-mts-inner-steps", type=int, default=10,
-                    help="HIP-NN-TS: the longer outer step checked by benchmarks/timestep_check.py --mts-inner-timestep-fs (k inner steps)")
-    ap.add_argument("--mscg-long-timestep-fs", type=float, default=10.0,
-                    help="MS-CG: the largest timestep that passed benchmarks/timestep_check.py")
+    ap.add_argument("--short-mts-inner-steps", type=int, default=5,
+                    help="HIP-NN-TS: a shorter outer step timed beside the config's (k inner steps; the earlier default)")
+    ap.add_argument("--short-mscg-timestep-fs", type=float, default=2.0,
+                    help="MS-CG: a shorter timestep timed beside the config's (the earlier default)")
+    ap.add_argument("--short-aa-timestep-fs", type=float, default=2.0,
+                    help="all-atom: the step with true masses timed beside the config's (the earlier default)")
     args = ap.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
     study = load_study(cfg, REPO)
@@ -143,9 +146,19 @@ def main():
                                      geometric, separable)
             sim.step(100)
             secs = timed_segments(sim.step, n_aa, args.repeats)
-            result[key] = {"timestep_fs": md["timestep_fs"], "steps": n_aa, "median_s": secs,
-                           "ns_per_day": ns_per_day(secs, n_aa, md["timestep_fs"]),
+            result[key] = {"timestep_fs": md["timestep_fs"], "hydrogen_mass_amu": md.get("hydrogen_mass_amu"),
+                           "steps": n_aa, "median_s": secs, "ns_per_day": ns_per_day(secs, n_aa, md["timestep_fs"]),
                            "ms_per_step": 1000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms()}
+        # the earlier default beside it: true masses at the short step
+        short = dict(md, timestep_fs=args.short_aa_timestep_fs, hydrogen_mass_amu=None)
+        sim, pdb = aa_simulation(tmp / "box.pdb", study.forcefields(system_name), short, args.threads)
+        sim.step(100)
+        secs = timed_segments(sim.step, n_aa, args.repeats)
+        result["aa_geometric_true_masses"] = {"timestep_fs": short["timestep_fs"], "hydrogen_mass_amu": None,
+                                              "steps": n_aa, "median_s": secs,
+                                              "ns_per_day": ns_per_day(secs, n_aa, short["timestep_fs"]),
+                                              "ms_per_step": 1000 * secs / n_aa, "n_atoms": pdb.topology.getNumAtoms()}
+        del sim
         # the all-atom reference at 4x the size (1024 molecules), for the speedups of the larger CG systems
         # (4096 beads: the all-atom cost extrapolated linearly from this size, marked as such)
         build_box(REPO / sysc["template_pdb"], 4 * sysc["n_molecules"], sysc["initial_density_g_cm3"],
@@ -191,14 +204,20 @@ def main():
             box = np.diag(data["cells"][-1]).astype(float)
             # the workflow's default settings, and the longer steps that passed the checks against 1-fs runs
             # (benchmarks/timestep_check.py; with --mts-inner-timestep-fs for the HIP-NN-TS outer step)
-            variants = {"mscg": {"": {}, "_long": dict(timestep_fs=args.mscg_long_timestep_fs)},
+            # (the config's settings: the workflow's; "_short": the earlier, shorter defaults beside them)
+            mscg_dt = cgc.get("mscg_timestep_fs") or cgc["timestep_fs"]
+            variants = {"mscg": {"": dict(timestep_fs=mscg_dt), "_short": dict(timestep_fs=args.short_mscg_timestep_fs)},
                         "hipnn": {"": dict(prior_in_openmm=False, mts_inner_steps=1),
-                                  "_fast": dict(prior_in_openmm=True, mts_inner_steps=args.mts_inner_steps),
-                                  "_fast_long": dict(prior_in_openmm=True,
-                                                     mts_inner_steps=args.long_mts_inner_steps)}}[kind]
+                                  "_fast": dict(prior_in_openmm=True, mts_inner_steps=cgc["mts_inner_steps"]),
+                                  "_fast_short": dict(prior_in_openmm=True,
+                                                      mts_inner_steps=args.short_mts_inner_steps)}}[kind]
             for suffix, overrides in variants.items():
                 for ensemble in ("nvt", "npt"):
-                    c = dict(cgc, device="cpu", **overrides)
+                    c = {k: v for k, v in cgc.items() if k != "mscg_timestep_fs"}
+                    c.update(device="cpu", **overrides)
+                    if kind == "mscg":  # the barostat after the same simulated time (as the workflow's MS-CG runs)
+                        c["barostat_frequency"] = max(1, round(cgc["barostat_frequency"] * cgc["timestep_fs"]
+                                                               / c["timestep_fs"]))
                     system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, c, f"bench {kind} {ensemble}")
                     integ, dt_fs = cg_integrator(system, 298.0, c)
                     csim = app.Simulation(cg_topology(data, box), system, integ,
@@ -224,7 +243,8 @@ def main():
                     tiled = tile_frame(data, reps)
                     tbox = box * np.array(reps)
                     overrides = variants["_fast" if kind == "hipnn" else ""]
-                    c = dict(cgc, device="cpu", **overrides)
+                    c = {k: v for k, v in cgc.items() if k != "mscg_timestep_fs"}
+                    c.update(device="cpu", **overrides)
                     system, _, _ = build_cg_system(model, tiled, tbox, 298.0, 1.0, "nvt", c, f"bench {kind} scaling")
                     integ, dt_fs = cg_integrator(system, 298.0, c)
                     ctx = openmm.Context(system, integ, openmm.Platform.getPlatformByName("CPU"),
@@ -243,9 +263,11 @@ def main():
     # path of the workflow, prior native + MTS; MS-CG: native tables)
     result["cg_hipnn_speedup_over_aa"] = result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"]
     result["cg_mscg_speedup_over_aa"] = result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"]
-    # at the longer steps that reproduced a 1-fs run within noise (not the workflow's default settings)
-    result["cg_hipnn_speedup_over_aa_long_outer_step"] = result["cg_hipnn_fast_long_nvt"]["ns_per_day"] / aa["ns_per_day"]
-    result["cg_mscg_speedup_over_aa_long_timestep"] = result["cg_mscg_long_nvt"]["ns_per_day"] / aa["ns_per_day"]
+    # against the all-atom model with true masses at the short step (the baseline of the earlier defaults)
+    aa_true = result["aa_geometric_true_masses"]["ns_per_day"]
+    result["cg_hipnn_speedup_over_aa_true_masses"] = result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa_true
+    result["cg_mscg_speedup_over_aa_true_masses"] = result["cg_mscg_nvt"]["ns_per_day"] / aa_true
+    result["aa_hmr_speedup_over_true_masses"] = aa["ns_per_day"] / aa_true
     aa_by_beads = {sysc["n_molecules"]: (aa["ns_per_day"], "measured"),
                    4 * sysc["n_molecules"]: (result["aa_geometric_x4"]["ns_per_day"], "measured"),
                    16 * sysc["n_molecules"]: (result["aa_geometric_x4"]["ns_per_day"] / 4, "extrapolated linearly "

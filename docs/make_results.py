@@ -59,6 +59,8 @@ FIGURE_CAPTIONS = {
                                 "single-state comparisons",
     "angles.png": "three-body angle distributions of the first shell per state",
     "validation.png": "the known-answer checks (pair force, tail pressure, densities)",
+    "learned.png": "what the network learned: its effective pair potential beside MS-CG's, its many-body share "
+                   "and its three-body energy",
 }
 
 DASH = "–"
@@ -252,6 +254,74 @@ def temperature_tables(t: pd.DataFrame) -> list[str]:
     return out
 
 
+def learned_section(d: Path, link: str) -> list[str]:
+    """What the network learned (rules learned, learned_summary): learned.csv and learned_trends.json."""
+    t = pd.read_csv(d / "learned.csv")
+    if t.empty:
+        return []
+    pair = str(t["pair"].iloc[0])
+    first = t[t["pair"] == pair]
+    trends = json.loads((d / "learned_trends.json").read_text()) if (d / "learned_trends.json").exists() else {}
+    out = ["### What the network learned", "",
+           f"From [`learned.csv`]({link}/learned.csv) (rule `learned_summary`; pair `{pair}`): each HIP-NN-TS model's "
+           "effective pair potential (the energy of two isolated beads) beside the MS-CG table fitted on the same "
+           "frames at its first training state, and, per state, how much of the mapped force the network explains "
+           "(held-out R²) against a pairwise MS-CG fit to that state, and the share of the network's own force that "
+           "no pair potential represents (1 − R² of its pair projection).", ""]
+    rows = []
+    for model, g in first.groupby("model", sort=False):
+        own = g[g["in_training"].astype(str) == "True"]
+        c = (own if not own.empty else g).sort_values("temperature_K").iloc[0]
+        rows.append([f"`{model}`", num(c["training_T_K"], 0), f"{num(c['well_position_A'], 2)} / "
+                     f"{num(c['well_depth_kcal_mol'], 3)}", f"{num(c['mscg_well_position_A'], 2)} / "
+                     f"{num(c['mscg_well_depth_kcal_mol'], 3)}", num(c["contact_A"], 2), num(c["mscg_contact_A"], 2),
+                     num(c["effective_vs_mscg_relative"], 2), num(c["projected_vs_mscg_rms_kcal_mol_A"], 3)])
+    out += table(["model", "mean training T (K)", "well r (Å) / depth (kcal/mol)", "MS-CG well r / depth",
+                  "contact (Å)", "MS-CG contact (Å)", "isolated-pair force vs MS-CG (RMS, relative)",
+                  "in-liquid pair projection vs MS-CG (RMS, kcal/mol/Å)"], rows)
+    states = list(dict.fromkeys(first.sort_values("temperature_K")["state"]))
+
+    def grid(column: str, digits: int) -> list[str]:
+        body = []
+        for model, g in first.groupby("model", sort=False):
+            r = [f"`{model}`"]
+            for st in states:
+                c = g[g["state"] == st]
+                if c.empty:
+                    r.append(DASH)
+                    continue
+                text = num(c.iloc[0][column], digits)
+                r.append(f"**{text}**" if str(c.iloc[0]["in_training"]) == "True" and text != DASH else text)
+            body.append(r)
+        return table(["model"] + states, body)
+
+    out += ["Held-out force R² of the network (bold: a training state); the pairwise MS-CG fit to the same state's "
+            "frames reaches, per state: " + ", ".join(
+                f"{st} {num(first[first['state'] == st]['mscg_state_test_r2'].iloc[0], 3)}" for st in states) + ".",
+            ""]
+    out += grid("network_test_r2", 3)
+    out += ["Many-body share of the network's force (1 − R² of its own pair projection):", ""]
+    out += grid("many_body_share", 3)
+    moves = trends.get("with_training_temperature", {})
+    if moves:
+        rows = []
+        for col, v in moves.items():
+            rho = {k: x for k, x in (v.get("spearman_by_state") or {}).items() if x is not None}
+            if rho:
+                rows.append([col.replace("_", " "), ", ".join(f"{k} {num(x, 2, True)}" for k, x in rho.items())])
+        if rows:
+            out += ["With the training temperature ([`learned_trends.json`]"
+                    f"({link}/learned_trends.json): Spearman ρ over the models of the mean training temperature "
+                    "against each quantity, evaluated at each state):", ""]
+            out += table(["quantity", "ρ by state"], rows)
+        rho = trends.get("rdf_error_vs_mscg_distance")
+        out += [f"Does a model's RDF error follow how far its effective pair potential sits from the target "
+                f"state's MS-CG table? Spearman ρ over {trends.get('n_cells', 0)} model × state cells: "
+                f"{num(rho, 2, True)} (effective potential), "
+                f"{num(trends.get('rdf_error_vs_projected_mscg_distance'), 2, True)} (its pair projection).", ""]
+    return out
+
+
 def validation_table(v: dict) -> list[str]:
     rows = []
     for c in v["checks"]:
@@ -345,6 +415,9 @@ def system_section(name: str, folder: str, title: str, about: str, data: dict) -
                 "state, between the training temperatures (interpolation) or beyond them (extrapolation).", ""]
         out += temperature_tables(data["temperature"])
 
+    if (data["dir"] / "learned.csv").exists():
+        out += learned_section(data["dir"], link)
+
     out += ["### Figures", ""] + figures(data["dir"], link)
     return out
 
@@ -358,19 +431,20 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     if speed_file.exists():
         s = json.loads(speed_file.read_text())
         aa = s["aa_geometric"]["ns_per_day"]
-        entries = [("all-atom, as the workflow builds it", "aa_geometric"),
+        entries = [("all-atom, as the workflow builds it (hydrogen mass repartitioning)", "aa_geometric"),
+                   ("all-atom, true masses (the earlier default)", "aa_geometric_true_masses"),
                    ("all-atom, LJ as OpenMM type tables", "aa_geometric_type_table"),
                    ("all-atom, plain Lorentz-Berthelot (speed reference only)", "aa_lorentz_berthelot"),
                    ("CG NVT, HIP-NN-TS as one PythonForce", "cg_hipnn_nvt"),
                    ("CG NPT, HIP-NN-TS as one PythonForce", "cg_hipnn_npt"),
-                   ("CG NVT, HIP-NN-TS fast path (multiple time step)", "cg_hipnn_fast_nvt"),
-                   ("CG NPT, HIP-NN-TS fast path", "cg_hipnn_fast_npt"),
-                   ("CG NVT, HIP-NN-TS fast path, longer outer step (checked)", "cg_hipnn_fast_long_nvt"),
-                   ("CG NPT, HIP-NN-TS fast path, longer outer step (checked)", "cg_hipnn_fast_long_npt"),
-                   ("CG NVT, MS-CG tables", "cg_mscg_nvt"),
-                   ("CG NPT, MS-CG tables", "cg_mscg_npt"),
-                   ("CG NVT, MS-CG tables, longer timestep (checked)", "cg_mscg_long_nvt"),
-                   ("CG NPT, MS-CG tables, longer timestep (checked)", "cg_mscg_long_npt")]
+                   ("CG NVT, HIP-NN-TS as the workflow runs it (multiple time step)", "cg_hipnn_fast_nvt"),
+                   ("CG NPT, HIP-NN-TS as the workflow runs it", "cg_hipnn_fast_npt"),
+                   ("CG NVT, HIP-NN-TS, shorter outer step (the earlier default)", "cg_hipnn_fast_short_nvt"),
+                   ("CG NPT, HIP-NN-TS, shorter outer step (the earlier default)", "cg_hipnn_fast_short_npt"),
+                   ("CG NVT, MS-CG tables as the workflow runs them", "cg_mscg_nvt"),
+                   ("CG NPT, MS-CG tables as the workflow runs them", "cg_mscg_npt"),
+                   ("CG NVT, MS-CG tables, shorter timestep (the earlier default)", "cg_mscg_short_nvt"),
+                   ("CG NPT, MS-CG tables, shorter timestep (the earlier default)", "cg_mscg_short_npt")]
         rows = [[label, num(s[k]["timestep_fs"], 0), num(s[k]["ns_per_day"], 1), num(s[k]["ms_per_step"], 2),
                  num(s[k]["ns_per_day"] / aa, 2)] for label, k in entries if k in s]
         out += [f"[`speed.json`](../benchmarks/results/speed.json): system `{s['system']}`, "
@@ -378,6 +452,12 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                 f"{s['aa_threads']} threads, CG and training on {s['cg_and_training_threads']}; torch "
                 f"{s['torch']}, OpenMM {s['openmm']}.", ""]
         out += table(["what", "timestep (fs)", "ns/day", "ms/step", "vs all-atom"], rows)
+        if "aa_geometric_true_masses" in s:
+            out += [f"Against the all-atom model with true masses at {num(s['aa_geometric_true_masses']['timestep_fs'], 0)}"
+                    f" fs, the CG runs as the workflow runs them cover {num(s['cg_hipnn_speedup_over_aa_true_masses'], 1)}× "
+                    f"(HIP-NN-TS) and {num(s['cg_mscg_speedup_over_aa_true_masses'], 1)}× (MS-CG) its ns/day; hydrogen "
+                    f"mass repartitioning makes the all-atom reference itself {num(s['aa_hmr_speedup_over_true_masses'], 2)}× "
+                    "faster.", ""]
         tr, fit = s.get("training", {}), s.get("mscg_fit", {})
         if tr:
             out += [f"HIP-NN-TS training: {num(tr['ms_per_frame'], 1)} ms per frame (batch size "
@@ -557,8 +637,9 @@ INTRO = [
     "<!-- Generated by docs/make_results.py from docs/default_run/ and benchmarks/results/; do not edit by hand. "
     "-->",
     "",
-    "What the workflow measured in one default run of every system (the default study plus "
-    "`config/systems.yaml`), read from the summary files committed in [`docs/default_run/`](default_run/). Run "
+    "What the workflow measured, read from the summary files committed in [`docs/default_run/`](default_run/): "
+    "the default study from one run of the code at the revision named below, the other systems of "
+    "`config/systems.yaml` from an earlier run (the table below says which revision wrote what). Run "
     "history, timings of whole runs and earlier replicates are in [`CHANGELOG.md`](../CHANGELOG.md).",
     "",
     "## How to read the tables",
@@ -593,14 +674,24 @@ INTRO = [
 
 
 def provenance(run_dir: Path) -> list[str]:
-    long = run_dir / "long.csv"
-    if not long.exists():
+    """The revision that wrote each system's files: the systems beyond the default come from earlier runs of the
+    study with config/systems.yaml and say so."""
+    rows = []
+    for name, folder, *_ in SYSTEMS:
+        long = (run_dir / folder if folder else run_dir) / "long.csv"
+        if not long.exists():
+            if long.with_name("metrics.csv").exists():
+                rows.append([f"`{name}`", "an earlier run (not recorded in its files)", DASH])
+            continue
+        cols = pd.read_csv(long, usecols=["git_revision", "cgtransfer_version"])
+        revs = ", ".join(f"`{r[:12]}`" for r in dict.fromkeys(cols["git_revision"].dropna()))
+        vers = ", ".join(f"`{v}`" for v in dict.fromkeys(cols["cgtransfer_version"].dropna().astype(str)))
+        rows.append([f"`{name}`", revs or DASH, vers or DASH])
+    if not rows:
         return []
-    cols = pd.read_csv(long, usecols=["git_revision", "cgtransfer_version"])
-    revs = ", ".join(f"`{r[:12]}`" for r in dict.fromkeys(cols["git_revision"].dropna()))
-    vers = ", ".join(f"`{v}`" for v in dict.fromkeys(cols["cgtransfer_version"].dropna().astype(str)))
-    return [f"The default system's files were written at revision {revs}, cgtransfer {vers} "
-            "([`long.csv`](default_run/long.csv) records both for every value).", ""]
+    return (["Which revision wrote each system's files (every value's row of `long.csv` records both); systems "
+             "written at an older revision come from an earlier run and are not rerun with the default:", ""]
+            + table(["system", "git revision", "cgtransfer"], rows))
 
 
 def replicate_demo_section(demo: Path) -> list[str]:

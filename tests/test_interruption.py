@@ -36,6 +36,7 @@ def micro_config(work: Path) -> Path:
         system[key] = str(REPO / system[key])
     system["models"] = {"hipnn": {"kind": "hipnn", "states": "each"}}
     cfg["volume_term"]["enabled"] = False
+    cfg["dynamics"]["enabled"] = False  # its own segments are tested end to end in test_workflow (CI time)
     cfg["reference_md"]["threads"] = 1
     cfg["reference_md"]["equilibration_ps"] = 3.0  # one NVT state: no density to relax from the packed box
     (work / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
