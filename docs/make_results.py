@@ -484,8 +484,8 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                  num(r["max_rss_mb"], 0)] for r in st]
         out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): wall time per rule (summed over its "
                 "jobs) from "
-                "Snakemake's benchmark files of one full default run (an earlier, smaller model set than the "
-                "files above):", ""]
+                "Snakemake's benchmark files of the default run whose files are above (a sum over jobs that ran "
+                "two at a time on 2 cores: CPU occupancy, not elapsed time):", ""]
         out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
@@ -493,6 +493,17 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         out += [f"[`plan_time.json`](../benchmarks/results/plan_time.json): planning a study of {p['states']} "
                 f"states × {p['models']} models ({p['jobs']} jobs, `snakemake -n`) takes "
                 f"{num(p['median_s'], 1)} s (median of {p['repeats']}).", ""]
+    kernels_file = bench_dir / "kernels.json"
+    if kernels_file.exists():
+        k = json.loads(kernels_file.read_text())
+        rows = [[f"`{name}`", num(v["import_s"], 1), num(v["first_call_s_cold_cache"], 2), num(v["first_call_s"], 2),
+                 num(v["median_call_ms"], 1)] for name, v in k["kernels"].items()]
+        out += ["[`kernels.json`](../benchmarks/results/kernels.json): hippynn's CPU kernels for one HIP-NN-TS model "
+                f"call ({next(iter(k['kernels'].values()))['n_beads']} beads), each in a fresh process as a job starts "
+                f"(medians of {k['rounds']} rounds; the first round compiles into an empty cache). `pytorch` is what "
+                "the workflow uses on the CPU (the kernels under `torch.compile`):", ""]
+        out += table(["kernels", "import (s)", "first call, empty cache (s)", "first call, cache filled (s)",
+                      "later calls (ms)"], rows)
     profile_file = bench_dir / "profile_step.json"
     if profile_file.exists():
         out += profile_section(json.loads(profile_file.read_text()))

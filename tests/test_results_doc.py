@@ -132,6 +132,19 @@ def test_every_model_row_traces_to_that_models_cells(make_results):
     checked = 0
     for name, folder, title, _ in make_results.SYSTEMS:
         section = doc.split(f"\n## {title}\n")[1].split("\n## ")[0]
+        section, _, learned_part = section.partition("\n### What the network learned\n")
+        learned_part = learned_part.split("\n### ")[0]
+        learned_csv = (RUN_DIR / folder if folder else RUN_DIR) / "learned.csv"
+        if learned_part:  # the learned tables: each model's numbers are its own rows of learned.csv
+            learned = pd.read_csv(learned_csv)
+            for model, rows in learned.groupby("model"):
+                own = _allowed([v for v in rows.apply(pd.to_numeric, errors="coerce").to_numpy().ravel().tolist()
+                                if math.isfinite(v)], set())
+                for line in learned_part.splitlines():
+                    if line.startswith(f"| `{model}` |"):
+                        for number in NUMBER.findall(line.replace("**", "")):
+                            checked += 1
+                            assert number.lstrip("+") in own, f"{name}: {number} in {line!r} is not a learned value of {model}"
         metrics = pd.read_csv((RUN_DIR / folder if folder else RUN_DIR) / "metrics.csv")
         for model, rows in metrics.groupby("model"):
             numeric = rows.apply(pd.to_numeric, errors="coerce").to_numpy().ravel().tolist()
