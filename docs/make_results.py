@@ -59,6 +59,7 @@ FIGURE_CAPTIONS = {
                                 "single-state comparisons",
     "angles.png": "three-body angle distributions of the first shell per state",
     "validation.png": "the known-answer checks (pair force, tail pressure, densities)",
+    "dynamics.png": "self-diffusion of the reference and the CG models, and the time-scaling factor α",
     "learned.png": "what the network learned: its effective pair potential beside MS-CG's, its many-body share "
                    "and its three-body energy",
 }
@@ -322,6 +323,58 @@ def learned_section(d: Path, link: str) -> list[str]:
     return out
 
 
+def dynamics_section(d: Path, link: str) -> list[str]:
+    """Dynamics and backmapping (rule dynamics): diffusion.csv, alpha_transfer.csv, backmap.csv."""
+    dif = pd.read_csv(d / "diffusion.csv")
+    out = ["### Dynamics: self-diffusion and the CG time scale", "",
+           f"From [`diffusion.csv`]({link}/diffusion.csv) (rule `dynamics`, weak-friction NVT segments; "
+           "which models ran: the `dynamics.models` of that run): D from the bead centres' MSD (10⁻⁹ m²/s, ± block "
+           "standard error), and α = D_CG / D_AA. † the segment's mean temperature left its tolerance (its α is not "
+           "used for transfer); ‡ the MSD window was not diffusive.", ""]
+    states = list(dict.fromkeys(dif.sort_values("temperature_K")["state"]))
+    ref = dif[dif["source"] == "reference"]
+    rows = [["all-atom D"] + [pm(ref[ref["state"] == st]["D_m2_s"].iloc[0] * 1e9,
+                                 ref[ref["state"] == st]["D_stderr_m2_s"].iloc[0] * 1e9, 2)
+                              if (ref["state"] == st).any() else DASH for st in states]]
+    for model, g in dif[dif["source"] != "reference"].groupby("source", sort=False):
+        r = [f"`{model}` α"]
+        for st in states:
+            c = g[g["state"] == st]
+            if c.empty:
+                r.append(DASH)
+                continue
+            c = c.iloc[0]
+            text = pm(c["alpha"], c["alpha_stderr"], 2)
+            if text != DASH and str(c["in_training"]) == "True":
+                text = f"**{text}**"
+            if str(c["temperature_ok"]) == "False":
+                text += " †"
+            if str(c["diffusive"]) == "False":
+                text += " ‡"
+            r.append(text)
+        rows.append(r)
+    out += table([""] + states, rows)
+    if (d / "alpha_transfer.csv").exists():
+        tr = pd.read_csv(d / "alpha_transfer.csv")
+        if not tr.empty:
+            rows = [[f"`{r.model}`", r.state, pm(r.alpha_training, r.alpha_training_stderr, 2),
+                     pm(r.alpha, r.alpha_stderr, 2), pm(r.ratio_to_training, r.ratio_stderr, 2),
+                     "yes" if str(r.transfers_within_2se) == "True" else "no"] for r in tr.itertuples()]
+            out += ["Does a single-state model's α transfer? α at each held-out state against α at the training "
+                    f"state ([`alpha_transfer.csv`]({link}/alpha_transfer.csv)):", ""]
+            out += table(["model", "state", "α at training state", "α here", "ratio", "within 2 SE"], rows)
+    if (d / "backmap.csv").exists():
+        bm = pd.read_csv(d / "backmap.csv")
+        rows = [[r.label.replace("backmap ", ""), num(r.max_bead_deviation_A, 3), num(r.density_deviation_pct, 2, True),
+                 num(r.rdf_mae, 3), num(r.reference_rdf_noise_floor, 3), "pass" if str(r.passed) == "True" else "FAIL"]
+                for r in bm.itertuples()]
+        out += [f"Backmapping ([`backmap.csv`]({link}/backmap.csv)): CG frames turned into all-atom liquids, bead "
+                "centres kept before release (Å), density after the short all-atom relaxation against the reference "
+                "(%), and the atom-level RDF's mean absolute difference against the reference's own noise floor:", ""]
+        out += table(["frame", "max bead deviation (Å)", "density (%)", "RDF MAE", "reference noise floor", ""], rows)
+    return out
+
+
 def validation_table(v: dict) -> list[str]:
     rows = []
     for c in v["checks"]:
@@ -417,6 +470,8 @@ def system_section(name: str, folder: str, title: str, about: str, data: dict) -
 
     if (data["dir"] / "learned.csv").exists():
         out += learned_section(data["dir"], link)
+    if (data["dir"] / "diffusion.csv").exists():
+        out += dynamics_section(data["dir"], link)
 
     out += ["### Figures", ""] + figures(data["dir"], link)
     return out

@@ -11,10 +11,13 @@ from conftest import REPO
 from cgtransfer.analysis.statistics import force_metrics
 from cgtransfer.dataset import load_dataset, time_block_split
 
-# The held-out force R² floor of a HIP-NN-TS model of 1-bead methanol at the default settings: every held-out cell
-# of the committed default run (docs/default_run/metrics.csv) reaches at least 0.124; the floor keeps a third of
-# that as margin. A model predicting zeros scores R² <= 0 on any data, one with the wrong sign far below.
-HIPNN_METHANOL_R2_FLOOR = 0.08
+# The held-out force R² floor of a HIP-NN-TS model of 1-bead methanol at the default settings, with a third of
+# margin below the worst held-out cell of two default runs: 0.124 in the run committed before 2026-12-05, 0.085 in
+# the committed one (docs/default_run/metrics.csv; hipnn_T550 at T248, 302 K colder than its training state, on the
+# 8-frame test block; the deterministic MS-CG fit at the same cell fell from 0.083 to 0.035 between the runs, so
+# the drop is the reference's test block, not the network). A model predicting zeros scores R² <= 0 on any data,
+# one with the wrong sign far below.
+HIPNN_METHANOL_R2_FLOOR = 0.05
 
 
 def test_the_default_run_reaches_the_force_floor_with_margin():

@@ -52,6 +52,8 @@ def _file_values(run_dir: Path) -> tuple[list[float], set[str]]:
             values += [float(x) for x in numeric]
             if "compressibility" in column:  # displayed in units of 1e-5 / bar
                 values += [float(x) * 1e5 for x in numeric]
+            if column.startswith("D_") and column.endswith("m2_s"):  # diffusion, displayed in 1e-9 m²/s
+                values += [float(x) * 1e9 for x in numeric]
 
     def walk(x):
         if isinstance(x, bool) or x is None:

@@ -796,7 +796,12 @@ def test_dynamics_and_backmapping(workflow_run):
     # the held-out states whose segments held their temperature within 5 % (125 beads at 0.1/ps over 8 ps: the
     # segment mean scatters by several %, so which states qualify varies from run to run: 3.7 % to 9 % seen at T400;
     # the flag itself is tested with a known answer in tests/test_dynamics.py)
-    held_ok = sorted(s for s in ("T313", "T400") if bool(cg.loc[s, "temperature_ok"]))
+    # (and only when the training state's own segment held it: without a trusted α there, nothing is compared;
+    # with 125 beads the weak thermostat leaves ~2 independent temperature samples per segment, so the training
+    # segment misses the 5 % in some runs too: +6.0 % at T273 in one, with 10-fs MS-CG steps that match a 1-fs run
+    # at this friction at the default size, benchmarks/results/timestep_check_mscg_weak_friction.json)
+    ok = {s: bool(cg.loc[s, "temperature_ok"]) and bool(cg.loc[s, "reference_temperature_ok"]) for s in cg.index}
+    held_ok = sorted(s for s in ("T313", "T400") if ok[s]) if ok["T273"] else []
     assert sorted(transfer["state"]) == held_ok
     assert transfer.empty or set(transfer["training_states"]) == {"T273"}
     back = pd.read_csv(run / "summary/backmap.csv")
