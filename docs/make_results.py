@@ -255,6 +255,26 @@ def temperature_tables(t: pd.DataFrame) -> list[str]:
     return out
 
 
+def model_state_rows(frame: pd.DataFrame, key: str, states: list[str], text, label: str, flag=None) -> list[list[str]]:
+    """One row per model (column `key`, in file order) and a cell per state: `text(row)`, bold at a training state,
+    then `flag(row)`'s suffix; a dash where the model has no row at that state."""
+    rows = []
+    for model, g in frame.groupby(key, sort=False):
+        r = [label.format(model)]
+        for st in states:
+            c = g[g["state"] == st]
+            if c.empty:
+                r.append(DASH)
+                continue
+            c = c.iloc[0]
+            cell = text(c)
+            if cell != DASH and str(c["in_training"]) == "True":
+                cell = f"**{cell}**"
+            r.append(cell + (flag(c) if flag is not None else ""))
+        rows.append(r)
+    return rows
+
+
 def learned_section(d: Path, link: str) -> list[str]:
     """What the network learned (rules learned, learned_summary): learned.csv and learned_trends.json."""
     t = pd.read_csv(d / "learned.csv")
@@ -283,17 +303,7 @@ def learned_section(d: Path, link: str) -> list[str]:
     states = list(dict.fromkeys(first.sort_values("temperature_K")["state"]))
 
     def grid(column: str, digits: int) -> list[str]:
-        body = []
-        for model, g in first.groupby("model", sort=False):
-            r = [f"`{model}`"]
-            for st in states:
-                c = g[g["state"] == st]
-                if c.empty:
-                    r.append(DASH)
-                    continue
-                text = num(c.iloc[0][column], digits)
-                r.append(f"**{text}**" if str(c.iloc[0]["in_training"]) == "True" and text != DASH else text)
-            body.append(r)
+        body = model_state_rows(first, "model", states, lambda c: num(c[column], digits), "`{}`")
         return table(["model"] + states, body)
 
     out += ["Held-out force R² of the network (bold: a training state); the pairwise MS-CG fit to the same state's "
@@ -336,23 +346,10 @@ def dynamics_section(d: Path, link: str) -> list[str]:
     rows = [["all-atom D"] + [pm(ref[ref["state"] == st]["D_m2_s"].iloc[0] * 1e9,
                                  ref[ref["state"] == st]["D_stderr_m2_s"].iloc[0] * 1e9, 2)
                               if (ref["state"] == st).any() else DASH for st in states]]
-    for model, g in dif[dif["source"] != "reference"].groupby("source", sort=False):
-        r = [f"`{model}` α"]
-        for st in states:
-            c = g[g["state"] == st]
-            if c.empty:
-                r.append(DASH)
-                continue
-            c = c.iloc[0]
-            text = pm(c["alpha"], c["alpha_stderr"], 2)
-            if text != DASH and str(c["in_training"]) == "True":
-                text = f"**{text}**"
-            if str(c["temperature_ok"]) == "False":
-                text += " †"
-            if str(c["diffusive"]) == "False":
-                text += " ‡"
-            r.append(text)
-        rows.append(r)
+    rows += model_state_rows(dif[dif["source"] != "reference"], "source", states,
+                             lambda c: pm(c["alpha"], c["alpha_stderr"], 2), "`{}` α",
+                             lambda c: (" †" if str(c["temperature_ok"]) == "False" else "")
+                             + (" ‡" if str(c["diffusive"]) == "False" else ""))
     out += table([""] + states, rows)
     if (d / "alpha_transfer.csv").exists():
         tr = pd.read_csv(d / "alpha_transfer.csv")

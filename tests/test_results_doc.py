@@ -142,23 +142,26 @@ def test_every_model_row_traces_to_that_models_cells(make_results):
             for model, rows in learned.groupby("model"):
                 own = _allowed([v for v in rows.apply(pd.to_numeric, errors="coerce").to_numpy().ravel().tolist()
                                 if math.isfinite(v)], set())
-                for line in learned_part.splitlines():
-                    if line.startswith(f"| `{model}` |"):
-                        for number in NUMBER.findall(line.replace("**", "")):
-                            checked += 1
-                            assert number.lstrip("+") in own, f"{name}: {number} in {line!r} is not a learned value of {model}"
+                checked += _check_rows(learned_part, model, own, f"{name} (learned.csv)")
         metrics = pd.read_csv((RUN_DIR / folder if folder else RUN_DIR) / "metrics.csv")
         for model, rows in metrics.groupby("model"):
             numeric = rows.apply(pd.to_numeric, errors="coerce").to_numpy().ravel().tolist()
             own = _allowed([v for v in numeric if math.isfinite(v)] +
                            [v * 1e5 for v in rows.filter(like="compressibility").to_numpy().ravel().tolist()
                             if math.isfinite(v)], set())
-            for line in section.splitlines():
-                if line.startswith(f"| `{model}` |"):
-                    for number in NUMBER.findall(line.replace("**", "")):
-                        checked += 1
-                        assert number.lstrip("+") in own, f"{name}: {number} in {line!r} is not a value of {model}"
+            checked += _check_rows(section, model, own, name)
     assert checked > 1000
+
+
+def _check_rows(text: str, model: str, own: set[str], where: str) -> int:
+    """Every number of the table rows of `model` in `text` is one of `own`; returns how many were checked."""
+    checked = 0
+    for line in text.splitlines():
+        if line.startswith(f"| `{model}` |"):
+            for number in NUMBER.findall(line.replace("**", "")):
+                checked += 1
+                assert number.lstrip("+") in own, f"{where}: {number} in {line!r} is not a value of {model}"
+    return checked
 
 
 def test_an_edited_result_file_changes_the_doc(make_results, tmp_path):
