@@ -3,6 +3,7 @@ and a tiny HIP-NN-TS model trained on it for a couple of epochs. Session-scoped:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,31 @@ from openmm import app
 
 from cgtransfer.compute import configure
 
-configure(1, "cpu")  # the workflow's CPU path (pytorch kernels, one thread), set before hippynn is imported
+def _slurm_client_that_fails_fast():
+    """Snakemake's SLURM executor plugin runs ``scontrol show config`` whenever the snakemake CLI starts (its
+    help text names a status command). On a machine where tests/slurm/start_cluster.sh installed SLURM but no
+    controller runs (a later test session), that call waits out the default 10-s MessageTimeout: measured 9 s for
+    every snakemake call of the suite. The test session's SLURM clients read a copy of the configuration with a
+    1-s timeout instead; tests/test_slurm.py's own cluster and jobs use the real configuration."""
+    import re
+    import tempfile
+
+    real = Path("/etc/slurm/slurm.conf")
+    if "SLURM_CONF" in os.environ or not real.is_file():
+        return
+    copy = Path(tempfile.mkdtemp(prefix="cgtransfer-slurm-")) / "slurm.conf"
+    copy.write_text(re.sub(r"(?m)^MessageTimeout=.*$\n?", "", real.read_text()) + "\nMessageTimeout=1\n")
+    os.environ["SLURM_CONF"] = str(copy)
+    os.environ["CGTRANSFER_TEST_REAL_SLURM_CONF"] = str(real)
+
+
+_slurm_client_that_fails_fast()
+
+# hippynn's pytorch kernels uncompiled: the compiled ones (the workflow's CPU default) cost 1.6-10 s of
+# torch.compile in every process that evaluates a network (the in-process fixtures, and every job of the workflow
+# tests, which inherit this environment); both agree to float32 rounding (tests/test_model.py)
+os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "_pytorch_raw")
+configure(1, "cpu")  # the workflow's CPU path (one thread), set before hippynn is imported
 
 REPO = Path(__file__).resolve().parents[1]
 ARGON_SIGMA_NM = 0.3405

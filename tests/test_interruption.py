@@ -39,6 +39,7 @@ def micro_config(work: Path) -> Path:
     cfg["dynamics"]["enabled"] = False  # its own segments are tested end to end in test_workflow (CI time)
     cfg["reference_md"]["threads"] = 1
     cfg["reference_md"]["equilibration_ps"] = 3.0  # one NVT state: no density to relax from the packed box
+    cfg["reference_md"]["production_ps"] = 4.0  # 20 frames: enough for one model's three training epochs
     (work / "states.tsv").write_text("system\tstate\ttemperature_K\tpressure_bar\tdensity_g_cm3\n"
                                      "methanol\tT400\t400\t\t0.68\n")
     cfg["state_points"] = str(work / "states.tsv")

@@ -83,3 +83,39 @@ def test_prior_force_equals_design_values():
 def test_prior_validates_its_parameters():
     with pytest.raises(ValueError):
         cgmodel.ExponentialRepulsion(3.0, 1.0, 0.15, 1.5)
+
+
+def test_uncompiled_cpu_kernels_give_the_compiled_ones_to_float32_rounding():
+    """hippynn's ``pytorch`` kernels (torch.compile) and the same functions uncompiled (``_pytorch_raw``, what the
+    test suite runs: no compile per process) give one energy, and forces and training gradients equal to float32
+    rounding (a few units in the last place: the compiled code sums in another order), so the tests check the
+    physics of the kernels the workflow runs."""
+    import hippynn.custom_kernels as ck
+
+    box = np.array([14.0, 14.0, 14.0])
+    pos = random_liquid(60, box, 2.8, seed=3)
+    species = np.array([1, 2] * 30)
+    out = {}
+    before = ck.CUSTOM_KERNELS_ACTIVE
+    try:
+        for kernels in ("_pytorch_raw", "pytorch"):
+            ck.set_custom_kernels(kernels)
+            gm = graph_module().float()
+            s = torch.as_tensor(species[None], dtype=torch.int64)
+            x = torch.as_tensor(pos[None], dtype=torch.float32)
+            c = torch.as_tensor(np.diag(box)[None], dtype=torch.float32)
+            e, f = gm(s, x, c)
+            (e.sum() + (f ** 2).sum()).backward()  # a force-matching loss's gradient reaches the parameters
+            grads = [p.grad.detach().clone() for p in gm.parameters() if p.grad is not None]
+            out[kernels] = (e.detach(), f.detach(), grads)
+    finally:
+        ck.set_custom_kernels(before)
+    (e0, f0, g0), (e1, f1, g1) = out["_pytorch_raw"], out["pytorch"]
+    eps = float(torch.finfo(torch.float32).eps)
+    print("max |dF| / max |F|", float((f0 - f1).abs().max() / f0.abs().max()),
+          "grads:", [float((a - b).abs().max() / a.abs().max()) for a, b in zip(g0, g1) if a.abs().max() > 0])
+    assert torch.equal(e0, e1) and float(f0.abs().max()) > 1.0
+    assert float((f0 - f1).abs().max()) <= 16 * eps * float(f0.abs().max())
+    assert len(g0) == len(g1) > 0
+    for a, b in zip(g0, g1):
+        assert float((a - b).abs().max()) <= 64 * eps * float(a.abs().max())

@@ -45,6 +45,7 @@ def cluster():
         if install.returncode != 0:
             pytest.skip(f"apt-get could not install slurm-wlm and munge: {(install.stdout + install.stderr)[-500:]}")
     proc = subprocess.run(["bash", str(REPO / "tests/slurm/start_cluster.sh")], capture_output=True, text=True,
+                          env=real_slurm_env({}),
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -58,7 +59,16 @@ def submit(work: Path, config: Path, env: dict, *extra):
                            "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "2",
                            "--slurm-keep-successful-logs",
                            "--set-threads", "reference_md=1", "train=1", "cg_md=1", *extra],
-                          capture_output=True, text=True, env={**os.environ, **env}, timeout=1500)
+                          capture_output=True, text=True, env=real_slurm_env(env), timeout=1500)
+
+
+def real_slurm_env(extra: dict) -> dict:
+    """The environment with the cluster's own configuration (conftest points the suite's SLURM clients at a
+    fast-failing copy while no controller runs)."""
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    if "CGTRANSFER_TEST_REAL_SLURM_CONF" in env:
+        env["SLURM_CONF"] = env.pop("CGTRANSFER_TEST_REAL_SLURM_CONF")
+    return {**env, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +88,8 @@ def test_every_job_ran_through_slurm(slurm_run):
     assert len(submitted) == sum(planned.values()) - planned.get("all", 0) >= 8  # all but the local target rule
     for job_id, log in submitted:
         assert Path(log).is_file(), log  # SLURM's own job log
-        state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+        state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True,
+                               env=real_slurm_env({})).stdout
         assert "JobState=COMPLETED" in state and "Partition=debug" in state, state[:500]
     assert "localrule all" in out and not re.search(r"^localrule (?!all)", out, re.M)
 

@@ -4,6 +4,10 @@ On the CPU, hippynn's numba kernels spawn their own thread pool; two Snakemake j
 oversubscribe the cores (measured here: 13x slower training with two jobs on 2 cores), and with one thread the
 numba kernels are slower than plain pytorch (34 vs 25 ms per CG MD step, 256 beads). So CPU jobs use the
 pytorch kernels with the rule's thread count; on a GPU hippynn picks its fastest kernels ("auto").
+hippynn's ``pytorch`` choice runs them under ``torch.compile``: 1.6 s per process with a filled compile cache,
+10 s with an empty one, for 7 % faster later calls (benchmarks/results/kernels.json). The same functions
+uncompiled (``HIPPYNN_USE_CUSTOM_KERNELS=_pytorch_raw``; what the test suite runs) agree with them to float32
+rounding (tests/test_model.py) and start in 0.1 s: the better choice for short jobs.
 An explicit HIPPYNN_USE_CUSTOM_KERNELS in the environment wins.
 """
 
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+CPU_KERNELS = "pytorch"  # hippynn's pytorch kernels under torch.compile
 
 
 def resolve_device(name: str):
@@ -33,14 +39,23 @@ def configure(threads: int, device: str = "auto"):
     _THREADS = int(threads)
     os.environ.setdefault("NUMBA_NUM_THREADS", str(_THREADS))
     if device == "cpu":
-        os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "pytorch")
+        os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", CPU_KERNELS)
+        quiet_kernel_choice()
         if "torch" in sys.modules:
             limit_torch_threads()
         return "cpu"
     dev = resolve_device(device)
     limit_torch_threads()
-    os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "pytorch" if dev.type == "cpu" else "auto")
+    os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", CPU_KERNELS if dev.type == "cpu" else "auto")
+    quiet_kernel_choice()
     return dev
+
+
+def quiet_kernel_choice():
+    """hippynn warns for every kernel name outside its public list; ``_pytorch_raw`` is chosen on purpose."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Using non-standard custom kernel implementation")
 
 
 def limit_torch_threads():
