@@ -7,8 +7,8 @@ call must agree between kernels (the same arithmetic); the JSON records them.
     python benchmarks/kernels.py --case MODEL_DIR/checkpoint CG_DATA/dataset.npz [--kernels pytorch,_pytorch_raw]
                                  [--rounds 3] [--calls 60] [--out benchmarks/results/kernels.json]
 
-Kernels (hippynn 0.1.3, ``HIPPYNN_USE_CUSTOM_KERNELS``): ``pytorch`` (what the workflow sets on the CPU: the
-dense pytorch kernels under ``torch.compile``), ``_pytorch_raw`` (the same functions, uncompiled), ``_pytorch_jit``
+Kernels (hippynn 0.1.3, ``HIPPYNN_USE_CUSTOM_KERNELS``): ``pytorch`` (the dense pytorch kernels under
+``torch.compile``), ``_pytorch_raw`` (the same functions uncompiled: what the workflow sets on the CPU), ``_pytorch_jit``
 (TorchScript). Rounds alternate the kernels, so a change of machine load hits all of them alike.
 """
 

@@ -552,8 +552,8 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                  num(v["median_call_ms"], 1)] for name, v in k["kernels"].items()]
         out += ["[`kernels.json`](../benchmarks/results/kernels.json): hippynn's CPU kernels for one HIP-NN-TS model "
                 f"call ({next(iter(k['kernels'].values()))['n_beads']} beads), each in a fresh process as a job starts "
-                f"(medians of {k['rounds']} rounds; the first round compiles into an empty cache). `pytorch` is what "
-                "the workflow uses on the CPU (the kernels under `torch.compile`):", ""]
+                f"(medians of {k['rounds']} rounds; the first round compiles into an empty cache). `_pytorch_raw` is what "
+                "the workflow uses on the CPU (`pytorch`: the same kernels under `torch.compile`):", ""]
         out += table(["kernels", "import (s)", "first call, empty cache (s)", "first call, cache filled (s)",
                       "later calls (ms)"], rows)
     profile_file = bench_dir / "profile_step.json"

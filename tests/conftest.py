@@ -34,11 +34,7 @@ def _slurm_client_that_fails_fast():
 
 _slurm_client_that_fails_fast()
 
-# hippynn's pytorch kernels uncompiled: the compiled ones (the workflow's CPU default) cost 1.6-10 s of
-# torch.compile in every process that evaluates a network (the in-process fixtures, and every job of the workflow
-# tests, which inherit this environment); both agree to float32 rounding (tests/test_model.py)
-os.environ.setdefault("HIPPYNN_USE_CUSTOM_KERNELS", "_pytorch_raw")
-configure(1, "cpu")  # the workflow's CPU path (one thread), set before hippynn is imported
+configure(1, "cpu")  # the workflow's CPU path (uncompiled pytorch kernels, one thread), before hippynn is imported
 
 REPO = Path(__file__).resolve().parents[1]
 ARGON_SIGMA_NM = 0.3405

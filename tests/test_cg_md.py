@@ -79,12 +79,46 @@ def test_potential_pickles_without_the_model(tiny_model, argon_cg):
         potential.energy_forces_model_units(data["positions"][0].astype(float) * squeeze, edges * squeeze)
 
 
+def test_a_configuration_asked_for_again_gets_the_same_answer_without_a_call(tiny_model, argon_cg):
+    """OpenMM asks the PythonForce again for configurations it has just evaluated (a report's energy, the two trial
+    boxes of computeCurrentPressure, then the next step at the same positions): the repeat is answered from memory,
+    equal bit for bit to a fresh evaluation; a moved bead or another box is evaluated."""
+    data = argon_cg["cg"]
+    potential = HippynnPotential(tiny_model, data["species"][0], pair_skin_A=1.0)
+    ctx = openmm_context(potential, data)
+    e0, f0 = energy_forces(ctx)
+    calls = potential.n_calls
+    # two other boxes (what computeCurrentPressure evaluates), then the first configuration again
+    state = ctx.getState(getPositions=True)
+    pos = state.getPositions(asNumpy=True).value_in_unit(u.nanometer)
+    box = np.diag(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(u.nanometer))
+    for scale in (1.001, 0.999):
+        ctx.setPeriodicBoxVectors(*(openmm.Vec3(*(box[i] * scale if i == j else 0 for j in range(3))) for i in range(3)))
+        ctx.setPositions(pos * scale * u.nanometer)
+        energy_forces(ctx)
+    ctx.setPeriodicBoxVectors(*(openmm.Vec3(*(box[i] if i == j else 0 for j in range(3))) for i in range(3)))
+    ctx.setPositions(pos * u.nanometer)
+    e1, f1 = energy_forces(ctx)
+    assert potential.n_calls == calls + 2 and potential.n_repeats == 1
+    assert e1 == e0 and np.array_equal(f1, f0)
+    fresh = HippynnPotential(tiny_model, data["species"][0], pair_skin_A=1.0)
+    e2, f2 = energy_forces(openmm_context(fresh, data))
+    assert e2 == e0 and np.array_equal(f2, f0)
+    moved = pos.copy()
+    moved[3, 0] += 1e-4
+    ctx.setPositions(moved * u.nanometer)
+    assert energy_forces(ctx)[0] != e0 and potential.n_calls == calls + 3
+
+
 @pytest.mark.parametrize("ensemble", ["nvt", "npt"])
 def test_cg_md_runs_at_target_temperature(tiny_model, argon_cg, tmp_path, ensemble):
     out = {k: tmp_path / f"{k}.{ext}" for k, ext in (("top", "pdb"), ("traj", "dcd"), ("thermo", "csv"), ("sum", "json"))}
     s = run_cg_md(tiny_model, argon_cg["dataset"], 120.0, 500.0, ensemble, CG, out["top"], out["traj"],
                   out["thermo"], out["sum"], label=f"argon {ensemble}")
     assert json.loads(out["sum"].read_text())["n_frames"] == 20
+    # every report's configuration is asked for again by the next step (after the pressure's two trial boxes in
+    # NVT; after a rejected box move in NPT) and answered without a network call: 25 reports (5 + 20)
+    assert s["model_repeats_answered"] >= 25 and s["model_calls"] > s["production_steps"]
     for key in ("mean_temperature_K", "mean_density_g_cm3", "min_pair_distance_A", "ns_per_day"):
         assert np.isfinite(s[key])
     # 108 beads, 20 frames: the kinetic temperature's standard error is ~3 %; the thermostat must hold 120 K

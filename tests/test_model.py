@@ -87,7 +87,7 @@ def test_prior_validates_its_parameters():
 
 def test_uncompiled_cpu_kernels_give_the_compiled_ones_to_float32_rounding():
     """hippynn's ``pytorch`` kernels (torch.compile) and the same functions uncompiled (``_pytorch_raw``, what the
-    test suite runs: no compile per process) give one energy, and forces and training gradients equal to float32
+    workflow runs on the CPU: no compile per process) give one energy, and forces and training gradients equal to float32
     rounding (a few units in the last place: the compiled code sums in another order), so the tests check the
     physics of the kernels the workflow runs."""
     import hippynn.custom_kernels as ck

@@ -4,10 +4,11 @@ On the CPU, hippynn's numba kernels spawn their own thread pool; two Snakemake j
 oversubscribe the cores (measured here: 13x slower training with two jobs on 2 cores), and with one thread the
 numba kernels are slower than plain pytorch (34 vs 25 ms per CG MD step, 256 beads). So CPU jobs use the
 pytorch kernels with the rule's thread count; on a GPU hippynn picks its fastest kernels ("auto").
-hippynn's ``pytorch`` choice runs them under ``torch.compile``: 1.6 s per process with a filled compile cache,
-10 s with an empty one, for 7 % faster later calls (benchmarks/results/kernels.json). The same functions
-uncompiled (``HIPPYNN_USE_CUSTOM_KERNELS=_pytorch_raw``; what the test suite runs) agree with them to float32
-rounding (tests/test_model.py) and start in 0.1 s: the better choice for short jobs.
+They run uncompiled (hippynn's ``_pytorch_raw``): its ``pytorch`` choice wraps the same functions in
+``torch.compile``, which costs 1.6 s per process with a filled compile cache and 10 s with an empty one
+(benchmarks/results/kernels.json), and its guards cost more per call than they save here: a default HIP-NN-TS
+NVT run took 13.7 s uncompiled against 17.2 s compiled, same pressure to every printed digit. The two agree to
+float32 rounding (tests/test_model.py).
 An explicit HIPPYNN_USE_CUSTOM_KERNELS in the environment wins.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-CPU_KERNELS = "pytorch"  # hippynn's pytorch kernels under torch.compile
+CPU_KERNELS = "_pytorch_raw"  # hippynn's pytorch kernels without torch.compile
 
 
 def resolve_device(name: str):

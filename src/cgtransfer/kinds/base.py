@@ -132,6 +132,11 @@ class CGModel:
         """How often the last CG run evaluated the model outside OpenMM's native forces (None: never)."""
         return None
 
+    @property
+    def md_repeats(self) -> int | None:
+        """How often the last CG run asked again for a configuration just evaluated, answered without a call."""
+        return None
+
     def pair_table(self, r_start_A: float | None = None):
         """The model's pair forces and energies as a table (pairwise kinds only)."""
         raise ValueError(f"a {self.kind} model has no pair table (only pairwise kinds have one)")

@@ -190,6 +190,11 @@ class HipnnModel(CGModel):
         potential = getattr(self, "potential", None)
         return None if potential is None else potential.n_calls
 
+    @property
+    def md_repeats(self) -> int | None:
+        potential = getattr(self, "potential", None)
+        return None if potential is None else potential.n_repeats
+
     def md_range_A(self, settings: dict) -> float:
         """Pair range during MD: the hard cutoff plus the Verlet skin of the KD-tree pair list."""
         return self.interaction_range_A + float(settings["pair_skin_A"])

@@ -21,9 +21,7 @@ from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
 
 limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
 
-
-
-
+RECENT_RESULTS = 3  # a report's configuration survives the two trial boxes of a pressure measurement before the step
 
 
 class HippynnPotential:
@@ -35,12 +33,15 @@ class HippynnPotential:
         self.pair_skin_A = float(pair_skin_A)
         self.include_prior = bool(include_prior)
         self.temperature_K = temperature_K  # the state's temperature: the input of a temperature-aware model
-        self.n_calls = 0
+        self.n_calls = 0  # network evaluations
+        self.n_repeats = 0  # OpenMM asking again for a configuration it had just been given
         self._evaluator = None
+        self._recent = []
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_evaluator"] = None
+        state["_recent"] = []
         state.pop("_wrap_reference", None)
         return state
 
@@ -92,14 +93,30 @@ class HippynnPotential:
         return float(energy[0]), forces[0]
 
     def __call__(self, state: openmm.State):
+        """Energy (kJ/mol) and forces (kJ/mol/nm) for OpenMM. OpenMM asks again for configurations it has just
+        evaluated: a report's energy at the current positions, then (for the pressure) two trial boxes, then the
+        next step's forces at the same positions; after a rejected barostat move, the configuration before it.
+        The same positions and box (bit for bit) get the remembered answer instead of a second network call;
+        anything else is evaluated."""
         # ._value: the arrays behind OpenMM's Quantities are in nm already (no unit arithmetic per step)
-        positions_A = units.nm_to_angstrom(state.getPositions(asNumpy=True)._value)
+        positions_nm = np.asarray(state.getPositions(asNumpy=True)._value)
         vectors = np.asarray(state.getPeriodicBoxVectors(asNumpy=True)._value)
+        recent = getattr(self, "_recent", None)
+        if recent is None:
+            recent = self._recent = []
+        for pos, vec, result in recent:
+            if np.array_equal(pos, positions_nm) and np.array_equal(vec, vectors):
+                self.n_repeats = getattr(self, "n_repeats", 0) + 1
+                return result[0], result[1].copy()
         if np.any(np.abs(vectors - np.diag(np.diag(vectors))) > 1e-9):
             raise ValueError("the CG model supports orthorhombic boxes only")
+        positions_A = units.nm_to_angstrom(positions_nm)
         box_A = units.nm_to_angstrom(np.diag(vectors))
         energy, forces = self.energy_forces_model_units(positions_A, box_A)
-        return float(units.kcal_to_kj(energy)), units.force_model_to_openmm(forces).astype(np.float64)
+        result = (float(units.kcal_to_kj(energy)), units.force_model_to_openmm(forces).astype(np.float64))
+        recent.insert(0, (positions_nm.copy(), vectors.copy(), result))
+        del recent[RECENT_RESULTS:]
+        return result[0], result[1].copy()
 
 
 def make_force(potential: HippynnPotential) -> openmm.PythonForce:

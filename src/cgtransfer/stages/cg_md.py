@@ -253,6 +253,7 @@ def run_cg_md(checkpoint_dir, dataset_npz, temperature_K: float, pressure_bar: f
         "ms_per_step": 1000.0 * wall_prod / max(1, n_prod),
         "ns_per_day": (n_prod * dt_fs * 1e-6) / (wall_prod / 86400.0),
         "model_calls": model.md_calls,
+        "model_repeats_answered": model.md_repeats,
         "wall_s": time.perf_counter() - t0,
     })
     if "model_energy_kcal_mol" in frame:
