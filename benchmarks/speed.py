@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cgtransfer.compute import configure
 
-configure(1, "cpu")  # as the workflow's train and cg_md jobs: one thread, pytorch kernels (before hippynn loads)
+configure(1, "cpu")  # as the workflow's train and cg_md jobs: one thread, its CPU kernels (before hippynn loads)
 
 import numpy as np  # noqa: E402
 import openmm  # noqa: E402
@@ -47,6 +47,13 @@ from cgtransfer.kinds.registry import kind_settings
 from cgtransfer.stages.train import train_model
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def hippynn_kernels_active() -> str:
+    """The message-passing kernels hippynn runs here (``cgtransfer.compute`` chooses them on the CPU)."""
+    import hippynn.custom_kernels as ck
+
+    return str(ck.CUSTOM_KERNELS_ACTIVE)
 
 
 def timed_segments(step, n_steps, repeats):
@@ -131,7 +138,7 @@ def main():
     sysc = study.system(system_name)
     md, cgc = cfg["reference_md"], cfg["cg_md"]
     result = {"machine": platform.platform(), "processor": platform.processor(), "aa_threads": args.threads,
-              "cg_and_training_threads": 1, "hippynn_kernels": "pytorch",
+              "cg_and_training_threads": 1, "hippynn_kernels": hippynn_kernels_active(),
               "torch": torch.__version__, "openmm": openmm.__version__, "cgtransfer": cgtransfer.__version__,
               "system": system_name, "n_molecules": sysc["n_molecules"], "repeats": args.repeats}
     with tempfile.TemporaryDirectory() as tmp:

@@ -338,7 +338,9 @@ def dynamics_section(d: Path, link: str) -> list[str]:
     dif = pd.read_csv(d / "diffusion.csv")
     out = ["### Dynamics: self-diffusion and the CG time scale", "",
            f"From [`diffusion.csv`]({link}/diffusion.csv) (rule `dynamics`, weak-friction NVT segments; "
-           "which models ran: the `dynamics.models` of that run): D from the bead centres' MSD (10⁻⁹ m²/s, ± block "
+           "which models ran: the `dynamics.models` of that run; the dynamics files of the default system come "
+           "from `config/dynamics.yaml` run on the default run before the one above, at revision `9e3406a`, "
+           "and its models): D from the bead centres' MSD (10⁻⁹ m²/s, ± block "
            "standard error), and α = D_CG / D_AA. † the segment's mean temperature left its tolerance (its α is not "
            "used for transfer); ‡ the MSD window was not diffusive.", ""]
     states = list(dict.fromkeys(dif.sort_values("temperature_K")["state"]))
