@@ -41,12 +41,14 @@ class HippynnPotential:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_evaluator"] = None
-        state["_recent"] = []
+        state.pop("_recent", None)  # remembered answers stay in the process that computed them
         state.pop("_wrap_reference", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("n_repeats", 0)  # (pickled by a version without the memory)
+        self._recent = []
 
     @property
     def evaluator(self):
@@ -101,12 +103,9 @@ class HippynnPotential:
         # ._value: the arrays behind OpenMM's Quantities are in nm already (no unit arithmetic per step)
         positions_nm = np.asarray(state.getPositions(asNumpy=True)._value)
         vectors = np.asarray(state.getPeriodicBoxVectors(asNumpy=True)._value)
-        recent = getattr(self, "_recent", None)
-        if recent is None:
-            recent = self._recent = []
-        for pos, vec, result in recent:
+        for pos, vec, result in self._recent:
             if np.array_equal(pos, positions_nm) and np.array_equal(vec, vectors):
-                self.n_repeats = getattr(self, "n_repeats", 0) + 1
+                self.n_repeats += 1
                 return result[0], result[1].copy()
         if np.any(np.abs(vectors - np.diag(np.diag(vectors))) > 1e-9):
             raise ValueError("the CG model supports orthorhombic boxes only")
@@ -114,8 +113,8 @@ class HippynnPotential:
         box_A = units.nm_to_angstrom(np.diag(vectors))
         energy, forces = self.energy_forces_model_units(positions_A, box_A)
         result = (float(units.kcal_to_kj(energy)), units.force_model_to_openmm(forces).astype(np.float64))
-        recent.insert(0, (positions_nm.copy(), vectors.copy(), result))
-        del recent[RECENT_RESULTS:]
+        self._recent.insert(0, (positions_nm.copy(), vectors.copy(), result))
+        del self._recent[RECENT_RESULTS:]
         return result[0], result[1].copy()
 
 

@@ -163,8 +163,6 @@ def virial_pressure_bar(model, data: dict, frames, temperature_K: float, rel_dv:
     return (n * kt / volume + p_virial) * units.BAR_PER_KCAL_MOL_A3
 
 
-
-
 def load_volume_term(path) -> tuple[VolumeTerm | None, str | None]:
     """(term, None) from a fit_volume_term JSON, or (None, reason) when the model was uncorrectable."""
     from cgtransfer.io import read_json

@@ -22,21 +22,6 @@ from cgtransfer.kinds.base import held_out_forces
 from cgtransfer.kinds.training_data import training_data
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names: list[str], settings: dict,
                 prior_cfg: dict, train_cfg: dict, out_checkpoint_dir, label: str = "model", seed: int = 0,
                 reference_thermo_paths: list | None = None) -> dict:
@@ -50,10 +35,6 @@ def train_model(kind: str, dataset_paths: list, summary_paths: list, state_names
     record.update({"train_frames": int(len(data.splits["train"])), "valid_frames": int(len(data.splits["valid"])),
                    "test_frames": int(len(data.splits["test"]))})
     return record
-
-
-
-
 
 
 def train_and_report(kind: str, dataset_paths, summary_paths, state_names, settings, prior_cfg, train_cfg,
@@ -84,7 +65,5 @@ def train_and_report(kind: str, dataset_paths, summary_paths, state_names, setti
     save_figure(plots.force_parity(pred, ref, f"{label} ({kind})", test), out_parity_png)
     write_json(out_metrics, metrics)
     return metrics
-
-
 
 
