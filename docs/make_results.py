@@ -28,11 +28,14 @@ OUTPUT = ROOT / "docs" / "results.md"
 SYSTEMS = [
     ("methanol", "", "Methanol, one bead per molecule: the transferability study",
      "The default study: OPLS-AA liquid methanol mapped to one bead per molecule at its centre of mass, liquid "
-     "states at 1 bar (NPT) and hotter states at a fixed density (NVT). Every training state gets a "
-     "single-state HIP-NN-TS model (`hipnn_<state>`) and its MS-CG twin (`mscg_<state>`); `hipnn_all` and "
-     "`mscg_all` are trained on all states; the temperature-transfer models (`hipnn_t`, `hipnn_t_forces`, "
-     "`hipnn_sub`, `mscg_sub`) see a subset of states. Every model also exists with a fitted volume term "
-     "(`<model>_vol`)."),
+     "states at 1 bar (NPT references) and hotter states at a fixed density (NVT), in independent replicates of "
+     "the whole chain. Every state gets a single-state HIP-NN-TS model (`hipnn_<state>`) and its MS-CG twin "
+     "(`mscg_<state>`), run at every state; every state is also held out once by a leave-one-out model of each "
+     "kind (`hipnn_loo_<state>`, `mscg_loo_<state>`: trained on the four other states with a quarter of their "
+     "frames each, as many as a single-state model), run at the held-out state only. CG runs are NVT in the "
+     "reference's mean box (structure, pressure); the CG densities (volume term) and the all-state and "
+     "temperature-aware models are add-on configs. The tables below are the first replicate's; the study's "
+     "answer over all replicates is the verdict section."),
     ("argon", "argon", "Argon: the known answer",
      "Lennard-Jones argon with identity mapping (one bead per atom). Here the exact CG force is the pair force "
      "of the force field, so MS-CG must recover it, the volume term must equal the long-range tail pressure "
@@ -759,17 +762,16 @@ def provenance(run_dir: Path) -> list[str]:
             + table(["system", "git revision", "cgtransfer"], rows))
 
 
-def replicate_demo_section(demo: Path) -> list[str]:
-    """The verdict of one replicated run (docs/replicate_demo/: rule verdict's files)."""
-    claims = pd.read_csv(demo / "claims.csv")
-    cal = pd.read_csv(demo / "calibration.csv")
+def verdict_section(verdict_dir: Path, link: str, title: str, about: str) -> list[str]:
+    """The verdict of one replicated run (rule verdict's files)."""
+    claims = pd.read_csv(verdict_dir / "claims.csv")
+    cal = pd.read_csv(verdict_dir / "calibration.csv")
     n = int(claims["n_replicates"].max())
-    out = ["## The verdict over replicates: a first replicated run", "",
-           f"From [`docs/replicate_demo/`](replicate_demo/) (rule `verdict`'s files): the tiny test config's methanol "
-           f"(125 molecules, three states, 4-ps references, 2-ps CG runs, a 3-epoch network of 8 features — a test of "
-           f"the machinery on real data, not the study's answer) in {n} independent replicates, volume term off. "
+    out = [f"## {title}", "",
+           f"From [`docs/{link}/`]({link}/) (rule `verdict`'s files): {about} {n} independent replicates. "
            "Estimates are ratios (below 1 favours the first named) or differences, with 95 % t intervals over the "
-           "replicates; \"within-run only\" is the interval the block errors of one run would give.", ""]
+           "replicates; \"within-run only\" is the interval the block errors of one run would give; the last "
+           "column is the calibration of the claim's metric.", ""]
     rows = []
     for r in claims.itertuples():
         if not r.n_contrasts:
@@ -777,16 +779,51 @@ def replicate_demo_section(demo: Path) -> list[str]:
         interval = DASH if pd.isna(r.lo) else f"{num(r.lo, 2)} to {num(r.hi, 2)}"
         status = "level" if not r.comparative else ("resolved" if r.resolved else "not resolved")
         within = DASH if pd.isna(r.within_run_lo) else f"{num(r.within_run_lo, 2)} to {num(r.within_run_hi, 2)}"
-        rows.append([r.claim, r.metric, num(r.estimate, 3), interval, within, str(r.n_contrasts), status])
-    out += table(["claim", "metric", "estimate", "95 % interval", "within-run only", "contrasts", ""], rows)
-    rows = [[r.metric, r.errors.replace("_", " "), DASH if pd.isna(r.rms_z) else num(r.rms_z, 2),
-             DASH if pd.isna(r.share_within_95) else num(100 * r.share_within_95, 0) + " %",
-             DASH if pd.isna(r.calibrated) else ("calibrated" if str(r.calibrated) == "True" else "not calibrated")]
-            for r in cal.itertuples()]
-    out += ["Calibration: each replicate predicted from the others (RMS z in 0.7–1.4: calibrated; a dash: no cell has a "
-            "value in every replicate — e.g. every tiny NPT density drifted in some replicate and is left out):", ""]
-    out += table(["metric", "errors", "RMS z", "share within ±1.96", "verdict"], rows)
-    out += ["![forest plot](replicate_demo/forest.png)", ""]
+        calibration = getattr(r, "calibration", DASH)
+        rows.append([r.claim, r.metric, num(r.estimate, 3), interval, within, str(r.n_contrasts), status,
+                     DASH if pd.isna(calibration) else str(calibration)])
+    out += table(["claim", "metric", "estimate", "95 % interval", "within-run only", "contrasts", "", "calibration"],
+                 rows)
+    has_range = "null_rms_z_lo" in cal.columns
+    rows = []
+    for r in cal.itertuples():
+        row = [r.metric, r.errors.replace("_", " "), DASH if pd.isna(r.rms_z) else num(r.rms_z, 2),
+               DASH if pd.isna(r.share_within_95) else num(100 * r.share_within_95, 0) + " %"]
+        if has_range:
+            row.append(DASH if pd.isna(r.null_rms_z_lo) else f"{num(r.null_rms_z_lo, 2)} to {num(r.null_rms_z_hi, 2)}")
+        outcome = getattr(r, "verdict", None)
+        if outcome is None or pd.isna(outcome):
+            outcome = DASH if pd.isna(r.calibrated) else ("calibrated" if str(r.calibrated) == "True" else "not calibrated")
+        rows.append(row + [str(outcome)])
+    out += ["Calibration: each replicate predicted from the others (RMS z in 0.7–1.4: calibrated"
+            + ("; beside it the range of RMS z that right errors give in a study of this shape" if has_range else "")
+            + "; a dash: no cell has a value in every replicate):", ""]
+    out += table(["metric", "errors", "RMS z", "share within ±1.96"] + (["right errors give"] if has_range else [])
+                 + ["verdict"], rows)
+    if (verdict_dir / "verdict.txt").exists():
+        out += [f"[`verdict.txt`]({link}/verdict.txt), as the workflow wrote it:", ""]
+        out += code((verdict_dir / "verdict.txt").read_text())
+    if (verdict_dir / "forest.png").exists():
+        out += [f"![forest plot]({link}/forest.png)", ""]
+    return out
+
+
+def earlier_section(earlier: Path) -> list[str]:
+    """Results of an earlier default whose models or segments the current default no longer runs."""
+    link = "earlier_run"
+    about = json.loads((earlier / "about.json").read_text()) if (earlier / "about.json").exists() else {}
+    out = ["## Methanol: results of an earlier default run", "",
+           f"From [`docs/{link}/`]({link}/): {about.get('what', 'files of an earlier run')} "
+           f"(revision `{about.get('git_revision', '?')}`, one replicate; not the current default's run).", ""]
+    if (earlier / "temperature_transfer.csv").exists():
+        out += ["### Knowing the temperature (config/temperature_transfer.yaml)", "",
+                f"From [`temperature_transfer.csv`]({link}/temperature_transfer.csv): each temperature-aware model "
+                "beside the temperature-blind HIP-NN-TS and the MS-CG model trained on the same states and the "
+                "single-state HIP-NN-TS trained at each state; `where` says whether the state is a training state, "
+                "between the training temperatures (interpolation) or beyond them (extrapolation).", ""]
+        out += temperature_tables(pd.read_csv(earlier / "temperature_transfer.csv"))
+    if (earlier / "diffusion.csv").exists():
+        out += dynamics_section(earlier, link)
     return out
 
 
@@ -797,9 +834,13 @@ def render(run_dir: Path = RUN_DIR, bench_dir: Path = BENCH_DIR) -> str:
             + ", [Benchmarks](#benchmarks).", ""]
     for name, folder, title, about in present:
         out += system_section(name, folder, title, about, read_system(folder, run_dir))
-    demo = run_dir.parent / "replicate_demo"
-    if (demo / "claims.csv").exists():
-        out += replicate_demo_section(demo)
+    verdict_dir = run_dir / "verdict"
+    if (verdict_dir / "claims.csv").exists():
+        out += verdict_section(verdict_dir, "default_run/verdict", "Methanol: the verdict over replicates",
+                               "the default study (the tables above are its first replicate) in")
+    earlier = run_dir.parent / "earlier_run"
+    if earlier.exists():
+        out += earlier_section(earlier)
     if bench_dir.exists():
         out += benchmark_section(bench_dir)
     while out and out[-1] == "":

@@ -37,7 +37,20 @@ def test_default_and_test_configs_are_valid():
     paper = load_study(yaml.safe_load((REPO / "config/paper.yaml").read_text()), REPO)
     sets = {m["training_set"] for m in paper.expanded["methanol"].values()}
     assert sets == {"each", "all", "leave_one_out", "custom"}
-    for study in (s, test, paper):  # every study holds a temperature-aware model, trained at several temperatures
+    # the default asks the core question in replicates: one model per state and leave-one-out models of each
+    # kind, the latter run only at their held-out state; NVT only (the densities are config/density.yaml's)
+    assert s.replicates("methanol") == [1, 2, 3]
+    assert {(m["kind"], m["training_set"]) for m in s.expanded["methanol"].values()} == {
+        (k, t) for k in ("hipnn", "mscg") for t in ("each", "leave_one_out")}
+    for name, m in s.expanded["methanol"].items():
+        loo = m["training_set"] == "leave_one_out"
+        assert s.evaluated_states("methanol", name) == ([m["held_out_state"]] if loo else [p.state for p in states])
+    assert s.cg_ensembles("methanol", "T298") == ["nvt"] and not s.settings("methanol")["volume_term"]["enabled"]
+    addons = load_study(read_config(REPO / "config/config.yaml", REPO / "config/temperature_transfer.yaml"), REPO)
+    density = load_study(read_config(REPO / "config/config.yaml", REPO / "config/density.yaml"), REPO)
+    assert density.cg_ensembles("methanol", "T298") == ["nvt", "npt"] and "hipnn_T298_vol" in density.models("methanol")
+    assert density.evaluated_states("methanol", "hipnn_loo_T298_vol") == ["T298"]
+    for study in (addons, test, paper):  # each holds a temperature-aware model, trained at several temperatures
         aware = study.models_of_kind("methanol", "hipnn_t")
         assert aware and all(len({study.state("methanol", st).temperature_K for st in study.model("methanol", m)["states"]}) >= 2
                              for m in aware)
@@ -47,12 +60,12 @@ def test_default_and_test_configs_are_valid():
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["reference_md"].__setitem__("timestep_fs", "two"), r"key 'reference_md\.timestep_fs': 'two' is not of type 'number'"),
     (lambda c: c.pop("systems"), r"key '\(top level\)': 'systems' is a required property"),
-    (lambda c: c["systems"]["methanol"]["models"]["hipnn_all"].__setitem__("kind", "gnn"),
-     r"key 'systems\.methanol\.models\.hipnn_all\.kind': 'gnn' is not one of \['hipnn', 'hipnn_t', 'mscg'\]"),
+    (lambda c: c["systems"]["methanol"]["models"]["hipnn"].__setitem__("kind", "gnn"),
+     r"key 'systems\.methanol\.models\.hipnn\.kind': 'gnn' is not one of \['hipnn', 'hipnn_t', 'mscg'\]"),
     (lambda c: c.pop("state_points"), r"'state_points' is a required property"),
     (lambda c: c["hipnn_t"].__setitem__("energy_anchoring", "yes"), r"key 'hipnn_t\.energy_anchoring': 'yes' is not of type 'boolean'"),
-    (lambda c: c["systems"]["methanol"]["models"]["mscg_all"].pop("states"),
-     r"key 'systems\.methanol\.models\.mscg_all': 'states' is a required property"),
+    (lambda c: c["systems"]["methanol"]["models"]["mscg"].pop("states"),
+     r"key 'systems\.methanol\.models\.mscg': 'states' is a required property"),
     (lambda c: c["mscg"].__setitem__("regularization", []), r"key 'mscg\.regularization': \[\] should be non-empty"),
     (lambda c: c["cg_md"].__setitem__("thermostat", "nose"), r"key 'cg_md': Additional properties are not allowed \('thermostat'"),
     (lambda c: c["systems"]["methanol"].__setitem__("n_molecules", 0), r"key 'systems\.methanol\.n_molecules'"),
@@ -88,6 +101,13 @@ def test_state_point_errors_name_row_and_file(tmp_path, row, message):
     assert "states.tsv, row 1 (system 'methanol', state 'T298')" in str(err.value)
 
 
+def test_held_out_evaluation_needs_a_leave_one_out_family():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["systems"]["methanol"]["models"]["mscg"]["evaluated_at"] = "held_out"
+    with pytest.raises(ConfigError, match=r"models\.mscg\.evaluated_at': held_out needs states: leave_one_out"):
+        load_study(cfg, REPO)
+
+
 def test_model_with_unknown_state_is_rejected():
     cfg = copy.deepcopy(DEFAULT)
     cfg["systems"]["methanol"]["models"]["hot"] = {"kind": "mscg", "states": ["T999"]}
@@ -96,21 +116,22 @@ def test_model_with_unknown_state_is_rejected():
 
 
 def test_model_kinds_and_duplicate_training_state():
-    s = load_study(DEFAULT, REPO)
+    s = load_study(read_config(REPO / "config/config.yaml", REPO / "config/density.yaml",
+                               REPO / "config/temperature_transfer.yaml"), REPO)
     names = s.trained_models("methanol")
     assert s.models_of_kind("methanol", "mscg") == [n for n in names if n.startswith("mscg")]
-    # every trained model also exists with a fitted volume term, sharing its training
+    # with the volume term every trained model also exists with a fitted volume term, sharing its training
     assert set(s.models("methanol")) == set(names) | {n + "_vol" for n in names}
     assert all(s.base_model("methanol", n + "_vol") == n and s.volume_corrected("methanol", n + "_vol") for n in names)
-    # every training set of the default has both kinds (the temperature-transfer set: and the temperature-aware one)
+    # every training set has both kinds (the temperature-transfer set: and the temperature-aware one)
     sets = {}
     for name in names:
         sets.setdefault(tuple(s.model("methanol", name)["states"]), set()).add(s.model("methanol", name)["kind"])
     assert all(kinds in ({"hipnn", "mscg"}, {"hipnn", "hipnn_t", "mscg"}) for kinds in sets.values())
     assert sum(kinds == {"hipnn", "hipnn_t", "mscg"} for kinds in sets.values()) == 1
     cfg = copy.deepcopy(DEFAULT)
-    cfg["systems"]["methanol"]["models"]["mscg_all"]["states"] = ["T298", "T298"]
-    with pytest.raises(ConfigError, match=r"models\.mscg_all\.states': a state is listed twice"):
+    cfg["systems"]["methanol"]["models"]["mscg"]["states"] = ["T298", "T298"]
+    with pytest.raises(ConfigError, match=r"models\.mscg\.states': a state is listed twice"):
         load_study(cfg, REPO)
 
 
@@ -209,8 +230,8 @@ def _bad_sheet(cfg, tmp_path):
 
 def _unknown_kind(cfg, tmp_path):
     cfg["state_points"] = str(REPO / cfg["state_points"])
-    cfg["systems"]["methanol"]["models"]["mscg_all"]["kind"] = "pairwise"
-    return ["systems.methanol.models.mscg_all.kind", "'pairwise' is not one of ['hipnn', 'hipnn_t', 'mscg']"]
+    cfg["systems"]["methanol"]["models"]["mscg"]["kind"] = "pairwise"
+    return ["systems.methanol.models.mscg.kind", "'pairwise' is not one of ['hipnn', 'hipnn_t', 'mscg']"]
 
 
 @pytest.mark.parametrize("breaks", [_bad_sheet, _unknown_kind])
@@ -303,10 +324,10 @@ MORE_BAD_CONFIGS = {
     "typo at top level": (_set(("seeed",), 1), r"Additional properties are not allowed \('seeed' was unexpected\)"),
     "typo in a system": (_set(("systems", "methanol", "n_molecule"), 10), r"key 'systems\.methanol': Additional "
                          r"properties are not allowed \('n_molecule'"),
-    "typo in a model": (_set(("systems", "methanol", "models", "mscg_all", "kinds"), "mscg"),
-                        r"key 'systems\.methanol\.models\.mscg_all': Additional properties are not allowed \('kinds'"),
-    "typo in a model's cg_md": (_set(("systems", "methanol", "models", "mscg_all", "cg_md"), {"timestep": 2.0}),
-                                r"models\.mscg_all\.cg_md': Additional properties are not allowed \('timestep'"),
+    "typo in a model": (_set(("systems", "methanol", "models", "mscg", "kinds"), "mscg"),
+                        r"key 'systems\.methanol\.models\.mscg': Additional properties are not allowed \('kinds'"),
+    "typo in a model's cg_md": (_set(("systems", "methanol", "models", "mscg", "cg_md"), {"timestep": 2.0}),
+                                r"models\.mscg\.cg_md': Additional properties are not allowed \('timestep'"),
     "NaN timestep": (_set(("reference_md", "timestep_fs"), math.nan), r"key 'reference_md\.timestep_fs': nan is not a finite"),
     "infinite run": (_set(("cg_md", "production_ps"), math.inf), r"key 'cg_md\.production_ps': inf is not a finite"),
     "zero CG timestep": (_set(("cg_md", "timestep_fs"), 0), r"key 'cg_md\.timestep_fs': 0 is less than or equal"),
@@ -526,13 +547,16 @@ def test_systems_config_adds_argon_and_water_to_the_default():
     assert s.reference_system("methanol_2bead") == "methanol"  # the default study's all-atom runs, mapped again
     assert [p.state for p in s.states_of("methanol_2bead")] == [p.state for p in s.states_of("methanol")]
     assert s.expanded["methanol"] == load_study(DEFAULT, REPO).expanded["methanol"]  # the default study, unchanged
-    assert all(s.settings("methanol")[sec] == DEFAULT[sec] for sec in ("reference_md", "rdf", "hipnn", "mscg", "cg_md"))
+    default = load_study(copy.deepcopy(DEFAULT), REPO)
+    assert all(s.settings("methanol")[sec] == default.settings("methanol")[sec]
+               for sec in ("reference_md", "rdf", "hipnn", "mscg", "cg_md", "volume_term"))
     argon = s.settings("argon")
     assert argon["reference_md"]["constraints"] == "none" and argon["reference_md"]["timestep_fs"] == 5.0
     assert argon["reference_md"]["ewald_error_tolerance"] == DEFAULT["reference_md"]["ewald_error_tolerance"]  # merged
     assert argon["mscg"]["cutoff_A"] == 10 * argon["reference_md"]["nonbonded_cutoff_nm"]  # the exact force fits
     assert s.cg_md_settings("argon", "hipnn_all")["timestep_fs"] == 5.0
-    assert s.cg_md_settings("methanol", "hipnn_all")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
+    assert s.cg_md_settings("methanol", "hipnn_T298")["timestep_fs"] == DEFAULT["cg_md"]["timestep_fs"]
+    assert s.settings("argon")["volume_term"]["enabled"] and s.cg_ensembles("argon", "T87") == ["nvt", "npt"]
     assert s.forcefields("water") == ["tip3pfb.xml"] and s.forcefield_files("water") == []  # shipped by OpenMM
     assert s.forcefield_files("argon") == [str(REPO / "resources/argon/argon.xml")]
     temps = [p.temperature_K for p in s.states_of("water")]

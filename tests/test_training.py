@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cgtransfer.analysis.statistics import force_metrics
-from cgtransfer.kinds.training_data import prior_parameters
+from cgtransfer.kinds.training_data import prior_parameters, thinned, training_data
 from cgtransfer.dataset import time_block_split
 
 
@@ -13,6 +13,54 @@ def test_time_block_split_is_contiguous_and_test_last():
     assert len(va) == len(te) == 1 and len(tr) == 5
     with pytest.raises(ValueError):
         time_block_split(2, 0.1, 0.1)
+
+
+def test_thinned_train_block_keeps_evenly_spaced_frames():
+    block = np.arange(10, 74)  # a state's 64-frame train block
+    assert thinned(block, None) is block and thinned(block, 64) is block and thinned(block, 100) is block
+    kept = thinned(block, 16)
+    assert len(kept) == 16 and kept[0] == 10 and kept[-1] == 73 and np.all(np.diff(kept) >= 4)
+    assert np.all(np.diff(kept) <= 5) and len(set(kept.tolist())) == 16
+
+
+def test_a_model_trained_on_fewer_frames_per_state_sees_only_those(argon_cg):
+    """train_frames_per_state thins each state's train block and leaves valid and test whole (the held-out
+    errors of every model are measured on the same frames)."""
+    paths = ([argon_cg["dataset"]] * 2, [argon_cg["summary"]] * 2, ["A", "B"])
+    prior = {"width_A": 0.15, "force_fraction_at_onset": 0.05}
+    cfg = {"valid_fraction": 0.1, "test_fraction": 0.1}
+    whole = training_data(*paths, prior, cfg)
+    thin = training_data(*paths, prior, {**cfg, "train_frames_per_state": 5})
+    assert len(thin.splits["train"]) == 10 < len(whole.splits["train"])
+    # the unused frames are gone (hippynn's database must hold exactly its splits); every kept frame is the same
+    n_used = sum(len(v) for v in thin.splits.values())
+    assert len(thin.frame_state) == len(thin.arrays["positions"]) == n_used
+    assert sorted(np.concatenate(list(thin.splits.values())).tolist()) == list(range(n_used))
+    assert [thin.frame_state[i] for i in thin.splits["train"]] == ["A"] * 5 + ["B"] * 5
+    for split in ("train", "valid", "test"):
+        whole_forces = whole.arrays["forces"][whole.splits[split]]
+        thin_forces = thin.arrays["forces"][thin.splits[split]]
+        if split == "train":  # every thinned train frame is one of the whole block's
+            assert all(any(np.array_equal(f, g) for g in whole_forces) for f in thin_forces)
+        else:
+            np.testing.assert_array_equal(thin_forces, whole_forces)
+
+
+@pytest.mark.parametrize("kind", ["hipnn", "mscg"])
+def test_both_kinds_fit_on_thinned_train_blocks(kind, argon_cg, tmp_path):
+    """A fit on two states with train_frames_per_state trains on exactly those frames (hippynn's database holds
+    only the splits; MS-CG's least squares reads the same train frames)."""
+    from conftest import TINY_NETWORK, TINY_TRAINING
+    from cgtransfer.stages.train import train_model
+
+    train_cfg = {**TINY_TRAINING, "train_frames_per_state": 4}
+    settings = {"network": TINY_NETWORK, "training": TINY_TRAINING} if kind == "hipnn" else {
+        "mscg": {"cutoff_A": 7.0, "knot_spacing_A": 0.25, "spline_degree": 3, "regularization": [1e-6, 1e-3],
+                 "cv_folds": 2, "selection_tolerance": 0.001, "table_spacing_A": 0.005}, "training": TINY_TRAINING}
+    record = train_model(kind, [argon_cg["dataset"]] * 2, [argon_cg["summary"]] * 2, ["A", "B"], settings,
+                         {"width_A": 0.15, "force_fraction_at_onset": 0.05}, train_cfg, tmp_path / "checkpoint",
+                         label=f"argon/{kind}_thin")
+    assert record["train_frames"] == 8 and (tmp_path / "checkpoint").is_dir()
 
 
 def test_force_metrics_known_answers():

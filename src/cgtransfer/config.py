@@ -365,6 +365,9 @@ def expand_models(system: str, specs: dict, own_states: list[str], where: str) -
                                   f"(known: {sorted(own_states)})")
             made = {entry: (list(states), None)}
             training_set = "each" if len(states) == 1 else ("all" if set(states) == set(own_states) else "custom")
+        if spec.get("evaluated_at") == "held_out" and states != "leave_one_out":
+            raise ConfigError(f"config key 'systems.{system}.models.{entry}.evaluated_at': held_out needs "
+                              f"states: leave_one_out (only such a model has a held-out state); it has {states!r}")
         for name, (trained_on, held_out) in made.items():
             if name in out:
                 raise ConfigError(f"config key 'systems.{system}.models': two entries make a model named {name!r}")
@@ -543,6 +546,23 @@ class Study:
 
     def ensembles(self, system: str, state: str) -> list[str]:
         return ["nvt", "npt"] if self.state(system, state).pressure_bar is not None else ["nvt"]
+
+    def cg_ensembles(self, system: str, state: str) -> list[str]:
+        """The CG runs a study makes at a state: NVT, and NPT at an NPT state unless ``cg_md.npt`` is false."""
+        npt = self.settings(system)["cg_md"].get("npt", True)
+        return [e for e in self.ensembles(system, state) if e == "nvt" or npt]
+
+    def evaluated_states(self, system: str, name: str) -> list[str]:
+        """The states a model is run and compared at (``evaluated_at``): every state, or a leave-one-out model's
+        held-out state only."""
+        m = self.model(system, name)
+        if m.get("evaluated_at", "all") == "held_out":
+            return [m["held_out_state"]]
+        return [s.state for s in self.states_of(system)]
+
+    def cells(self, system: str) -> list[tuple[str, str]]:
+        """(model, state) of every CG run and comparison the study makes, models in config order."""
+        return [(m, s) for m in self.models(system) for s in self.evaluated_states(system, m)]
 
 
 def constrained_pairs(residue, constraints: str) -> list[tuple]:

@@ -107,7 +107,7 @@ rule summarize:
             "git_revision": GIT_REVISION,
             "state_points": [vars(s) for s in STUDY.states_of(w.system)],
         },
-        pairs=lambda w: [(m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)],
+        pairs=lambda w: STUDY.cells(w.system),
     script:
         "../../scripts/summarize.py"
 
@@ -193,7 +193,7 @@ rule validate:
         states=lambda w: [s.state for s in STUDY.states_of(w.system)],
         mscg_models=validation_mscg_models,
         volume_models=validation_volume_models,
-        cells=lambda w: [(m, s.state) for m in STUDY.models(w.system) for s in STUDY.states_of(w.system)],
+        cells=lambda w: STUDY.cells(w.system),
         forcefield=lambda w: STUDY.forcefields(w.system),
         reference_md=lambda w: physics(STUDY.settings(w.system)["reference_md"]),
         mscg_cutoff_A=lambda w: STUDY.settings(w.system)["mscg"]["cutoff_A"],
@@ -241,9 +241,9 @@ rule learned_summary:
             f"{RESULTS}/{w.system}/rep{w.replicate}/learned/{m}/three_body.csv" for m in learned_models(w.system)
         ],
         metrics=lambda w: [
-            f"{RESULTS}/{w.system}/rep{w.replicate}/compare/{m}/{s.state}/metrics.json"
+            f"{RESULTS}/{w.system}/rep{w.replicate}/compare/{m}/{s}/metrics.json"
             for m in learned_models(w.system)
-            for s in STUDY.states_of(w.system)
+            for s in STUDY.evaluated_states(w.system, m)
         ],
         code=stage_code("learned_summary"),
     output:

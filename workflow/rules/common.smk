@@ -252,11 +252,23 @@ def split_settings(w):
     return split(STUDY.settings(w.system)["training"])
 
 
+def train_settings(w):
+    """The split, and the model's own ``train_frames_per_state`` where it sets one (only then: the other models'
+    params, and so their fits, stay as they were)."""
+    out = split_settings(w)
+    frames = STUDY.model(w.system, w.model).get("train_frames_per_state")
+    if frames is not None:
+        out["train_frames_per_state"] = frames
+    return out
+
+
 def cg_md_settings(w):
     """The cg_md settings a run of this model's kind reads (MS-CG runs do not carry the network's MD keys)."""
     from cgtransfer.kinds.registry import md_settings
 
-    return physics(md_settings(model_kind(w), STUDY.cg_md_settings(w.system, w.model)))
+    settings = physics(md_settings(model_kind(w), STUDY.cg_md_settings(w.system, w.model)))
+    settings.pop("npt", None)  # which runs the study makes, not how one runs: no CG run reruns for it
+    return settings
 
 
 def energy_anchoring_inputs(w):
@@ -292,7 +304,7 @@ def nvt_run(name):
 
 def npt_run(name):
     def files(w):
-        if "npt" in STUDY.ensembles(w.system, w.state):
+        if "npt" in STUDY.cg_ensembles(w.system, w.state):
             return f"{RESULTS}/{w.system}/rep{w.replicate}/cg_md/{w.model}/{w.state}/npt/{name}"
         return []
 
@@ -337,9 +349,8 @@ def density_scan_inputs(w):
 
 def compare_outputs(system, replicate, name):
     return [
-        f"{RESULTS}/{system}/rep{replicate}/compare/{model}/{s.state}/{name}"
-        for model in STUDY.models(system)
-        for s in STUDY.states_of(system)
+        f"{RESULTS}/{system}/rep{replicate}/compare/{model}/{state}/{name}"
+        for model, state in STUDY.cells(system)
     ]
 
 
@@ -404,8 +415,14 @@ def exported_models(system):
 
 
 def learned_models(system):
-    """The HIP-NN-TS models (kinds hipnn and hipnn_t) whose learned interaction rule learned analyses."""
-    return STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t")
+    """The HIP-NN-TS models (kinds hipnn and hipnn_t) whose learned interaction the learned stage analyses, those
+    run at every state, since it sets what a model learned beside its transfer across the states."""
+    n_states = len(STUDY.states_of(system))
+    return [
+        m
+        for m in STUDY.models_of_kind(system, "hipnn") + STUDY.models_of_kind(system, "hipnn_t")
+        if len(STUDY.evaluated_states(system, m)) == n_states
+    ]
 
 
 def all_outputs():

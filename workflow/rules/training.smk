@@ -34,7 +34,7 @@ rule train:
         states=training_states,
         settings=kind_settings,
         prior=lambda w: STUDY.settings(w.system)["prior"],
-        training=split_settings,
+        training=train_settings,
         seed=replicate_seed,
     script:
         "../../scripts/train.py"

@@ -38,6 +38,14 @@ def frame_energies(dataset: dict, thermo_path) -> np.ndarray:
     return units.kj_to_kcal(np.array([rows[round(float(t), 6)] for t in times]))
 
 
+def thinned(train_block: np.ndarray, keep: int | None) -> np.ndarray:
+    """``keep`` frames of a state's train block, evenly spaced over it (first and last included); all of them
+    when ``keep`` is None or not smaller than the block."""
+    if keep is None or keep >= len(train_block):
+        return train_block
+    return train_block[np.round(np.linspace(0, len(train_block) - 1, keep)).astype(int)]
+
+
 def training_data(dataset_paths: list, summary_paths: list, state_names: list[str], prior_cfg: dict,
                   train_cfg: dict, state_temperatures_K: dict | None = None,
                   reference_thermo_paths: list | None = None) -> TrainingData:
@@ -61,6 +69,8 @@ def training_data(dataset_paths: list, summary_paths: list, state_names: list[st
         n = len(d["positions"])
         for split, idx in zip(("train", "valid", "test"),
                               time_block_split(n, train_cfg["valid_fraction"], train_cfg["test_fraction"])):
+            if split == "train":
+                idx = thinned(idx, train_cfg.get("train_frames_per_state"))
             splits[split].append(idx + offset)
         frame_state += [name] * n
         offset += n
@@ -86,6 +96,14 @@ def training_data(dataset_paths: list, summary_paths: list, state_names: list[st
             frame_energy = (np.asarray(frame_energy) - e_bonded).tolist()
         arrays["molecule"] = np.broadcast_to(np.asarray(bonded_prior["molecule_of_bead"], dtype=np.int64),
                                              arrays["species"].shape).copy()
+    used = np.sort(np.concatenate(list(splits.values())))
+    if len(used) < len(frame_state):  # thinned train blocks: drop the unused frames (a database holds only its splits)
+        n_frames = len(frame_state)
+        arrays = {k: (v[used] if len(v) == n_frames else v) for k, v in arrays.items()}
+        splits = {k: np.searchsorted(used, v) for k, v in splits.items()}
+        frame_state = [frame_state[i] for i in used]
+        frame_temperature = [frame_temperature[i] for i in used] if len(frame_temperature) else frame_temperature
+        frame_energy = [frame_energy[i] for i in used] if len(frame_energy) else frame_energy
     return TrainingData(arrays, splits, bead_types, list(state_names), summaries,
                         prior_parameters(datasets, summaries, prior_cfg), frame_state, frame_temperature, frame_energy,
                         bonded=bonded_prior)
