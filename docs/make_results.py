@@ -336,14 +336,13 @@ def learned_section(d: Path, link: str) -> list[str]:
     return out
 
 
-def dynamics_section(d: Path, link: str) -> list[str]:
+def dynamics_section(d: Path, link: str, source: str = "") -> list[str]:
     """Dynamics and backmapping (rule dynamics): diffusion.csv, alpha_transfer.csv, backmap.csv."""
     dif = pd.read_csv(d / "diffusion.csv")
     out = ["### Dynamics: self-diffusion and the CG time scale", "",
            f"From [`diffusion.csv`]({link}/diffusion.csv) (rule `dynamics`, weak-friction NVT segments; "
-           "which models ran: the `dynamics.models` of that run; the dynamics files of the default system come "
-           "from `config/dynamics.yaml` run on the default run before the one above, at revision `9e3406a`, "
-           "and its models): D from the bead centres' MSD (10⁻⁹ m²/s, ± block "
+           "which models ran: the `dynamics.models` of that run" + (f"; {source}" if source else "") + "): "
+           "D from the bead centres' MSD (10⁻⁹ m²/s, ± block "
            "standard error), and α = D_CG / D_AA. † the segment's mean temperature left its tolerance (its α is not "
            "used for transfer); ‡ the MSD window was not diffusive.", ""]
     states = list(dict.fromkeys(dif.sort_values("temperature_K")["state"]))
@@ -809,21 +808,28 @@ def verdict_section(verdict_dir: Path, link: str, title: str, about: str) -> lis
 
 
 def earlier_section(earlier: Path) -> list[str]:
-    """Results of an earlier default whose models or segments the current default no longer runs."""
+    """Results of earlier default runs for models or segments the current default no longer runs
+    (docs/earlier_run/about.json says which revision wrote which files)."""
     link = "earlier_run"
-    about = json.loads((earlier / "about.json").read_text()) if (earlier / "about.json").exists() else {}
-    out = ["## Methanol: results of an earlier default run", "",
-           f"From [`docs/{link}/`]({link}/): {about.get('what', 'files of an earlier run')} "
-           f"(revision `{about.get('git_revision', '?')}`, one replicate; not the current default's run).", ""]
-    if (earlier / "temperature_transfer.csv").exists():
+    about = json.loads((earlier / "about.json").read_text())
+    out = ["## Methanol: results of earlier default runs", "",
+           f"From [`docs/{link}/`]({link}/): studies the current default no longer runs, from the files of earlier "
+           "default runs of one replicate each (not the run above; [`about.json`](earlier_run/about.json) names "
+           "the revision of each file).", ""]
+    if "temperature_transfer" in about and (earlier / "temperature_transfer.csv").exists():
+        a = about["temperature_transfer"]
         out += ["### Knowing the temperature (config/temperature_transfer.yaml)", "",
-                f"From [`temperature_transfer.csv`]({link}/temperature_transfer.csv): each temperature-aware model "
-                "beside the temperature-blind HIP-NN-TS and the MS-CG model trained on the same states and the "
-                "single-state HIP-NN-TS trained at each state; `where` says whether the state is a training state, "
-                "between the training temperatures (interpolation) or beyond them (extrapolation).", ""]
+                f"From [`temperature_transfer.csv`]({link}/temperature_transfer.csv), {a['what']}: each "
+                "temperature-aware model beside the temperature-blind HIP-NN-TS and the MS-CG model trained on the "
+                "same states and the single-state HIP-NN-TS trained at each state; `where` says whether the state is "
+                "a training state, between the training temperatures (interpolation) or beyond them "
+                "(extrapolation).", ""]
         out += temperature_tables(pd.read_csv(earlier / "temperature_transfer.csv"))
-    if (earlier / "diffusion.csv").exists():
-        out += dynamics_section(earlier, link)
+    if "dynamics" in about and (earlier / "diffusion.csv").exists():
+        out += dynamics_section(earlier, link, about["dynamics"]["what"])
+    figures_here = [f for f in ("temperature_transfer.png", "dynamics.png") if (earlier / f).exists()]
+    if figures_here:
+        out += ["### Figures", ""] + [f"* [`{f}`]({link}/{f}): {FIGURE_CAPTIONS[f]}" for f in figures_here] + [""]
     return out
 
 

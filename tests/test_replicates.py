@@ -109,6 +109,31 @@ def test_paired_claim_recovers_the_ratio_through_shared_reference_noise():
     assert same["lo"] < 1.0 < same["hi"] and not same["resolved"]
 
 
+def test_held_out_only_models_make_contrasts_only_where_they_ran():
+    """Leave-one-out models run at their held-out state only (evaluated_at: held_out): kind vs kind pairs them
+    there, and their training states are neither contrasts nor dropped ones (a dropped contrast means a run that
+    failed)."""
+    long = synthetic_long(3, 0.8, shared_sd=0.1, own_sd=0.02)
+    order = sorted(TEMPS, key=TEMPS.get)
+    info = dict(INFO)
+    rows = []
+    for kind, factor in (("hipnn", 0.8), ("mscg", 1.0)):
+        for held in order:
+            name = f"{kind}_loo_{held}"
+            info[name] = {"kind": kind, "states": [s for s in order if s != held], "training_set": "leave_one_out",
+                          "held_out_state": held, "evaluated_at": "held_out"}
+            for r in (1, 2, 3):
+                rows.append({"model": name, "kind": kind, "state": held, "temperature_K": TEMPS[held], "stable": True,
+                             "replicate": r, "metric": "rdf_error_over_noise", "value": 2.5 * factor, "stderr": 0.05})
+    claims = build_claims(pd.concat([long, pd.DataFrame(rows)], ignore_index=True), info, TEMPS, NVT, 3)
+    held_out = claim_named(claims, "HIP-NN-TS / MS-CG RDF error, at held-out states")
+    assert held_out["n_contrasts"] == 6 + 3 and held_out["n_contrasts_dropped"] == 0
+    training = claim_named(claims, "HIP-NN-TS / MS-CG RDF error, at their training states")
+    assert training["n_contrasts"] == 3 and training["n_contrasts_dropped"] == 0
+    loo = claim_named(claims, "[MS-CG] leave-one-out / single-state neighbours at the held-out state, interior")
+    assert loo["n_contrasts"] == 1 and loo["n_contrasts_dropped"] == 0
+
+
 def test_degradation_is_reported_beside_its_denominator():
     long = synthetic_long(3, 0.8, shared_sd=0.1, own_sd=0.02)
     claims = build_claims(long, INFO, TEMPS, NVT, 3)

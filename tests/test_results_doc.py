@@ -113,10 +113,10 @@ def test_every_table_number_is_in_a_result_file(make_results):
 
 
 def test_every_verdict_number_is_in_the_replicated_run_files(make_results):
-    """The section on the replicated run: every number of its tables is a value of docs/replicate_demo/ (the
-    count of contrasts and percentages of shares included), computed, not typed."""
-    demo = ROOT / "docs" / "replicate_demo"
-    section = make_results.render().split("\n## The verdict over replicates")[1].split("\n## ")[0]
+    """The verdict section: every number of its tables is a value of docs/default_run/verdict/ (rule verdict's
+    files of the default run; the count of contrasts and percentages of shares included), computed, not typed."""
+    demo = RUN_DIR / "verdict"
+    section = make_results.render().split("\n## Methanol: the verdict over replicates")[1].split("\n## ")[0]
     values, tokens = _file_values(demo)
     allowed = _allowed(values + [100 * v for v in values], tokens)
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| claim")

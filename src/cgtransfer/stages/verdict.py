@@ -61,6 +61,12 @@ def plain_models(info: dict) -> dict:
     return {m: v for m, v in info.items() if not v.get("volume_term") and not v.get("cg_md")}
 
 
+def evaluated_at(model: dict, state: str) -> bool:
+    """Whether the study runs and compares a model at a state (a leave-one-out model with ``evaluated_at:
+    held_out`` only at its held-out state)."""
+    return model.get("evaluated_at", "all") != "held_out" or model.get("held_out_state") == state
+
+
 def cell_values(long: pd.DataFrame, metric: str, n_replicates: int) -> tuple[dict, dict]:
     """{(model, state): values over replicates}, {(model, state): within-run errors}, on the metric's scale
     (log for error magnitudes: errors become relative). A value is NaN where the run was unstable, the metric is
@@ -155,6 +161,8 @@ def build_claims(long: pd.DataFrame, info: dict, temps: dict, nvt_states: set, n
                 if vm["kind"] != "mscg" or sorted(vm["states"]) != sorted(vh["states"]):
                     continue
                 for s in order:
+                    if not (evaluated_at(vh, s) and evaluated_at(vm, s)):
+                        continue  # never run there (evaluated_at: held_out): not a contrast, not a dropped one
                     contrast = ([(mh, s)], [(mm, s)])
                     where = direction(s, vh["states"], temps)
                     if where == "training":
