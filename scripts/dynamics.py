@@ -9,4 +9,4 @@ with log_to(snakemake.log[0]):
                zip(p.pairs, zip(inp.cg_topologies, inp.cg_trajectories, inp.cg_summaries))}
     analyse(reference, cg_runs, p.states, p.models, p.settings, w.system, out.diffusion, out.transfer, out.json,
             out.figure, backmap_checks=list(inp.backmap), out_backmap=out.backmap,
-            reference_thermo=dict(zip(p.reference_states, inp.reference_thermo)))
+            reference_thermo=dict(zip(p.reference_states, inp.reference_thermo)), git_revision=p.git_revision)

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -770,3 +771,32 @@ def test_state_names_differing_only_in_case_across_sheets(tmp_path):
     with pytest.raises(ConfigError, match=r"config key 'state_points' .*: states 'T298' and 't298' of system 'methanol' "
                                           r"differ only in case"):
         load_study(cfg, REPO)
+
+
+def test_the_default_plans_its_design_and_the_add_ons_add_theirs(tmp_path):
+    """The default's plan (a dry run): three replicates; every single-state model at every state, each
+    leave-one-out model at its held-out state only; NVT runs only; the leave-one-out fits get their thinned frames
+    (a train param of theirs alone); config/density.yaml adds NPT runs and volume-corrected twins."""
+    snakemake = Path(sys.executable).with_name("snakemake")
+
+    def plan(*configs):
+        proc = subprocess.run([str(snakemake), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                               str(tmp_path), "--configfile", *[str(REPO / c) for c in configs], "--cores", "1"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return re.findall(r"results/methanol/rep(\d)/cg_md/(\w+)/(T\d+)/(\w+)/summary\.json", proc.stdout)
+
+    runs = set(plan("config/config.yaml"))
+    assert {r for r, *_ in runs} == {"1", "2", "3"} and {e for *_, e in runs} == {"nvt"}
+    states = ["T248", "T298", "T328", "T400", "T550"]
+    for kind in ("hipnn", "mscg"):
+        for held in states:
+            assert {(m, s) for r, m, s, e in runs if r == "1" and m == f"{kind}_loo_{held}"} == {(f"{kind}_loo_{held}", held)}
+            assert {s for r, m, s, e in runs if r == "2" and m == f"{kind}_{held}"} == set(states)
+    assert len(runs) == 3 * (10 * 5 + 10)
+    density = set(plan("config/config.yaml", "config/density.yaml"))
+    assert ("1", "hipnn_T298_vol", "T248", "npt") in density and ("1", "hipnn_T298", "T248", "npt") in density
+    assert not any(e == "npt" and s in ("T400", "T550") for *_, s, e in density)
+    study = load_study(read_config(REPO / "config/config.yaml"), REPO)
+    assert study.model("methanol", "hipnn_loo_T298")["train_frames_per_state"] == 16
+    assert "train_frames_per_state" not in study.model("methanol", "hipnn_T298")

@@ -811,3 +811,4 @@ def test_dynamics_and_backmapping(workflow_run):
     assert (back["max_bead_deviation_A"] < 0.1).all() and (back["rdf_atoms"] == "O-O").all()
     info = json.loads((run / "summary/dynamics.json").read_text())
     assert info["fit_window_ps"] == [0.5, 1.0] and info["friction_per_ps"] == 0.1
+    assert info["git_revision"] == json.loads((run / "summary/provenance.json").read_text())["git_revision"] != ""

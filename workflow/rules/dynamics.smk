@@ -178,5 +178,6 @@ rule dynamics:
             for m in dynamics_models(w.system)
         },
         settings={k: v for k, v in config["dynamics"].items() if k not in ("backmap", "enabled", "systems", "models")},
+        git_revision=GIT_REVISION,  # as summarize's provenance: the cheap table rule reruns per commit, not the segments
     script:
         "../../scripts/dynamics.py"

@@ -132,11 +132,12 @@ def figure(table: pd.DataFrame, msds: dict, title: str):
 
 def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings: dict, system: str,
             out_diffusion, out_transfer, out_json, out_figure, backmap_checks=(), out_backmap=None,
-            reference_thermo: dict | None = None) -> pd.DataFrame:
+            reference_thermo: dict | None = None, git_revision: str = "") -> pd.DataFrame:
     """``reference``: state → mapped all-atom segment npz (missing states: no all-atom dynamics, e.g. an external
     reference); ``cg_runs``: (model, state) → (topology, trajectory, summary json); ``states``: state →
     temperature_K; ``models``: model → {kind, states (training)}; ``settings``: the dynamics config section;
-    ``reference_thermo``: state → the all-atom segment's thermo CSV (its mean temperature is reported)."""
+    ``reference_thermo``: state → the all-atom segment's thermo CSV (its mean temperature is reported);
+    ``git_revision``: the code that wrote the files (recorded in the JSON, as summarize records it in long.csv)."""
     dt = settings["report_interval_ps"]
     viscosity = settings.get("shear_viscosity_mPa_s", {}).get(system, {})
     rows, msds = [], {}
@@ -181,7 +182,8 @@ def analyse(reference: dict, cg_runs: dict, states: dict, models: dict, settings
     write_csv(out_diffusion, table)
     write_csv(out_transfer, transfer)
     write_json(out_json, {
-        "system": system, "friction_per_ps": settings["friction_per_ps"], "report_interval_ps": dt,
+        "system": system, "git_revision": git_revision, "friction_per_ps": settings["friction_per_ps"],
+        "report_interval_ps": dt,
         "fit_window_ps": [settings["fit_start_ps"], settings["fit_end_ps"]], "n_blocks": settings["n_blocks"],
         "diffusive_linearity_tolerance": dyn.DIFFUSIVE_LINEARITY_TOLERANCE, "yeh_hummer_xi": dyn.YEH_HUMMER_XI,
         "viscosity_source": settings.get("shear_viscosity_source", "") if viscosity else "",
