@@ -348,10 +348,7 @@ def density_scan_inputs(w):
 
 
 def compare_outputs(system, replicate, name):
-    return [
-        f"{RESULTS}/{system}/rep{replicate}/compare/{model}/{state}/{name}"
-        for model, state in STUDY.cells(system)
-    ]
+    return [f"{RESULTS}/{system}/rep{replicate}/compare/{model}/{state}/{name}" for model, state in STUDY.cells(system)]
 
 
 def summary_outputs(system, replicate):
