@@ -302,7 +302,7 @@ def test_models_and_cg_simulations(workflow_run):
                 # thermostat itself is checked to 1 % by the 20-ps runs of the CHANGELOG (thermometer checks)
                 assert summary["mean_temperature_K"] == pytest.approx(temp, rel=0.10)
             # against the reference's own noise (its two halves): every stable model of the tiny config stays below
-            # 5.9 noise floors (docs/replicate_demo/cells.csv, rdf_error_over_noise: 90 cells x replicates, 0.79-5.89);
+            # 5.9 noise floors (a three-replicate run of it, once committed as docs/replicate_demo: 90 cells, 0.79-5.89);
             # a model without forces (an ideal gas, g(r) = 1) scored 11-13 at these states with 2-fs true-mass
             # references of 4 ps, but 7.7 at T273 (10-11 at T313, T400) in one CI run of the 4-fs HMR ones: the floor
             # of the slowest state is itself noisy, so the tiny references run 6 ps (floor / sqrt(1.5)) and 8 fails it

@@ -132,19 +132,19 @@ rule dynamics:
             for s in simulated_states(w.system)
         ],
         cg_topologies=lambda w: [
-            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/topology.pdb"
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/topology.pdb"
             for m in dynamics_models(w.system)
-            for s in STUDY.states_of(w.system)
+            for s in STUDY.evaluated_states(w.system, m)
         ],
         cg_trajectories=lambda w: [
-            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/trajectory.dcd"
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/trajectory.dcd"
             for m in dynamics_models(w.system)
-            for s in STUDY.states_of(w.system)
+            for s in STUDY.evaluated_states(w.system, m)
         ],
         cg_summaries=lambda w: [
-            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s.state}/summary.json"
+            f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/summary.json"
             for m in dynamics_models(w.system)
-            for s in STUDY.states_of(w.system)
+            for s in STUDY.evaluated_states(w.system, m)
         ],
         backmap=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/backmap/{m}/{s}/check.json"
@@ -171,7 +171,7 @@ rule dynamics:
         "../../envs/cgtransfer.yaml"
     params:
         reference_states=lambda w: simulated_states(w.system),
-        pairs=lambda w: [(m, s.state) for m in dynamics_models(w.system) for s in STUDY.states_of(w.system)],
+        pairs=lambda w: [(m, s) for m in dynamics_models(w.system) for s in STUDY.evaluated_states(w.system, m)],
         states=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
         models=lambda w: {
             m: {"kind": STUDY.model(w.system, m)["kind"], "states": list(STUDY.model(w.system, m)["states"])}
