@@ -133,18 +133,15 @@ rule dynamics:
         ],
         cg_topologies=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/topology.pdb"
-            for m in dynamics_models(w.system)
-            for s in STUDY.evaluated_states(w.system, m)
+            for m, s in dynamics_cells(w.system)
         ],
         cg_trajectories=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/trajectory.dcd"
-            for m in dynamics_models(w.system)
-            for s in STUDY.evaluated_states(w.system, m)
+            for m, s in dynamics_cells(w.system)
         ],
         cg_summaries=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/dynamics/cg/{m}/{s}/summary.json"
-            for m in dynamics_models(w.system)
-            for s in STUDY.evaluated_states(w.system, m)
+            for m, s in dynamics_cells(w.system)
         ],
         backmap=lambda w: [
             f"{RESULTS}/{w.system}/rep{w.replicate}/backmap/{m}/{s}/check.json"
@@ -171,7 +168,7 @@ rule dynamics:
         "../../envs/cgtransfer.yaml"
     params:
         reference_states=lambda w: simulated_states(w.system),
-        pairs=lambda w: [(m, s) for m in dynamics_models(w.system) for s in STUDY.evaluated_states(w.system, m)],
+        pairs=lambda w: dynamics_cells(w.system),
         states=lambda w: {s.state: s.temperature_K for s in STUDY.states_of(w.system)},
         models=lambda w: {
             m: {"kind": STUDY.model(w.system, m)["kind"], "states": list(STUDY.model(w.system, m)["states"])}

@@ -32,6 +32,11 @@ def backmap_models(system):
     return [m for m in STUDY.trained_models(system) if m in chosen] if chosen else models[:1]
 
 
+def dynamics_cells(system):
+    """(model, state) of every CG dynamics segment: each dynamics model where the study evaluates it."""
+    return [(m, s) for m in dynamics_models(system) for s in STUDY.evaluated_states(system, m)]
+
+
 def simulated_states(system):
     """States whose all-atom reference OpenMM simulated (an external reference has no final state to go on from)."""
     external = STUDY.system(STUDY.reference_system(system)).get("external_reference", {})
