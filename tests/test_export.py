@@ -16,7 +16,7 @@ import pytest
 
 from cgtransfer import engine_tables, units
 from cgtransfer.kinds.registry import load_model
-from cgtransfer.stages.export import export_model
+from cgtransfer.stages.export import export_model, lammps_grid, lammps_table_precision
 from cgtransfer.stages.train import train_model
 
 MSCG = {"cutoff_A": 8.0, "knot_spacing_A": 0.1, "spline_degree": 3, "regularization": [1e-8, 1e-6, 1e-4, 1e-2],
@@ -62,6 +62,27 @@ def lammps_atoms(lmp):
     ids = lmp.numpy.extract_atom("id")[:n].copy()
     order = np.argsort(ids)
     return lmp.numpy.extract_atom("x")[:n][order].copy(), lmp.numpy.extract_atom("f")[:n][order].copy()
+
+
+def table_force_bound(summary: dict, species, pos_A, box_A, molecule=None) -> np.ndarray:
+    """Per bead, the most LAMMPS's tables can put its force off the exact model's: the sum over its non-bonded
+    neighbours inside the cutoff (with a bonded prior, pairs inside one `molecule` are excluded) of the export's
+    stated largest table error for that pair (in the fitted range, or the wall's for a pair closer than r_w).
+    A re-splined or misplaced table breaks it."""
+    d = pos_A[:, None] - pos_A[None]
+    d -= box_A * np.round(d / box_A)
+    r = np.linalg.norm(d, axis=-1)
+    np.fill_diagonal(r, np.inf)
+    if summary["bonded_prior"]:
+        r[np.asarray(molecule)[:, None] == np.asarray(molecule)[None]] = np.inf
+    bound = np.zeros(len(pos_A))
+    for p in summary["pairs"]:
+        a, b = p["types"]
+        of_pair = ((species[:, None] == a) & (species[None] == b)) | ((species[:, None] == b) & (species[None] == a))
+        table = p["lammps_table"]
+        eps = np.where(r < p["r_wall_A"], table["max_force_error_wall_kcal_mol_A"], table["max_force_error_kcal_mol_A"])
+        bound += np.sum(np.where(of_pair & (r < p["cutoff_A"]), eps, 0.0), axis=1)
+    return bound
 
 
 def openmm_energy_forces(model, species, pos_A, box_A):
@@ -129,6 +150,13 @@ def test_lammps_table_forces_and_energy_equal_openmm_on_a_frame(argon_fits, type
     np.testing.assert_allclose(f_lmp, f_mm, rtol=0, atol=1e-4 * scale)
     np.testing.assert_allclose(f_lmp, f_exact[0], rtol=0, atol=1e-4 * scale)
     assert e_lmp == pytest.approx(e_exact[0], rel=1e-6)
+    # LAMMPS takes the file's rows as they are (no re-spline), so its error is the stated table precision
+    bound = table_force_bound(summary, species, pos, box)
+    assert np.all(np.linalg.norm(f_lmp - f_exact[0], axis=1) <= bound + 1e-9 * scale)
+    for p in summary["pairs"]:
+        assert p["lammps_table"]["max_force_error_kcal_mol_A"] <= 1e-5 * p["max_abs_force_fitted_range_kcal_mol_A"]
+    table = (tmp_path / "export" / "lammps" / "pair_table.table").read_text()
+    assert all(f"\n{p['pair']}\nN 20000 RSQ " in table for p in summary["pairs"])
 
 
 def read_lammps_dump(path):
@@ -288,6 +316,31 @@ def test_each_format_round_trips_with_its_unit_factor(tmp_path):
     assert units.pressure_bar_to_engine("lammps_real", 1.0) == pytest.approx(ATM_PER_BAR, rel=1e-9)
     assert units.spring_model_to_engine("gromacs", 1.0) == pytest.approx(KJ_PER_KCAL / NM_PER_A**2, rel=1e-12)
     assert units.volume_model_to_engine("gromacs", 1000.0) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_lammps_grid_is_lammps_own_with_the_wall_onset_on_a_point(tmp_path):
+    """The grid LAMMPS builds for `pair_style table linear N` (r² = rlo² + i (rc² - rlo²)/(N - 1)), written with
+    RSQ; a kink placed on it costs linear interpolation nothing, placed between points it costs ~slope jump x h/4."""
+    r = lammps_grid(1.9, 7.5, 2000, r_kink_A=2.42)
+    assert len(r) == 2000 and r[0] <= 1.9 and r[-1] == 7.5
+    step = (7.5**2 - r[0] ** 2) / 1999
+    np.testing.assert_allclose(np.diff(r**2), step, rtol=1e-9)
+    assert np.min(np.abs(r - 2.42)) < 1e-12
+    # a force with a kink at 2.42 (slopes -200 and -10 kcal/mol/Å² on either side), linear in r² elsewhere
+    force = lambda x: np.where(x >= 2.42, 30 - 200 * (x - 2.42), 30 - 10 * (x - 2.42))  # noqa: E731
+    on = lammps_table_precision(force, force, r, r_wall_A=2.42)
+    off = lammps_table_precision(force, force, lammps_grid(1.9, 7.5, 2000), r_wall_A=2.42)
+    h = r[1:] - r[:-1]
+    assert on["max_force_error_kcal_mol_A"] < 0.01 * off["max_force_error_kcal_mol_A"]
+    assert off["max_force_error_kcal_mol_A"] <= 190 * h.max() / 4 * 1.01
+    engine_tables.write_lammps_table(tmp_path / "t.table", [{"keyword": "P", "r_A": r, "energy_kcal_mol": force(r),
+                                     "force_kcal_mol_A": force(r), "grid": "rsq"}], "test")
+    lines = (tmp_path / "t.table").read_text().splitlines()
+    assert lines[lines.index("P") + 1] == f"N 2000 RSQ {float(r[0])!r} 7.5"
+    with pytest.raises(ValueError, match="r² must be evenly spaced"):
+        engine_tables.write_lammps_table(tmp_path / "u.table", [{"keyword": "P", "r_A": np.linspace(2, 7.5, 50),
+                                         "energy_kcal_mol": np.ones(50), "force_kcal_mol_A": np.ones(50),
+                                         "grid": "rsq"}], "test")
 
 
 def test_volume_term_goes_to_lammps_fix_bocs_in_atm(argon_fits, tmp_path):

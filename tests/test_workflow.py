@@ -401,7 +401,7 @@ def test_every_mscg_model_is_exported_and_runs_in_lammps(workflow_run):
     """Rule export: every MS-CG model (and its volume-corrected variant where the system fits a volume term) has
     LAMMPS and GROMACS tables of all its pairs; every temperature-blind HIP-NN-TS model an export. The two-bead
     methanol model (two bead types, bonds) runs in LAMMPS on its start frame with the model's own forces."""
-    from test_export import lammps_atoms, run_lammps
+    from test_export import lammps_atoms, run_lammps, table_force_bound
     from cgtransfer.kinds.registry import load_model
 
     exported = 0
@@ -436,7 +436,13 @@ def test_every_mscg_model_is_exported_and_runs_in_lammps(workflow_run):
     box = np.diag(summary["start_frame"]["box_A"])[None]
     energy, forces = load_model(run / "models/mscg_all/checkpoint").predict(data["species"][-1:], pos[None], box)
     assert lmp.get_thermo("pe") == pytest.approx(energy[0], rel=1e-5)
-    np.testing.assert_allclose(f_lmp, forces[0], rtol=0, atol=1e-4 * np.abs(forces).max())
+    # within the tables' stated precision (LAMMPS takes the rows as written; r_w on a grid point), which is far
+    # below the model's forces
+    bound = table_force_bound(summary, data["species"][-1], pos, np.asarray(summary["start_frame"]["box_A"]),
+                              data["residue_index"])
+    assert np.all(np.linalg.norm(f_lmp - forces[0], axis=1) <= bound + 1e-9 * np.abs(forces).max())
+    assert all(p["lammps_table"]["max_force_error_kcal_mol_A"] <= 1e-5 * p["max_abs_force_fitted_range_kcal_mol_A"]
+               for p in summary["pairs"])
 
 
 def test_argon_identity_mapping_validation(workflow_run):

