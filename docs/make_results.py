@@ -807,6 +807,59 @@ def verdict_section(verdict_dir: Path, link: str, title: str, about: str) -> lis
     return out
 
 
+def interval_text(e: dict) -> str:
+    est = num(e["estimate"], 3)
+    if e.get("lo") is None or pd.isna(e["lo"]):
+        return est
+    return f"{est} ({num(e['lo'], 2)} to {num(e['hi'], 2)})"
+
+
+def replication_section(d: Path) -> list[str]:
+    """Two independent runs of the default side by side, and their replicates pooled (benchmarks/replication.py)."""
+    link = "replication"
+    rep = json.loads((d / "replication.json").read_text())
+    a, b = rep["runs"]["a"], rep["runs"]["b"]
+
+    def run_words(r: dict) -> str:
+        seeds = ", ".join(str(s[0]) if len(s) == 1 else "/".join(map(str, s)) for s in r["replicate_seeds"])
+        return f"revision {', '.join(f'`{v[:12]}`' for v in r['git_revision'])}, replicate seeds {seeds}"
+
+    out = ["## Methanol: does the verdict replicate?", "",
+           f"From [`docs/{link}/replication.json`]({link}/replication.json) (`benchmarks/replication.py`): two "
+           "independent default runs, each README command 1 from a fresh clone on its own seed — run A (the run "
+           f"above: {run_words(a)}) and run B ({run_words(b)}; its verdict files in "
+           f"[`docs/{link}/second_run/`]({link}/second_run/)). Each claim's estimate is tested against the other "
+           "run's 95 % interval.", ""]
+    rows = []
+    for c in rep["claims"]:
+        def status(e: dict) -> str:
+            return "level" if not c["comparative"] else ("resolved" if e["resolved"] else "not resolved")
+
+        both = c["each_inside_the_other"]
+        rows.append([c["claim"], interval_text(c["a"]), status(c["a"]), interval_text(c["b"]), status(c["b"]),
+                     DASH if both is None else ("yes" if both else "**no**")])
+    out += table(["claim", "run A", "", "run B", "", "each inside the other's interval"], rows)
+    out += [f"Each estimate inside the other run's interval: {rep['n_each_inside_the_other']} of {rep['n_claims']} "
+            f"claims; resolved alike (both resolved or both not): {rep['n_same_resolution']} of "
+            f"{rep['n_comparative']} comparative claims"
+            + (f"; outside: {', '.join(rep['not_inside'])}." if rep["not_inside"] else "."), ""]
+    cal = {k: pd.DataFrame(v) for k, v in rep["calibration"].items()}
+    rows = []
+    for r in cal["a"].itertuples():
+        row = [r.metric, r.errors.replace("_", " ")]
+        for k in ("a", "b", "pooled"):
+            m = cal[k][(cal[k]["metric"] == r.metric) & (cal[k]["errors"] == r.errors)]
+            row.append(DASH if not len(m) or pd.isna(m["rms_z"].iloc[0]) else num(m["rms_z"].iloc[0], 2))
+        if any(v != DASH for v in row[2:]):  # metrics the study does not measure have no row
+            rows.append(row)
+    out += ["Calibration (RMS z of a left-out replicate against the errors of the others; 0.7–1.4 is calibrated) "
+            f"in each run and over the {rep['pooled_replicates']} replicates pooled:", ""]
+    out += table(["metric", "errors", "run A", "run B", "pooled"], rows)
+    pooled = verdict_section(d / "pooled", f"{link}/pooled", "The verdict over both runs' replicates",
+                             "both default runs' replicates pooled through rule verdict's stage,")
+    return out + ["#" + pooled[0]] + pooled[1:]
+
+
 def earlier_section(earlier: Path) -> list[str]:
     """Results of earlier default runs for models or segments the current default no longer runs
     (docs/earlier_run/about.json says which revision wrote which files)."""
@@ -844,6 +897,9 @@ def render(run_dir: Path = RUN_DIR, bench_dir: Path = BENCH_DIR) -> str:
     if (verdict_dir / "claims.csv").exists():
         out += verdict_section(verdict_dir, "default_run/verdict", "Methanol: the verdict over replicates",
                                "the default study (the tables above are its first replicate) in")
+    replication = run_dir.parent / "replication"
+    if (replication / "replication.json").exists():
+        out += replication_section(replication)
     earlier = run_dir.parent / "earlier_run"
     if earlier.exists():
         out += earlier_section(earlier)
