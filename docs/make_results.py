@@ -761,9 +761,12 @@ def provenance(run_dir: Path) -> list[str]:
             + table(["system", "git revision", "cgtransfer"], rows))
 
 
-def verdict_section(verdict_dir: Path, link: str, title: str, about: str) -> list[str]:
-    """The verdict of one replicated run (rule verdict's files)."""
+def verdict_section(verdict_dir: Path, link: str, title: str, about: str, designs: tuple = ()) -> list[str]:
+    """The verdict of one replicated run (rule verdict's files); with `designs`, only the claims of those designs
+    (their first letter: "a" … "d")."""
     claims = pd.read_csv(verdict_dir / "claims.csv")
+    if designs:
+        claims = claims[claims["design"].str[0].isin(designs)]
     cal = pd.read_csv(verdict_dir / "calibration.csv")
     n = int(claims["n_replicates"].max())
     out = [f"## {title}", "",
@@ -860,6 +863,24 @@ def replication_section(d: Path) -> list[str]:
     return out + ["#" + pooled[0]] + pooled[1:]
 
 
+def temperature_transfer_section(d: Path) -> list[str]:
+    """config/temperature_transfer.yaml on top of the default run's replicates: the temperature-aware claims (d)
+    over replicates, and the first replicate's temperature-transfer table."""
+    link = "temperature_transfer"
+    about = json.loads((d / "about.json").read_text())
+    out = verdict_section(d / "verdict", f"{link}/verdict", "Methanol: knowing the temperature, over replicates",
+                          f"{about['what']};", designs=("d",))
+    out[0] = "## Methanol: knowing the temperature, over replicates (config/temperature_transfer.yaml)"
+    if (d / "temperature_transfer.csv").exists():
+        out += [f"The first replicate's cells ([`temperature_transfer.csv`]({link}/temperature_transfer.csv)): each "
+                "temperature-aware model beside the temperature-blind HIP-NN-TS and the MS-CG model trained on the "
+                "same states and the single-state HIP-NN-TS trained at each state; `where` says whether the state "
+                "is a training state, between the training temperatures (interpolation) or beyond them "
+                "(extrapolation).", ""]
+        out += temperature_tables(pd.read_csv(d / "temperature_transfer.csv"))
+    return out
+
+
 def earlier_section(earlier: Path) -> list[str]:
     """Results of earlier default runs for models or segments the current default no longer runs
     (docs/earlier_run/about.json says which revision wrote which files)."""
@@ -897,6 +918,9 @@ def render(run_dir: Path = RUN_DIR, bench_dir: Path = BENCH_DIR) -> str:
     if (verdict_dir / "claims.csv").exists():
         out += verdict_section(verdict_dir, "default_run/verdict", "Methanol: the verdict over replicates",
                                "the default study (the tables above are its first replicate) in")
+    temperature = run_dir.parent / "temperature_transfer"
+    if (temperature / "verdict" / "claims.csv").exists():
+        out += temperature_transfer_section(temperature)
     replication = run_dir.parent / "replication"
     if (replication / "replication.json").exists():
         out += replication_section(replication)
