@@ -21,7 +21,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 VERDICT_FILES = ("claims.csv", "claims.json", "calibration.csv", "verdict.txt", "forest.png")
@@ -48,6 +50,39 @@ def inside(value, lo, hi) -> bool | None:
     return bool(lo <= value <= hi)
 
 
+def difference_test(a: dict, b: dict) -> dict:
+    """Are the two runs' estimates of one claim consistent? Their difference on the claim's scale (log for a
+    ratio) against its own standard error sqrt(se_a² + se_b²), Welch-Satterthwaite degrees of freedom. This is
+    the test a re-run answers: a 95 % interval of one run is not a 95 % interval for another run's estimate
+    (that one is about sqrt(2) wider), so "each inside the other's interval" fails more often than 5 % even
+    when both intervals are right (`chance_each_inside`)."""
+    key = "se_log" if a.get("scale") == "ratio" else "se"
+    sa, sb = a.get(key), b.get(key)
+    if a.get("estimate") is None or b.get("estimate") is None or not sa or not sb:
+        return {"t": None, "dof": None, "p": None, "consistent": None}
+    ya, yb = (math.log(a["estimate"]), math.log(b["estimate"])) if key == "se_log" else (a["estimate"], b["estimate"])
+    se = math.sqrt(sa**2 + sb**2)
+    dof = se**4 / (sa**4 / a["dof"] + sb**4 / b["dof"])
+    t = (ya - yb) / se
+    p = float(2 * stats.t.sf(abs(t), dof))
+    return {"t": t, "dof": dof, "p": p, "consistent": p >= 0.05}
+
+
+def chance_each_inside(r_a: int, r_b: int, level: float = 0.95, n: int = 200_000, seed: int = 1,
+                       both: bool = True) -> float:
+    """The probability that two runs of R_a and R_b replicates, drawn from one normal distribution, each put
+    their estimate (mean) inside the other's t interval (``both=False``: run B's inside run A's): what "each
+    inside the other's interval" is expected to give for a claim when the intervals are exactly right (Monte
+    Carlo, seeded)."""
+    rng = np.random.default_rng(seed)
+    xa, xb = rng.normal(size=(n, r_a)), rng.normal(size=(n, r_b))
+    ma, mb = xa.mean(axis=1), xb.mean(axis=1)
+    ha = stats.t.ppf(0.5 + level / 2, r_a - 1) * xa.std(axis=1, ddof=1) / math.sqrt(r_a)
+    hb = stats.t.ppf(0.5 + level / 2, r_b - 1) * xb.std(axis=1, ddof=1) / math.sqrt(r_b)
+    b_in_a = np.abs(mb - ma) <= ha
+    return float(np.mean(((np.abs(ma - mb) <= hb) & b_in_a) if both else b_in_a))
+
+
 def side_by_side(claims_a: list[dict], claims_b: list[dict]) -> list[dict]:
     """Per claim both runs make (same name, same metric): estimates, intervals and the agreement tests."""
     b_of = {(c["claim"], c["metric"]): c for c in claims_b}
@@ -59,11 +94,12 @@ def side_by_side(claims_a: list[dict], claims_b: list[dict]) -> list[dict]:
         a_in_b, b_in_a = inside(a["estimate"], b["lo"], b["hi"]), inside(b["estimate"], a["lo"], a["hi"])
         rows.append({
             "claim": a["claim"], "design": a["design"], "metric": a["metric"], "comparative": a["comparative"],
-            "a": {k: a.get(k) for k in ("estimate", "lo", "hi", "resolved", "n_contrasts", "calibration")},
-            "b": {k: b.get(k) for k in ("estimate", "lo", "hi", "resolved", "n_contrasts", "calibration")},
+            "a": {k: a.get(k) for k in ("estimate", "lo", "hi", "resolved", "n_contrasts", "n_replicates", "calibration")},
+            "b": {k: b.get(k) for k in ("estimate", "lo", "hi", "resolved", "n_contrasts", "n_replicates", "calibration")},
             "a_inside_b_interval": a_in_b, "b_inside_a_interval": b_in_a,
             "each_inside_the_other": None if a_in_b is None or b_in_a is None else (a_in_b and b_in_a),
             "same_resolution": (bool(a["resolved"]) == bool(b["resolved"])) if a["comparative"] else None,
+            "difference": difference_test(a, b),
         })
     return rows
 
@@ -110,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
 
     testable = [r for r in rows if r["each_inside_the_other"] is not None]
     comparative = [r for r in rows if r["same_resolution"] is not None]
+    tested = [r for r in rows if r["difference"]["consistent"] is not None]
+    chance = {}
+    for r in testable:
+        key = f"{r['a']['n_replicates']},{r['b']['n_replicates']}"
+        if key not in chance:
+            chance[key] = chance_each_inside(r["a"]["n_replicates"], r["b"]["n_replicates"])
     result = {
         "what": "two independent runs of the same study: each claim's estimate against the other run's 95 % "
                 "interval; both runs' replicates pooled through rule verdict's stage",
@@ -120,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         "n_claims": len(testable),
         "n_each_inside_the_other": sum(r["each_inside_the_other"] for r in testable),
         "not_inside": [r["claim"] for r in testable if not r["each_inside_the_other"]],
+        "chance_each_inside_if_intervals_right": chance,
+        "expected_each_inside_if_intervals_right": sum(
+            chance[f"{r['a']['n_replicates']},{r['b']['n_replicates']}"] for r in testable),
+        "n_difference_tested": len(tested),
+        "n_difference_consistent": sum(r["difference"]["consistent"] for r in tested),
+        "inconsistent": [r["claim"] for r in tested if not r["difference"]["consistent"]],
         "n_comparative": len(comparative),
         "n_same_resolution": sum(r["same_resolution"] for r in comparative),
         "calibration": {"a": claims_a["calibration"], "b": claims_b["calibration"],
@@ -128,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     (args.out / "replication.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"{result['n_each_inside_the_other']} of {result['n_claims']} claims: each run's estimate inside the other's "
-          f"interval; same resolution {result['n_same_resolution']} of {result['n_comparative']}; "
-          f"not inside: {result['not_inside']}")
+          f"interval (expected {result['expected_each_inside_if_intervals_right']:.1f} if the intervals are right); "
+          f"difference consistent {result['n_difference_consistent']} of {result['n_difference_tested']}; same "
+          f"resolution {result['n_same_resolution']} of {result['n_comparative']}; not inside: {result['not_inside']}")
     return 0
 
 

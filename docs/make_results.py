@@ -540,8 +540,9 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                  num(r["max_rss_mb"], 0)] for r in st]
         out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): wall time per rule (summed over its "
                 "jobs) from "
-                "Snakemake's benchmark files of the default run whose files are above (a sum over jobs that ran "
-                "two at a time on 2 cores: CPU occupancy, not elapsed time):", ""]
+                "Snakemake's benchmark files of a default run of the current code (run B of the replication "
+                "section, which had the machine to itself; a sum over jobs that ran two at a time on 2 cores: CPU "
+                "occupancy, not elapsed time):", ""]
         out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
@@ -832,20 +833,30 @@ def replication_section(d: Path) -> list[str]:
            "independent default runs, each README command 1 from a fresh clone on its own seed — run A (the run "
            f"above: {run_words(a)}) and run B ({run_words(b)}; its verdict files in "
            f"[`docs/{link}/second_run/`]({link}/second_run/)). Each claim's estimate is tested against the other "
-           "run's 95 % interval.", ""]
+           "run's 95 % interval, and the two estimates against each other (their difference over its standard "
+           "error, on the log scale for ratios; Welch's t, p < 0.05 = inconsistent). A run's 95 % interval is not "
+           "a 95 % interval for another run's estimate, so \"each inside the other's\" fails more often than 5 % "
+           "even when both intervals are right; its expected count is given below.", ""]
     rows = []
     for c in rep["claims"]:
         def status(e: dict) -> str:
             return "level" if not c["comparative"] else ("resolved" if e["resolved"] else "not resolved")
 
-        both = c["each_inside_the_other"]
+        both, diff = c["each_inside_the_other"], c["difference"]
         rows.append([c["claim"], interval_text(c["a"]), status(c["a"]), interval_text(c["b"]), status(c["b"]),
-                     DASH if both is None else ("yes" if both else "**no**")])
-    out += table(["claim", "run A", "", "run B", "", "each inside the other's interval"], rows)
+                     DASH if both is None else ("yes" if both else "**no**"),
+                     DASH if diff["p"] is None else (num(diff["p"], 2) + ("" if diff["consistent"] else " **no**"))])
+    out += table(["claim", "run A", "", "run B", "", "each inside the other's interval", "difference p"], rows)
+    chance = ", ".join(f"{num(100 * v, 0)} % per claim for {k.replace(',', ' and ')} replicates"
+                       for k, v in rep["chance_each_inside_if_intervals_right"].items())
     out += [f"Each estimate inside the other run's interval: {rep['n_each_inside_the_other']} of {rep['n_claims']} "
-            f"claims; resolved alike (both resolved or both not): {rep['n_same_resolution']} of "
-            f"{rep['n_comparative']} comparative claims"
-            + (f"; outside: {', '.join(rep['not_inside'])}." if rep["not_inside"] else "."), ""]
+            f"claims (if the intervals are right: {num(rep['expected_each_inside_if_intervals_right'], 1)} expected, "
+            f"{chance})"
+            + (f"; outside: {', '.join(rep['not_inside'])}" if rep["not_inside"] else "")
+            + f". The two runs' estimates consistent: {rep['n_difference_consistent']} of {rep['n_difference_tested']}"
+            + (f" (inconsistent: {', '.join(rep['inconsistent'])})" if rep["inconsistent"] else "")
+            + f". Resolved alike (both resolved or both not): {rep['n_same_resolution']} of {rep['n_comparative']} "
+            "comparative claims.", ""]
     cal = {k: pd.DataFrame(v) for k, v in rep["calibration"].items()}
     rows = []
     for r in cal["a"].itertuples():

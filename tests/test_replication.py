@@ -46,6 +46,26 @@ def test_each_estimate_against_the_other_runs_interval(rep):
     assert rep.inside(1.0, float("nan"), 2.0) is None
 
 
+def test_difference_test_and_the_chance_a_right_interval_holds_a_rerun(rep):
+    """Known answers: two log-ratios 0.3 apart with se 0.1 each (2 dof each) differ by t = 0.3/sqrt(0.02) on
+    Welch's 4 dof; a large run puts its mean inside another large run's interval with probability
+    P(|N(0, 2)| < 1.98) = 0.84, not 0.95 (the interval of one run is not a prediction interval for another)."""
+    a = {"estimate": 1.0, "se_log": 0.1, "dof": 2, "scale": "ratio"}
+    b = {"estimate": float(np.exp(0.3)), "se_log": 0.1, "dof": 2, "scale": "ratio"}
+    d = rep.difference_test(a, b)
+    assert d["t"] == pytest.approx(-0.3 / np.sqrt(0.02)) and d["dof"] == pytest.approx(4.0)
+    assert d["p"] == pytest.approx(2 * 0.05, abs=0.01) and d["consistent"]
+    far = rep.difference_test(a, {**b, "estimate": float(np.exp(1.0))})
+    assert not far["consistent"] and far["p"] < 0.01
+    assert rep.difference_test(a, {**b, "se_log": None})["consistent"] is None
+    from scipy import stats
+
+    one_way = rep.chance_each_inside(100, 100, n=50_000, both=False)
+    assert one_way == pytest.approx(2 * stats.norm.cdf(stats.t.ppf(0.975, 99) / np.sqrt(2)) - 1, abs=0.01)
+    assert rep.chance_each_inside(100, 100, n=50_000) < one_way  # both ways: the narrower interval decides
+    assert 0.7 < rep.chance_each_inside(3, 3, n=50_000) < 0.9
+
+
 def synthetic_run(root: Path, seed0: int, rng, shift: float = 0.0):
     """Three replicates of a two-state study in rule summarize's long format, and a verdict folder."""
     rows = []

@@ -105,8 +105,10 @@ def _system_table_numbers(doc: str) -> list[tuple[str, str]]:
 
 def test_every_table_number_is_in_a_result_file(make_results):
     values, tokens = _file_values(RUN_DIR)
-    earlier_values, earlier_tokens = _file_values(ROOT / "docs" / "earlier_run")  # its own section's files
-    values, tokens = values + earlier_values, tokens | earlier_tokens
+    for own in ("earlier_run", "replication", "temperature_transfer"):  # their own sections' files
+        if (ROOT / "docs" / own).exists():
+            more_values, more_tokens = _file_values(ROOT / "docs" / own)
+            values, tokens = values + more_values, tokens | more_tokens
     allowed = _allowed(values, tokens)
     numbers = _system_table_numbers(make_results.render())
     assert len(numbers) > 1000
@@ -127,6 +129,25 @@ def test_every_verdict_number_is_in_the_replicated_run_files(make_results):
     assert len(numbers) > 50
     missing = [(n, row) for n, row in numbers if n.lstrip("+") not in allowed]
     assert not missing, missing[:10]
+
+
+def test_every_replication_number_is_in_the_two_runs_files(make_results):
+    """The replication section: every number of its tables is a value of docs/replication/ (the comparison, run
+    B's verdict, the pooled verdict) or of run A's verdict files, computed by benchmarks/replication.py."""
+    doc = make_results.render()
+    assert "\n## Methanol: does the verdict replicate?" in doc
+    section = doc.split("\n## Methanol: does the verdict replicate?")[1].split("\n## ")[0]
+    values, tokens = _file_values(ROOT / "docs" / "replication")
+    more_values, more_tokens = _file_values(RUN_DIR / "verdict")
+    allowed = _allowed([*values, *more_values, *(100 * v for v in values + more_values)], tokens | more_tokens)
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| claim")
+            and not line.startswith("| metric")]
+    numbers = [(n, row) for row in rows for cell in row.strip("|").split("|")[1:] for n in NUMBER.findall(cell)]
+    assert len(numbers) > 100
+    missing = [(n, row) for n, row in numbers if n.lstrip("+") not in allowed]
+    assert not missing, missing[:10]
+    replication = json.loads((ROOT / "docs" / "replication" / "replication.json").read_text())
+    assert f"{replication['n_each_inside_the_other']} of {replication['n_claims']} claims" in section
 
 
 def test_every_model_row_traces_to_that_models_cells(make_results):
