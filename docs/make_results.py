@@ -803,7 +803,9 @@ def verdict_section(verdict_dir: Path, link: str, title: str, about: str, design
             + "; a dash: no cell has a value in every replicate):", ""]
     out += table(["metric", "errors", "RMS z", "share within ±1.96"] + (["right errors give"] if has_range else [])
                  + ["verdict"], rows)
-    if (verdict_dir / "verdict.txt").exists():
+    if designs:  # verdict.txt holds every design's claims: linked, not shown
+        out += [f"Every design's claims over these replicates: [`verdict.txt`]({link}/verdict.txt).", ""]
+    elif (verdict_dir / "verdict.txt").exists():
         out += [f"[`verdict.txt`]({link}/verdict.txt), as the workflow wrote it:", ""]
         out += code((verdict_dir / "verdict.txt").read_text())
     if (verdict_dir / "forest.png").exists():
