@@ -187,6 +187,38 @@ def test_skin_pair_list_across_the_periodic_boundary_equals_fresh_evaluations(ti
         assert 7 <= memory.recalculations <= 10, (memory.recalculations, memory.reuses)
 
 
+
+def test_skin_pair_list_is_kept_through_scaled_trial_boxes_and_equals_fresh_evaluations(tiny_model, argon_cg):
+    """OpenMM measures the pressure by evaluating two slightly scaled trial boxes (positions scaled with the box),
+    and the barostat tries scaled boxes; the pair list built for the box before stays exact through them as long
+    as 2 max|dx| + sum_k |n_k| |dL_k| <= skin (``hipnn_graph._pair_list_outdated``). Known answer: at every call
+    (box scaled by 1 +- 1e-4, back, 1 % larger, 6 % larger, back to the first) energy and forces equal a fresh
+    evaluation (no list kept) in float64; the list is kept through the first five calls and rebuilt where the
+    bound says it must (the 6 % box and the return from it)."""
+    from cgtransfer.kinds.hipnn_force import HippynnPotential
+
+    data = argon_cg["cg"]
+    species = data["species"][-1]
+    box = np.diag(data["cells"][-1]).astype(float)
+    pos = data["positions"][-1].astype(float)
+    kept = HippynnPotential(tiny_model, species, pair_skin_A=1.0)
+    fresh = HippynnPotential(tiny_model, species, pair_skin_A=0.0)
+    for p in (kept, fresh):
+        p.evaluator.in_double_precision()
+    memory = next(m for m in kept.evaluator.module.modules() if hasattr(m, "set_skin"))
+    builds = []
+    for scale in (1.0, 1.0 + 1e-4, 1.0 - 1e-4, 1.0, 1.01, 1.06, 1.0):
+        centre = pos.mean(axis=0)  # (the scaling's origin does not matter: a common shift of all beads)
+        x, b = centre + scale * (pos - centre), scale * box
+        e_new, f_new = fresh.energy_forces_model_units(x, b)
+        e_kept, f_kept = kept.energy_forces_model_units(x, b)
+        assert e_kept == pytest.approx(e_new, rel=1e-11, abs=1e-11), scale
+        np.testing.assert_allclose(f_kept, f_new, rtol=1e-9, atol=1e-10 * np.abs(f_new).max(), err_msg=str(scale))
+        builds.append(memory.recalculations)
+    assert np.abs(f_new).max() > 1e-2
+    assert builds[:5] == [builds[0]] * 5  # kept through the pressure's trial boxes and a 1 % barostat move
+    assert builds[6] > builds[5] > builds[4]  # rebuilt for the 6 % box and on the way back
+
 def test_native_prior_plus_network_equals_the_full_model(tiny_model, argon_cg):
     """The MD fast path splits the model: the exponential prior as a native OpenMM CustomNonbondedForce and the
     network alone in the PythonForce. Their sum must be the trained model exactly (energy and forces)."""

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from cgtransfer.kinds import hipnn_graph as graph
-from cgtransfer.compute import limit_torch_threads, resolve_device
+from cgtransfer.compute import configure_torch, resolve_device
 from cgtransfer.kinds.base import NETWORK_FORCE_GROUP, PRIOR_FORCE_GROUP, CGModel, TrainingData, read_info
 from cgtransfer.kinds.hipnn_force import ModelEvaluator
 
-limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
+configure_torch()  # the job's thread count (compute.configure) and flushed subnormals, now that torch is loaded
 
 
 

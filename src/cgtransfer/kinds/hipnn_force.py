@@ -14,12 +14,12 @@ import openmm
 import torch
 
 from cgtransfer import units
-from cgtransfer.compute import limit_torch_threads, resolve_device
+from cgtransfer.compute import configure_torch, resolve_device
 from cgtransfer.kinds import hipnn_graph as graph
 from cgtransfer.kinds.base import read_info
 from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
 
-limit_torch_threads()  # the job's thread count (compute.configure), now that torch is loaded
+configure_torch()  # the job's thread count (compute.configure) and flushed subnormals, now that torch is loaded
 
 RECENT_RESULTS = 3  # a report's configuration survives the two trial boxes of a pressure measurement before the step
 
@@ -58,22 +58,26 @@ class HippynnPotential:
         return self._evaluator
 
     def _wrap(self, positions_A: np.ndarray, box_A: np.ndarray) -> np.ndarray:
-        """The positions shifted into the box by whole box edges, with the shifts held fixed between pair-list
-        rebuilds ("sticky" wrapping): the pair memory then sees continuous positions and rebuilds only when a bead
-        has really moved half the skin, instead of each time a bead crosses the box edge (a jump of one edge).
+        """The positions shifted into the box by whole box edges, with the image of every bead held fixed between
+        pair-list rebuilds ("sticky" wrapping): the pair memory then sees continuous positions and rebuilds only
+        when the beads have really moved, instead of each time a bead crosses the box edge (a jump of one edge).
+        A bead keeps its image n when the box changes (shifted by n times the new box): a scaled trial box of the
+        pressure or the barostat moves the wrapped positions with the box, by a tiny amount.
 
-        The shifts are renewed, and the pair list rebuilt with them, when the box changes or a bead has moved more
-        than half the skin since the last renewal; the positions then lie within half a skin of the box."""
+        The images are renewed, and the pair list rebuilt with them, when a wrapped bead has moved more than half
+        the skin since the last renewal; the positions then lie within half a skin of the box."""
         skin = self.pair_skin_A
         ref = getattr(self, "_wrap_reference", None)
-        if (skin > 0 and ref is not None and ref[0].shape == positions_A.shape and np.array_equal(ref[1], box_A)
-                and float(np.max(np.sum((positions_A - ref[0]) ** 2, axis=1))) <= (0.5 * skin) ** 2):
-            return positions_A - ref[2]
-        shift = np.floor(positions_A / box_A) * box_A
-        self._wrap_reference = (np.array(positions_A, dtype=np.float64), np.array(box_A, dtype=np.float64), shift)
+        if skin > 0 and ref is not None and ref[0].shape == positions_A.shape:
+            wrapped = positions_A - ref[1] * box_A
+            if float(np.max(np.sum((wrapped - ref[0]) ** 2, axis=1))) <= (0.5 * skin) ** 2:
+                return wrapped
+        images = np.floor(positions_A / box_A)
+        wrapped = positions_A - images * box_A
+        self._wrap_reference = (wrapped, images)
         if ref is not None:
             self.evaluator.invalidate_pair_list()
-        return positions_A - shift
+        return wrapped
 
     def energy_forces_model_units(self, positions_A: np.ndarray, box_A: np.ndarray):
         """positions (N, 3) Å, box edges (3,) Å → energy kcal/mol, forces (N, 3) kcal/mol/Å."""

@@ -201,17 +201,47 @@ def build_graph(n_bead_types: int, network: dict, prior: dict, pair_skin_A: floa
 
 def _pair_list_outdated(self, coordinates, cells):
     """Whether a skin pair list (hippynn ``PairMemory``) must be rebuilt: a batch of several frames, no list yet,
-    no skin, another cell, or a bead moved more than half the skin since the list was built.
+    no skin, or the beads and the cell moved too far since the list was built.
+
+    The Verlet condition: a pair left out of the list was farther apart than cutoff + skin when the list was
+    built; its separation x_i - x_j + n.H (n: integer image, H: cell rows) has since changed by at most
+    |dx_i| + |dx_j| + sum_k |n_k| |dH_k|. So the list stays exact while 2 max|dx| + sum_k max|n_k| |dH_k| <= skin,
+    with max|n_k| the largest image index of the listed pairs (1 in a box wider than twice the list range).
+    A slightly scaled cell, as OpenMM's pressure measurement (two trial boxes per report) and the barostat's
+    trial moves make, then keeps the list (it was rebuilt three times per report); the image offsets of the kept
+    pairs follow the current cell (``_pair_offsets_for``).
 
     hippynn's own test sums the squared displacements over the beads (``.sum(1)`` of (1, N, 3)) and compares
-    that sum with (skin/2)²: it rebuilds far too often (with 256 beads about every other 10-fs step, every step
-    with thousands) though never too late. This is the per-bead test a Verlet list needs. The positions must be
-    continuous between calls (not wrapped into the box each call: a wrapped bead jumps by a box edge)."""
-    if coordinates.shape[0] != 1 or self.positions is None or self.skin == 0:
-        return True
-    if self.positions.shape != coordinates.shape or (self.cells != cells).any():
-        return True
-    return bool(((self.positions - coordinates) ** 2).sum(-1).max() > (self._skin / 2) ** 2)
+    that sum with (skin/2)^2, and rebuilds at any change of the cell: far too often (with 256 beads about every
+    other 10-fs step) though never too late. The positions must be continuous between calls (not wrapped into
+    the box each call: a wrapped bead jumps by a box edge)."""
+    if _list_still_valid(self, coordinates, cells):
+        _pair_offsets_for(self, cells)
+        return False
+    self._offsets_cells = cells.clone()  # the list about to be built holds the offsets for these cells
+    return True
+
+
+def _list_still_valid(memory, coordinates, cells) -> bool:
+    if coordinates.shape[0] != 1 or memory.positions is None or memory.skin == 0:
+        return False
+    if memory.positions.shape != coordinates.shape or memory.cells.shape != cells.shape:
+        return False
+    with torch.no_grad():
+        moved = float(((memory.positions - coordinates) ** 2).sum(-1).max().sqrt())
+        cell_moved = 0.0
+        if not torch.equal(memory.cells, cells):
+            images = memory.offsets.abs().amax(dim=0).to(cells.dtype) if len(memory.offsets) else cells.new_zeros(3)
+            cell_moved = float((images * torch.linalg.vector_norm(cells[0] - memory.cells[0], dim=1)).sum())
+    return 2.0 * moved + cell_moved <= memory._skin
+
+
+def _pair_offsets_for(memory, cells):
+    """The kept pairs' Cartesian image offsets for ``cells`` (hippynn stores them for the cell of the build)."""
+    if not torch.equal(memory._offsets_cells, cells):
+        with torch.no_grad():
+            memory.pair_offsets = memory.offsets.to(cells.dtype) @ cells[0]
+        memory._offsets_cells = cells.clone()
 
 
 def set_pair_skin(module: torch.nn.Module, skin_A: float) -> None:
