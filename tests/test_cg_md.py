@@ -1,6 +1,7 @@
 """The trained model inside OpenMM (PythonForce) and the CG MD stage, on the LJ-argon fixture."""
 
 import json
+import math
 import pickle
 import re
 
@@ -335,3 +336,29 @@ def test_only_blow_ups_count_as_divergence(raised, diverged):
     assert isinstance(err.value, SimulationDiverged) == diverged
     if diverged:
         assert "cg_md model m, state S (NVT): diverged between step 0 and 5" in str(err.value)
+
+
+def test_native_prior_stops_where_it_has_fallen_to_float64_rounding():
+    """The native prior force's cutoff: where E(r)/E(onset) = exp(a (t - r)) = 1e-16 (``prior_range_A``), or the
+    network's range if shorter. Known answers: the ratio there, the cutoff OpenMM is given, and the energy of a
+    bead pair at 0.95 of that cutoff equal to the formula (a pair beyond it: zero)."""
+    from cgtransfer.kinds.hipnn_force import prior_force, prior_range_A
+
+    prior = {"onset": 2.85, "strength": 3.5, "width": 0.15, "fraction": 0.05}
+    a = math.log(1 / prior["fraction"]) / prior["width"]
+    r_c = prior_range_A(prior)
+    assert math.exp(a * (prior["onset"] - r_c)) == pytest.approx(1e-16, rel=1e-9)
+    assert 4.0 < r_c < 5.0
+    assert prior_force(prior, 8.0, 2).getCutoffDistance().value_in_unit(u.nanometer) == pytest.approx(r_c / 10)
+    assert prior_force(prior, 3.5, 2).getCutoffDistance().value_in_unit(u.nanometer) == pytest.approx(0.35)
+    for r, expected in ((0.95 * r_c, 4.184 * prior["fraction"] * prior["strength"] / a
+                         * math.exp(a * (prior["onset"] - 0.95 * r_c))), (1.05 * r_c, 0.0)):
+        system = openmm.System()
+        system.addParticle(32.0)
+        system.addParticle(32.0)
+        system.setDefaultPeriodicBoxVectors(*(np.eye(3) * 3.0))
+        system.addForce(prior_force(prior, 8.0, 2))
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        ctx.setPositions(np.array([[0.0, 0.0, 0.0], [r / 10, 0.0, 0.0]]))
+        e = ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(u.kilojoule_per_mole)
+        assert e == pytest.approx(expected, rel=1e-9, abs=1e-300)

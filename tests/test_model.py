@@ -172,3 +172,35 @@ def test_flushing_subnormals_keeps_energy_forces_and_gradients_to_float32_roundi
     for a, b in zip(g0, g1):
         assert float((a - b).abs().max()) <= 64 * eps * float(a.abs().max()) + 1e-30
 
+
+
+@pytest.mark.parametrize("n_types,layers", [(1, 1), (2, 2)])
+def test_neighbour_block_evaluation_gives_hippynns_energy_and_forces(n_types, layers):
+    """MD and the force-error stage evaluate the network on the CPU with ``hipnn_graph.evaluate_fast_on_cpu``:
+    the interaction layers' environment sums per bead as one batched matrix product over neighbour blocks, and
+    the sensitivities' exponent bounded at ln(smallest normal float). The same sums in another order: on a liquid
+    frame (one bead type and one layer, as the default; two types and two layers, whose second layer sums
+    16-feature neighbours) energy and forces equal hippynn's own evaluation to float64 rounding, and in float32
+    to a few units in the last place; every interaction layer and sensitivity is switched."""
+    from hippynn.graphs import GraphModule
+
+    network = dict(NETWORK, n_features=16, n_sensitivities=16, dist_soft_min=2.5, dist_soft_max=7.0,
+                   dist_hard_max=8.0, n_interaction_layers=layers)
+    box = np.array([18.0, 18.0, 18.0])
+    pos = random_liquid(80, box, 3.0, seed=7)
+    species = np.array([1, 2] * 40)[:80] if n_types == 2 else np.ones(80, dtype=np.int64)
+    for dtype, rel_e, rel_f in ((torch.float64, 1e-12, 1e-11), (torch.float32, 8e-7, 4e-6)):
+        torch.manual_seed(0)
+        nodes = cgmodel.build_graph(n_types, network, PRIOR)
+        gm = GraphModule([nodes["species"], nodes["positions"], nodes["cells"]],
+                         [nodes["energy"], nodes["forces"]]).to(dtype)
+        for p in gm.parameters():
+            p.requires_grad_(False)
+        args = (torch.as_tensor(species[None]), torch.as_tensor(pos[None], dtype=dtype),
+                torch.as_tensor(np.diag(box)[None], dtype=dtype))
+        e0, f0 = (t.detach() for t in gm(*args))
+        assert cgmodel.evaluate_fast_on_cpu(gm) == 2 * layers  # each layer and its sensitivity
+        e1, f1 = (t.detach() for t in gm(*args))
+        assert float(f0.abs().max()) > 1.0
+        assert float((e0 - e1).abs().max()) <= rel_e * float(e0.abs().max()), dtype
+        assert float((f0 - f1).abs().max()) <= rel_f * float(f0.abs().max()), dtype

@@ -34,6 +34,9 @@ from hippynn.graphs.nodes.pairs import KDTreePairsMemory
 from hippynn.graphs.nodes.physics import GradientNode
 from hippynn.graphs.nodes.tags import AtomIndexer, PairIndexer
 from hippynn.graphs.nodes.targets import HEnergyNode
+from hippynn import settings as hippynn_settings
+from hippynn.layers.hiplayers.interactions import InteractLayerQuad
+from hippynn.layers.hiplayers.sensitivity import InverseSensitivityModule, warn_if_under
 from hippynn.layers.pairs import MolPairSummer
 
 
@@ -252,6 +255,97 @@ def set_pair_skin(module: torch.nn.Module, skin_A: float) -> None:
             m.set_skin(skin_A)
             if hasattr(m, "recalculation_needed"):
                 m.recalculation_needed = types.MethodType(_pair_list_outdated, m)
+
+
+def _sensitivity_without_underflow(self, distflat, warn_low_distances=None):
+    """hippynn's ``InverseSensitivityModule.forward`` with its exponent bounded below at ln(smallest normal float):
+    torch's CPU exp of an argument that underflows takes a slow path (1.3 ms of a ~10-ms 256-bead network call,
+    measured). The values replaced are below 1.2e-38 (float32; 2.2e-308 in float64), their gradient below ~1e-36."""
+    if warn_low_distances is None:
+        warn_low_distances = hippynn_settings.WARN_LOW_DISTANCES
+    if warn_low_distances:
+        with torch.no_grad():
+            mu, argmin = self.mu.min(dim=1)
+            sig = self.sigma[:, argmin]
+            warn_if_under(distflat, (mu ** -1 - sig ** -1) ** -1)
+    nondim = (distflat.unsqueeze(1) ** -1 - self.mu ** -1) ** 2 / (self.sigma ** -2)
+    floor = math.log(torch.finfo(nondim.dtype).tiny)
+    return torch.exp(torch.clamp(-0.5 * nondim, min=floor)) * self.cutoff(distflat).unsqueeze(1)
+
+
+def _interaction_quad_by_neighbour_blocks(self, in_features, pair_first, pair_second, dist_pairs, coord_pairs):
+    """hippynn's ``InteractLayerQuad.forward`` (HIP-NN-TS, l <= 2) with its environment sum done per bead on
+    dense neighbour blocks. hippynn stacks the pair sensitivities times the nine tensor components (1, r^, and the
+    five of the traceless r^r^) into one pairs x 9 nu array and scatter-adds its product with the neighbour's
+    features onto the beads; here the components t (pairs x 9) and the sensitivity-weighted features s
+    (pairs x nu f) are laid out per bead (beads x neighbours x ...) and env[n] = t_n^T s_n is one batched matrix
+    product. The same sums in another order (equal to float rounding, tests/test_model.py), without the
+    pairs x 9 nu intermediates whose memory traffic made most of a CPU network call (256 beads: ~14 -> ~9 ms)."""
+    n_atoms_real = in_features.shape[0]
+    n_pairs = pair_first.shape[0]
+    sense_vals = self.sensitivity(dist_pairs)
+    rhats = coord_pairs / dist_pairs.unsqueeze(1)
+    rhatsquad = rhats.unsqueeze(1) * rhats.unsqueeze(2)
+    rhatsquad = (rhatsquad + rhatsquad.transpose(1, 2)) / 2
+    tr = torch.diagonal(rhatsquad, dim1=1, dim2=2).sum(dim=1) / 3.0
+    tr = tr.unsqueeze(1).unsqueeze(2) * torch.eye(3, dtype=tr.dtype, device=tr.device).unsqueeze(0)
+    rhatsqflat = (rhatsquad - tr).reshape(-1, 9)[:, self.upper_ind]
+    components = torch.cat([torch.ones_like(rhats[:, :1]), rhats, rhatsqflat], dim=1)  # (pairs, 9)
+    neighbour = in_features[pair_second]
+    if self.nf_in == 1:
+        weighted = sense_vals * neighbour
+    else:
+        weighted = (sense_vals.unsqueeze(2) * neighbour.unsqueeze(1)).reshape(n_pairs, self.n_dist * self.nf_in)
+    with torch.no_grad():  # each pair's bead and its slot among that bead's neighbours
+        order = torch.argsort(pair_first, stable=True)
+        first = pair_first[order]
+        counts = torch.bincount(first, minlength=n_atoms_real)
+        slot = torch.arange(n_pairs, device=first.device) - (torch.cumsum(counts, 0) - counts)[first]
+        width = max(int(counts.max()), 1) if n_pairs else 1
+    blocks_t = components.new_zeros(n_atoms_real, width, 9).index_put((first, slot), components[order])
+    blocks_s = weighted.new_zeros(n_atoms_real, width, weighted.shape[1]).index_put((first, slot), weighted[order])
+    env_features_stacked = torch.bmm(blocks_t.transpose(1, 2), blocks_s).reshape(-1, 9, self.n_dist, self.nf_in)
+    # from here as hippynn
+    env_features, env_features_vec, env_features_quad = torch.split(env_features_stacked, [1, 3, 5], dim=1)
+    env_features = torch.reshape(env_features, (n_atoms_real, self.n_dist * self.nf_in))
+    weights_rs = torch.reshape(self.int_weights.permute(0, 2, 1), (self.n_dist * self.nf_in, self.nf_out))
+    features_out = torch.mm(env_features, weights_rs)
+    env_features_vec = env_features_vec.reshape(n_atoms_real * 3, self.n_dist * self.nf_in)
+    features_out_vec = torch.mm(env_features_vec, weights_rs)
+    features_out_vec = features_out_vec.reshape(n_atoms_real, 3, self.nf_out)
+    features_out_vec = torch.square(features_out_vec).sum(dim=1) + self.cusp_reg
+    features_out_vec = torch.sqrt(features_out_vec) * self.vecscales.unsqueeze(0)
+    env_features_quad = env_features_quad.reshape(n_atoms_real * 5, self.n_dist * self.nf_in)
+    features_out_quad = torch.mm(env_features_quad, weights_rs).reshape(n_atoms_real, 5, self.nf_out)
+    quadfirst = torch.square(features_out_quad).sum(dim=1)
+    quadsecond = features_out_quad[:, 0, :] * features_out_quad[:, 3, :]
+    features_out_quad = torch.sqrt(2 * (quadfirst + quadsecond) + self.cusp_reg) * self.quadscales.unsqueeze(0)
+    return features_out + features_out_vec + features_out_quad + self.selfint(in_features)
+
+
+def evaluate_fast_on_cpu(module: torch.nn.Module) -> int:
+    """For evaluation on the CPU (MD, force errors, analyses; training keeps hippynn's own code and the checkpoint
+    stays hippynn's): the HIP-NN-TS interaction layers sum their environments on neighbour blocks
+    (`_interaction_quad_by_neighbour_blocks`) and the inverse sensitivities bound their exponent
+    (`_sensitivity_without_underflow`). Returns the number of modules switched."""
+    n = 0
+    for m in module.modules():
+        if type(m) is InteractLayerQuad:
+            m.forward = types.MethodType(_interaction_quad_by_neighbour_blocks, m)
+            n += 1
+        elif type(m) is InverseSensitivityModule:
+            m.forward = types.MethodType(_sensitivity_without_underflow, m)
+            n += 1
+    return n
+
+
+def hippynn_methods_only(module: torch.nn.Module) -> None:
+    """Undo `set_pair_skin`'s rebuild test and `evaluate_fast_on_cpu` on ``module``'s submodules: what is then
+    pickled (LAMMPS's ML-IAP interface) holds hippynn's own classes and methods only (bound methods set on an
+    instance would be pickled with it and not unpickle)."""
+    for m in module.modules():
+        m.__dict__.pop("recalculation_needed", None)
+        m.__dict__.pop("forward", None)
 
 
 # Checkpoints written before the package was layered pickled these classes as ``cgtransfer.model.<name>``:

@@ -462,11 +462,12 @@ def mliap_interface(checkpoint_dir):
     import torch
     from hippynn.interfaces.lammps_interface import MLIAPInterface
 
+    from cgtransfer.kinds.hipnn_graph import hippynn_methods_only
+
     model = load_model(checkpoint_dir)
     evaluator = model.evaluator
     henergy = evaluator._inputs[0].find_unique_relative(lambda n: n.name == "HEnergy")
-    for module in evaluator.module.modules():  # the workflow's pair-list rebuild test, a bound method that the
-        module.__dict__.pop("recalculation_needed", None)  # pickled nodes would carry and not unpickle: hippynn's
+    hippynn_methods_only(evaluator.module)  # the pickled nodes carry hippynn's own methods only
     return MLIAPInterface(henergy, list(model.info["bead_types"]), model_device=torch.device("cpu"),
                           compute_dtype=torch.float64)
 
