@@ -16,7 +16,7 @@ network's Gaussian sensitivities exp(-(1/r - 1/mu)^2 sigma^2 / 2) underflow for 
 1.2e-38 in float32), and the x86 microcode path for subnormal arithmetic is ~100x slower than for normal numbers.
 Measured on the default 256-bead methanol network (one thread): a network call (energy and forces) 19.5 -> ~13 ms,
 a training epoch 70 -> 46 ms per frame with the validation loss identical to every printed digit
-(benchmarks/results/denormals.json). The values flushed are below 1.2e-38 of sensitivities of order one.
+(benchmarks/results/network_call.json). The values flushed are below 1.2e-38 of sensitivities of order one.
 """
 
 from __future__ import annotations
