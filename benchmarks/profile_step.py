@@ -242,13 +242,15 @@ def main(argv=None) -> int:
                        **bare_steps(sim, args.hipnn_steps, args.repeats,
                                     lambda stats: hipnn_components(stats, graph_module)[0])}
     del sim
-    sim, model, dt_fs, integrator = cg_simulation(args.mscg, data, cfg, args.temperature, args.threads)
+    # MS-CG steps with cg_md.mscg_timestep_fs, as the workflow runs it (config.Study.cg_md_settings)
+    mscg_cfg = dict(cfg, timestep_fs=cfg.get("mscg_timestep_fs") or cfg["timestep_fs"])
+    sim, model, dt_fs, integrator = cg_simulation(args.mscg, data, mscg_cfg, args.temperature, args.threads)
     result["mscg"] = {"kind": model.kind, "integrator": integrator, "timestep_fs": dt_fs, "per": "step",
                       **bare_steps(sim, args.mscg_steps, args.repeats)}
     del sim
     result["hipnn"]["protocol"] = protocol_breakdown(args.hipnn, args.data, cfg, args.temperature, protocol_ps,
                                                      args.threads)
-    result["mscg"]["protocol"] = protocol_breakdown(args.mscg, args.data, cfg, args.temperature, protocol_ps,
+    result["mscg"]["protocol"] = protocol_breakdown(args.mscg, args.data, mscg_cfg, args.temperature, protocol_ps,
                                                     args.threads)
     result["hipnn"]["ms_per_ps_vs_mscg"] = (result["hipnn"]["ms_per_step"] / result["hipnn"]["outer_timestep_fs"]) \
         / (result["mscg"]["ms_per_step"] / result["mscg"]["timestep_fs"])

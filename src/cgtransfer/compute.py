@@ -14,8 +14,8 @@ An explicit HIPPYNN_USE_CUSTOM_KERNELS in the environment wins.
 Where torch computes on the CPU it flushes subnormal floats to zero (``torch.set_flush_denormal``): the
 network's Gaussian sensitivities exp(-(1/r - 1/mu)^2 sigma^2 / 2) underflow for most pairs of a liquid (below
 1.2e-38 in float32), and the x86 microcode path for subnormal arithmetic is ~100x slower than for normal numbers.
-Measured on the default 256-bead methanol network (one thread): a network call (energy and forces) 19.5 -> ~13 ms,
-a training epoch 70 -> 46 ms per frame with the validation loss identical to every printed digit
+Measured on a default-size 256-bead methanol network (one thread): a network call (energy and forces)
+19.2 -> 13.8 ms, a training epoch 71 -> 52 ms per frame with the same validation loss
 (benchmarks/results/network_call.json). The values flushed are below 1.2e-38 of sensitivities of order one.
 """
 
