@@ -127,7 +127,7 @@ def test_backmap_stage_on_identity_mapped_argon(argon_run, tmp_path):
 
     d = argon_run["dir"]
     rho = 108 * 39.948 / (argon_run["edge_nm"] ** 3 * 1e-21 * 6.02214076e23)
-    pd.DataFrame({"density_g_cm3": [rho] * 3}).to_csv(tmp_path / "thermo.csv", index=False)
+    pd.DataFrame({"time_ps": [0.5, 1.0, 1.5], "density_g_cm3": [rho] * 3}).to_csv(tmp_path / "thermo.csv", index=False)
     md = {"nonbonded_cutoff_nm": 0.8, "constraints": "none", "ewald_error_tolerance": 5e-4,
           "dispersion_correction": True, "timestep_fs": 5.0, "friction_per_ps": 5.0, "barostat_frequency": 25}
     settings = {"n_frames": 1, "restraint_k_kj_mol_nm2": 1e6, "bead_tolerance_A": 0.01, "relax_ps": 2.0,
@@ -138,6 +138,7 @@ def test_backmap_stage_on_identity_mapped_argon(argon_run, tmp_path):
                          tmp_path / "check.json", label="argon", seed=3)
     assert result["passed"], {k: v for k, v in result.items() if k not in ("rdf", "frames")}
     assert result["rdf_atoms"] == "AR-AR" and result["max_bead_deviation_A"] < 0.01
+    assert result["density_bound_pct"] == pytest.approx(3.0)  # a fixed density (NVT): no scatter to allow for
     assert read_json(tmp_path / "check.json")["passed"]
     u_cg = mda.Universe(str(d / "topology.pdb"), str(d / "trajectory.dcd"))
     u_cg.trajectory[-1]
@@ -146,3 +147,20 @@ def test_backmap_stage_on_identity_mapped_argon(argon_run, tmp_path):
     diff = back - u_cg.atoms.positions
     diff -= box * np.round(diff / box)
     assert np.abs(diff).max() < 0.01  # the same frame (PDB precision 0.001 Å)
+
+
+def test_density_window_scatter_of_uncorrelated_samples():
+    """The reference's density averaged over a window scatters as sd / sqrt(samples per window) for uncorrelated
+    samples (known answer), and a fixed density does not scatter."""
+    import pandas as pd
+
+    from cgtransfer.stages.backmap import window_density_sd
+
+    rng = np.random.default_rng(7)
+    t = 0.1 * np.arange(1, 40001)
+    noisy = pd.DataFrame({"time_ps": t, "density_g_cm3": 0.8 + rng.normal(0.0, 0.02, t.size)})
+    for window_ps, per in ((1.0, 10), (2.5, 25)):
+        # 4000 and 1600 windows: the sd of the window means is known to ~1.1 % and ~1.8 % (1/sqrt(2(n-1)))
+        assert window_density_sd(noisy, window_ps) == pytest.approx(0.02 / np.sqrt(per), rel=0.06)
+    assert window_density_sd(noisy.assign(density_g_cm3=0.68), 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(window_density_sd(noisy.iloc[:25], 1.0))  # two windows: no sd

@@ -216,7 +216,7 @@ def validate_system(system: str, spec: dict, states: list[str], reference_summar
             if np.isfinite(m.get("rdf_mae_over_noise", np.nan)) and m.get("in_training"):
                 ratio, se = m["rdf_mae_over_noise"], m["rdf_mae_over_noise_stderr"]
                 check(f"CG RDF = reference within noise ({model}, {state})", ratio,
-                      "RDF error / reference noise floor < 1.5 (+ 2 standard errors)", ratio < 1.5 + 2 * se)
+                      "RDF error / reference noise floor < 1.5 (+ 2 standard errors)", ratio < 1.5 + 2 * se, stderr=se)
             # the density only with the volume term: forces carry no trace of the all-atom dispersion correction
             # (a pure volume term), so an uncorrected model is expected to be low by its pressure (checked above)
             if np.isfinite(m.get("density_error_pct", np.nan)) and model.endswith("_vol"):
