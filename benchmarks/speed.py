@@ -5,7 +5,10 @@ geometric LJ as the workflow builds it, per-particle products; the same as OpenM
 plain Lorentz-Berthelot NonbondedForce as the speed reference), CG MD ns/day and ms/step of both model kinds built exactly as
 the workflow builds them (`cg_md.build_cg_system`): the default-size HIP-NN-TS model as an OpenMM PythonForce
 and the MS-CG tables as native CustomNonbondedForces (NVT, and NPT with a MonteCarloBarostat), HIP-NN-TS training
-milliseconds per frame and the MS-CG fit time.
+milliseconds per frame and the MS-CG fit time. Beside them: MS-CG in the earlier OpenMM form (a
+``Continuous1DFunction`` table of U instead of its polynomials, ``cg_mscg_table_nvt``), and the headline CG paths on
+the all-atom run's cores (``--threads`` for OpenMM and torch, ``*_2threads``; ``*_same_cores`` speedups) beside
+their one-thread runs (how the workflow runs CG jobs: side by side, one thread each).
 Writes JSON with medians over repeated segments; the ratios are the numbers to compare across machines.
 
     python benchmarks/speed.py [--config config/config.yaml] [--out benchmarks/results/speed.json]
@@ -104,6 +107,26 @@ def aa_simulation(box_pdb, xml, md, threads, geometric=True, separable_lj=True):
     sim.minimizeEnergy(maxIterations=200)
     sim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
     return sim, pdb
+
+
+def table_form(system, model, table_spacing_A=0.005):
+    """The MS-CG forces of ``system`` replaced by the form the workflow used before: a ``Continuous1DFunction``
+    table of U on [r_w, r_c] (grid ``table_spacing_A``) with the same wall (speed comparison only)."""
+    for k in range(system.getNumForces()):
+        force = system.getForce(k)
+        if not force.getName().startswith("MS-CG pair"):
+            continue
+        pf = next(p for p in model.pairs if force.getName() == f"MS-CG pair {p.pair}")
+        expression = force.getEnergyFunction()
+        spline, rest = expression.split(" + step(x) * (", 1)
+        if spline.startswith("select_pair * ("):
+            raise ValueError("table_form: one bead type only")
+        r = np.linspace(pf.r_wall, pf.cutoff, int(np.ceil((pf.cutoff - pf.r_wall) / table_spacing_A)) + 1)
+        force.setEnergyFunction("table(rr) + step(x) * (" + rest)
+        force.addTabulatedFunction("table", openmm.Continuous1DFunction(
+            units.kcal_to_kj(pf.energy(r)).tolist(), float(units.angstrom_to_nm(pf.r_wall)),
+            float(units.angstrom_to_nm(pf.cutoff))))
+    return system
 
 
 def tile_frame(data: dict, reps) -> dict:
@@ -213,31 +236,44 @@ def main():
             # (benchmarks/timestep_check.py; with --mts-inner-timestep-fs for the HIP-NN-TS outer step)
             # (the config's settings: the workflow's; "_short": the earlier, shorter defaults beside them)
             mscg_dt = cgc.get("mscg_timestep_fs") or cgc["timestep_fs"]
-            variants = {"mscg": {"": dict(timestep_fs=mscg_dt), "_short": dict(timestep_fs=args.short_mscg_timestep_fs)},
+            variants = {"mscg": {"": dict(timestep_fs=mscg_dt), "_short": dict(timestep_fs=args.short_mscg_timestep_fs),
+                                 "_table": dict(timestep_fs=mscg_dt)},
                         "hipnn": {"": dict(prior_in_openmm=False, mts_inner_steps=1),
                                   "_fast": dict(prior_in_openmm=True, mts_inner_steps=cgc["mts_inner_steps"]),
                                   "_fast_short": dict(prior_in_openmm=True,
                                                       mts_inner_steps=args.short_mts_inner_steps)}}[kind]
-            for suffix, overrides in variants.items():
-                for ensemble in ("nvt", "npt"):
-                    c = {k: v for k, v in cgc.items() if k != "mscg_timestep_fs"}
-                    c.update(device="cpu", **overrides)
-                    if kind == "mscg":  # the barostat after the same simulated time (as the workflow's MS-CG runs)
-                        c["barostat_frequency"] = max(1, round(cgc["barostat_frequency"] * cgc["timestep_fs"]
-                                                               / c["timestep_fs"]))
-                    system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, c, f"bench {kind} {ensemble}")
-                    integ, dt_fs = cg_integrator(system, 298.0, c)
-                    csim = app.Simulation(cg_topology(data, box), system, integ,
-                                          openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-                    csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
-                    csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
-                    csim.step(20)
-                    secs = timed_segments(csim.step, n_cg[kind], args.repeats)
-                    result[f"cg_{kind}{suffix}_{ensemble}"] = {
-                        "integrator": type(integ).__name__, "timestep_fs": dt_fs, "inner_timestep_fs": c["timestep_fs"],
-                        "prior_in_openmm": bool(c.get("prior_in_openmm", False)), "steps": n_cg[kind],
-                        "median_s": secs, "ns_per_day": ns_per_day(secs, n_cg[kind], dt_fs),
-                        "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
+            # "_2threads": the workflow's path on the all-atom run's cores (OpenMM and torch threads = --threads)
+            runs = [(suffix, overrides, ensemble, 1) for suffix, overrides in variants.items()
+                    for ensemble in ("nvt", "npt")]
+            runs.append(("_fast" if kind == "hipnn" else "", variants[kind]["_fast" if kind == "hipnn" else ""],
+                         "nvt", args.threads))
+            for suffix, overrides, ensemble, threads in runs:
+                torch.set_num_threads(threads)
+                c = {k: v for k, v in cgc.items() if k != "mscg_timestep_fs"}
+                c.update(device="cpu", **overrides)
+                if kind == "mscg":  # the barostat after the same simulated time (as the workflow's MS-CG runs)
+                    c["barostat_frequency"] = max(1, round(cgc["barostat_frequency"] * cgc["timestep_fs"]
+                                                           / c["timestep_fs"]))
+                system, _, _ = build_cg_system(model, data, box, 298.0, 1.0, ensemble, c, f"bench {kind} {ensemble}")
+                if suffix == "_table":
+                    table_form(system, model, cfg["mscg"]["table_spacing_A"])
+                integ, dt_fs = cg_integrator(system, 298.0, c)
+                csim = app.Simulation(cg_topology(data, box), system, integ,
+                                      openmm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)})
+                csim.context.setPositions(units.angstrom_to_nm(data["positions"][-1].astype(float)) * u.nanometer)
+                csim.context.setVelocitiesToTemperature(298 * u.kelvin, 1)
+                csim.step(20)
+                secs = timed_segments(csim.step, n_cg[kind], args.repeats)
+                key = f"cg_{kind}{suffix}_{ensemble}" + ("" if threads == 1 else f"_{threads}threads")
+                result[key] = {
+                    "integrator": type(integ).__name__, "timestep_fs": dt_fs, "inner_timestep_fs": c["timestep_fs"],
+                    "prior_in_openmm": bool(c.get("prior_in_openmm", False)), "steps": n_cg[kind], "threads": threads,
+                    "median_s": secs, "ns_per_day": ns_per_day(secs, n_cg[kind], dt_fs),
+                    "ms_per_step": 1000 * secs / n_cg[kind], "n_beads": int(data["positions"].shape[1])}
+                if suffix == "_table":
+                    result[key]["form"] = ("the earlier OpenMM form: U as a Continuous1DFunction table "
+                                           f"(grid {cfg['mscg']['table_spacing_A']} Å) instead of its polynomials")
+            torch.set_num_threads(1)
             # CG step time against system size: the frame tiled periodically (256, 1024, 4096 beads); HIP-NN-TS
             # also with 2 torch threads (the all-atom runs use --threads) up to 1024 beads
             sweeps = [(1, ((1, 1, 1), (2, 2, 1), (4, 2, 2)))]
@@ -270,6 +306,11 @@ def main():
     # path of the workflow, prior native + MTS; MS-CG: native tables)
     result["cg_hipnn_speedup_over_aa"] = result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"]
     result["cg_mscg_speedup_over_aa"] = result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"]
+    # on the same cores as the all-atom run (--threads for OpenMM and torch): one CG trajectory per machine, as
+    # the all-atom reference runs (the workflow runs one-thread CG jobs side by side instead)
+    same = f"_{args.threads}threads"
+    result["cg_hipnn_speedup_over_aa_same_cores"] = result[f"cg_hipnn_fast_nvt{same}"]["ns_per_day"] / aa["ns_per_day"]
+    result["cg_mscg_speedup_over_aa_same_cores"] = result[f"cg_mscg_nvt{same}"]["ns_per_day"] / aa["ns_per_day"]
     # against the all-atom model with true masses at the short step (the baseline of the earlier defaults)
     aa_true = result["aa_geometric_true_masses"]["ns_per_day"]
     result["cg_hipnn_speedup_over_aa_true_masses"] = result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa_true
@@ -293,6 +334,7 @@ def main():
         "cg_hipnn_fast_nvt_over_aa_ns_per_day": result["cg_hipnn_fast_nvt"]["ns_per_day"] / aa["ns_per_day"],
         "cg_hipnn_fast_over_plain_nvt_ns_per_day": result["cg_hipnn_fast_nvt"]["ns_per_day"] / result["cg_hipnn_nvt"]["ns_per_day"],
         "cg_mscg_nvt_over_aa_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / aa["ns_per_day"],
+        "cg_mscg_table_over_polynomial_nvt_ms_per_step": result["cg_mscg_table_nvt"]["ms_per_step"] / result["cg_mscg_nvt"]["ms_per_step"],
         "cg_mscg_nvt_over_cg_hipnn_fast_nvt_ns_per_day": result["cg_mscg_nvt"]["ns_per_day"] / result["cg_hipnn_fast_nvt"]["ns_per_day"],
         "cg_hipnn_npt_over_nvt_ms_per_step": result["cg_hipnn_npt"]["ms_per_step"] / result["cg_hipnn_nvt"]["ms_per_step"],
         "aa_geometric_over_lorentz_berthelot_ms_per_step": aa["ms_per_step"] / result["aa_lorentz_berthelot"]["ms_per_step"],

@@ -33,13 +33,13 @@ fitting curve.
 Energy U(r) = integral of f from r to r_c (zero at the cutoff): exact for the spline (``BSpline.antiderivative``),
 analytic for the wall.
 
-In OpenMM the model is native: one ``CustomNonbondedForce`` per type pair, energy
+In OpenMM the model is native: one ``CustomNonbondedForce``, energy
 ``U_spline(max(r, r_w)) + step(r_w - r) * wall(r_w - r)`` with U_spline written out as its quartic polynomial on
 each knot interval (``PairForce.openmm_energy_expression``: exact, and compiled with the rest of the expression,
-where a ``Continuous1DFunction`` table is called per pair outside it: that made the step 1.8x slower, speed.json;
-times a delta selector on the per-particle bead type when there are several type pairs; interaction groups would
-be simpler but OpenMM's CPU platform evaluates them without its neighbour list); no Python
-callback per step.
+where a ``Continuous1DFunction`` table is called per pair outside it: that made the step 1.8x slower, speed.json).
+With several bead types, one such term per type pair in the same force, each times a delta selector on the
+per-particle bead types (one neighbour list; interaction groups would be simpler but OpenMM's CPU platform
+evaluates them without its neighbour list). No Python callback per step.
 """
 
 from __future__ import annotations
@@ -123,13 +123,14 @@ class PairForce:
         wall = self.force_at_wall * dx + self.wall_force * (np.expm1(self.wall_decay * dx) / self.wall_decay - dx)
         return np.where(r < self.cutoff, u + wall, 0.0)
 
-    def openmm_energy_expression(self) -> str:
+    def openmm_energy_expression(self, tag: str = "") -> str:
         """U(r) in OpenMM units (kJ/mol, r in nm) as a Lepton expression: the spline part exactly, as its local
         quartic polynomial on each knot interval (``PPoly.from_spline`` of U; Horner form in r - t_i, the interval
         selected by steps), evaluated at max(r, r_w); plus the wall below r_w. Exact to the platform's float
         rounding, and several times cheaper per pair on OpenMM's CPU platform than a ``Continuous1DFunction``
         table, which is called per pair outside the compiled, vectorised expression (benchmarks/speed.py measures
-        both side by side)."""
+        both side by side). ``tag`` suffixes the expression's variables (x, rr) so that
+        several pairs' expressions can be summed in one force."""
         from scipy.interpolate import PPoly
 
         pp = PPoly.from_spline(self._antiderivative)
@@ -146,21 +147,22 @@ class PairForce:
             coef = [-float(pp.c[degree - p, i]) * kj * units.ANGSTROM_PER_NM ** p for p in range(degree + 1)]
             coef[0] += a_cut * kj
             lo_nm, hi_nm = lo * nm, hi * nm
-            d = f"(rr - {lo_nm!r})"
+            d = f"(rr{tag} - {lo_nm!r})"
             horner = repr(coef[-1])
             for c in reversed(coef[:-1]):
                 horner = f"({horner}) * {d} + {c!r}"
-            window = [f"step(rr - {lo_nm!r})"] if lo > self.r_wall else []  # rr >= r_w always
+            window = [f"step(rr{tag} - {lo_nm!r})"] if lo > self.r_wall else []  # rr >= r_w always
             if hi < self.cutoff:
-                window.append(f"(1 - step(rr - {hi_nm!r}))")  # half-open [t_i, t_i+1): one interval at a knot
+                window.append(f"(1 - step(rr{tag} - {hi_nm!r}))")  # half-open [t_i, t_i+1): one interval at a knot
             terms.append(" * ".join([*window, f"({horner})"]))
         rw_nm = self.r_wall * nm
         fw = float(units.force_model_to_openmm(self.force_at_wall))
         pw = float(units.force_model_to_openmm(self.wall_force))
         decay_nm = self.wall_decay * units.ANGSTROM_PER_NM
         spline = " + ".join(terms) if terms else "0"
-        return (f"{spline} + step(x) * ({fw!r} * x + {pw!r} * ((exp({decay_nm!r} * x) - 1) / {decay_nm!r} - x)); "
-                f"x = {rw_nm!r} - r; rr = max(r, {rw_nm!r})")
+        x = f"x{tag}"
+        return (f"{spline} + step({x}) * ({fw!r} * {x} + {pw!r} * ((exp({decay_nm!r} * {x}) - 1) / {decay_nm!r} - {x})); "
+                f"{x} = {rw_nm!r} - r; rr{tag} = max(r, {rw_nm!r})")
 
     def zero_force_distance(self) -> float:
         """Where the wall's force turns repulsive when f(r_w) < 0 (else r_w): the closest a pair can comfortably sit."""
@@ -560,36 +562,41 @@ class MSCGModel(CGModel):
         import openmm
 
         species = np.asarray(species)
-        h = float(self.info["table_spacing_A"])
         present = set(int(x) for x in species)
         pairs = [pf for pf in self.pairs if pf.types[0] in present and pf.types[1] in present]
-        forces = []
-        for pf in pairs:
-            a, b = pf.types
-            energy = pf.openmm_energy_expression()
-            if len(pairs) > 1:
-                # several type pairs: a selector on the per-particle type instead of interaction groups, which
-                # OpenMM's CPU platform evaluates without its neighbour list (19x slower at 4,096 beads here)
+        if len({pf.cutoff for pf in pairs}) > 1:
+            raise ValueError(f"MS-CG model at {self.directory}: its type pairs have different cutoffs")
+        if len(pairs) == 1:
+            energy = pairs[0].openmm_energy_expression()
+        else:
+            # several type pairs in one force, each selected by the per-particle bead types: one neighbour list
+            # (a force per pair built one each, 2.7x the step of two bead types here; interaction groups would be
+            # simpler but OpenMM's CPU platform evaluates them without its neighbour list: 19x slower at 4,096 beads)
+            terms, definitions = [], []
+            for k, pf in enumerate(pairs):
+                a, b = pf.types
                 select = f"delta(t1 - {a}) * delta(t2 - {b})" + (f" + delta(t1 - {b}) * delta(t2 - {a})" if a != b else "")
-                energy = f"select_pair * ({energy.split(';')[0]}); select_pair = {select}; {energy.split(';', 1)[1]}"
-            force = openmm.CustomNonbondedForce(energy)
-            force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
-            force.setCutoffDistance(float(units.angstrom_to_nm(pf.cutoff)))
-            force.setUseSwitchingFunction(False)
-            force.setUseLongRangeCorrection(False)
-            if len(pairs) > 1:
-                force.addPerParticleParameter("t")
-                for t in species:
-                    force.addParticle([float(t)])
-            else:
-                for _ in range(len(species)):
-                    force.addParticle([])
-            for i, j in self.excluded_pairs():  # bead pairs inside one molecule: the bonded prior's
-                force.addExclusion(int(i), int(j))
-            force.setName(f"MS-CG pair {pf.pair}")
-            system.addForce(force)
-            forces.append(force)
-        return forces
+                body, defs = pf.openmm_energy_expression(tag=str(k)).split(";", 1)
+                terms.append(f"({select}) * ({body})")
+                definitions.append(defs.strip())
+            energy = " + ".join(terms) + "; " + "; ".join(definitions)
+        force = openmm.CustomNonbondedForce(energy)
+        force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        force.setCutoffDistance(float(units.angstrom_to_nm(pairs[0].cutoff)))
+        force.setUseSwitchingFunction(False)
+        force.setUseLongRangeCorrection(False)
+        if len(pairs) > 1:
+            force.addPerParticleParameter("t")
+            for t in species:
+                force.addParticle([float(t)])
+        else:
+            for _ in range(len(species)):
+                force.addParticle([])
+        for i, j in self.excluded_pairs():  # bead pairs inside one molecule: the bonded prior's
+            force.addExclusion(int(i), int(j))
+        force.setName("MS-CG pairs " + " ".join(pf.pair for pf in pairs))
+        system.addForce(force)
+        return [force]
 
     def curve_figure(self, curve, title):
         from cgtransfer import plots
