@@ -114,13 +114,13 @@ def table_form(system, model, table_spacing_A=0.005):
     table of U on [r_w, r_c] (grid ``table_spacing_A``) with the same wall (speed comparison only)."""
     for k in range(system.getNumForces()):
         force = system.getForce(k)
-        if not force.getName().startswith("MS-CG pair"):
+        if not force.getName().startswith("MS-CG pairs"):
             continue
-        pf = next(p for p in model.pairs if force.getName() == f"MS-CG pair {p.pair}")
-        expression = force.getEnergyFunction()
-        spline, rest = expression.split(" + step(x) * (", 1)
-        if spline.startswith("select_pair * ("):
+        names = force.getName().split()[2:]
+        if len(names) != 1:
             raise ValueError("table_form: one bead type only")
+        pf = next(p for p in model.pairs if p.pair == names[0])
+        spline, rest = force.getEnergyFunction().split(" + step(x) * (", 1)
         r = np.linspace(pf.r_wall, pf.cutoff, int(np.ceil((pf.cutoff - pf.r_wall) / table_spacing_A)) + 1)
         force.setEnergyFunction("table(rr) + step(x) * (" + rest)
         force.addTabulatedFunction("table", openmm.Continuous1DFunction(
