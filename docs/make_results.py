@@ -497,17 +497,21 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                    ("CG NPT, HIP-NN-TS as the workflow runs it", "cg_hipnn_fast_npt"),
                    ("CG NVT, HIP-NN-TS, shorter outer step (the earlier default)", "cg_hipnn_fast_short_nvt"),
                    ("CG NPT, HIP-NN-TS, shorter outer step (the earlier default)", "cg_hipnn_fast_short_npt"),
-                   ("CG NVT, MS-CG tables as the workflow runs them", "cg_mscg_nvt"),
-                   ("CG NPT, MS-CG tables as the workflow runs them", "cg_mscg_npt"),
-                   ("CG NVT, MS-CG tables, shorter timestep (the earlier default)", "cg_mscg_short_nvt"),
-                   ("CG NPT, MS-CG tables, shorter timestep (the earlier default)", "cg_mscg_short_npt")]
-        rows = [[label, num(s[k]["timestep_fs"], 0), num(s[k]["ns_per_day"], 1), num(s[k]["ms_per_step"], 2),
+                   ("CG NVT, HIP-NN-TS as the workflow runs it, on the all-atom run's cores", "cg_hipnn_fast_nvt_2threads"),
+                   ("CG NVT, MS-CG as the workflow runs it (spline polynomials)", "cg_mscg_nvt"),
+                   ("CG NPT, MS-CG as the workflow runs it", "cg_mscg_npt"),
+                   ("CG NVT, MS-CG as the workflow runs it, on the all-atom run's cores", "cg_mscg_nvt_2threads"),
+                   ("CG NVT, MS-CG as a table of U (the earlier form)", "cg_mscg_table_nvt"),
+                   ("CG NVT, MS-CG, shorter timestep (the earlier default)", "cg_mscg_short_nvt"),
+                   ("CG NPT, MS-CG, shorter timestep (the earlier default)", "cg_mscg_short_npt")]
+        rows = [[label, str(s[k].get("threads", s["cg_and_training_threads"] if k.startswith("cg_") else s["aa_threads"])),
+                 num(s[k]["timestep_fs"], 0), num(s[k]["ns_per_day"], 1), num(s[k]["ms_per_step"], 2),
                  num(s[k]["ns_per_day"] / aa, 2)] for label, k in entries if k in s]
         out += [f"[`speed.json`](../benchmarks/results/speed.json): system `{s['system']}`, "
                 f"{s['n_molecules']} molecules, medians of {s['repeats']} segments; all-atom on "
                 f"{s['aa_threads']} threads, CG and training on {s['cg_and_training_threads']}; torch "
                 f"{s['torch']}, OpenMM {s['openmm']}.", ""]
-        out += table(["what", "timestep (fs)", "ns/day", "ms/step", "vs all-atom"], rows)
+        out += table(["what", "threads", "timestep (fs)", "ns/day", "ms/step", "vs all-atom"], rows)
         if "aa_geometric_true_masses" in s:
             out += [f"Against the all-atom model with true masses at {num(s['aa_geometric_true_masses']['timestep_fs'], 0)}"
                     f" fs, the CG runs as the workflow runs them cover {num(s['cg_hipnn_speedup_over_aa_true_masses'], 1)}× "
