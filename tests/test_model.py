@@ -178,7 +178,7 @@ def test_flushing_subnormals_keeps_energy_forces_and_gradients_to_float32_roundi
 def test_neighbour_block_evaluation_gives_hippynns_energy_and_forces(n_types, layers):
     """MD and the force-error stage evaluate the network on the CPU with ``hipnn_graph.evaluate_fast_on_cpu``:
     the interaction layers' environment sums per bead as one batched matrix product over neighbour blocks, and
-    the sensitivities' exponent bounded at ln(smallest normal float). The same sums in another order: on a liquid
+    the sensitivities' exponent bounded at ln(smallest normal float) + 8. The same sums in another order: on a liquid
     frame (one bead type and one layer, as the default; two types and two layers, whose second layer sums
     16-feature neighbours) energy and forces equal hippynn's own evaluation to float64 rounding, and in float32
     to a few units in the last place; every interaction layer and sensitivity is switched."""
