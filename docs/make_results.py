@@ -540,14 +540,24 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     stage_file = bench_dir / "stage_times.json"
     if stage_file.exists():
         st = json.loads(stage_file.read_text())
+        rules = st["rules"] if isinstance(st, dict) else st
         rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1),
-                 num(r["max_rss_mb"], 0)] for r in st]
+                 num(r["max_rss_mb"], 0)] for r in rules]
+        elapsed = ""
+        if isinstance(st, dict) and st.get("elapsed_s"):
+            elapsed = (f" It took {num(st['elapsed_s'] / 60, 0)} min from a fresh clone on 2 cores "
+                       f"({num(st['elapsed_s'], 0)} s, the install {num(st['install_s'], 0)} s of it; revision "
+                       f"`{st['revision']}`) for {st['jobs']} jobs and {num(st['job_time_total_s'], 0)} s of job time.")
         out += ["[`stage_times.json`](../benchmarks/results/stage_times.json): wall time per rule (summed over its "
-                "jobs) from "
-                "Snakemake's benchmark files of a default run of the current code (run B of the replication "
-                "section, which had the machine to itself; a sum over jobs that ran two at a time on 2 cores: CPU "
-                "occupancy, not elapsed time):", ""]
+                "jobs) from Snakemake's benchmark files of the default run whose files are in `docs/default_run/` "
+                "(README command 1 from a fresh clone; a sum over jobs that ran two at a time on 2 cores: CPU "
+                "occupancy, not elapsed time)." + elapsed, ""]
         out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
+        if isinstance(st, dict) and st.get("by_model_kind"):
+            out += ["Per model kind (the rules with one job per model):", ""]
+            out += table(["rule", "kind", "jobs", "total (s)", "mean job (s)"],
+                         [[f"`{r['rule']}`", r["kind"], str(r["jobs"]), num(r["total_s"], 0), num(r["mean_s"], 1)]
+                          for r in st["by_model_kind"]])
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
         p = json.loads(plan_file.read_text())
