@@ -846,9 +846,9 @@ def replication_section(d: Path) -> list[str]:
 
     out = ["## Methanol: does the verdict replicate?", "",
            f"From [`docs/{link}/replication.json`]({link}/replication.json) (`benchmarks/replication.py`): two "
-           "independent default runs, each README command 1 from a fresh clone on its own seed — run A (the run "
-           f"above: {run_words(a)}) and run B ({run_words(b)}; its verdict files in "
-           f"[`docs/{link}/second_run/`]({link}/second_run/)). Each claim's estimate is tested against the other "
+           "independent default runs, each README command 1 from a fresh clone on its own seed, made with the code "
+           f"of their day — run A ({run_words(a)}; its verdict files in [`docs/{link}/first_run/`]({link}/first_run/)) "
+           f"and run B ({run_words(b)}; [`docs/{link}/second_run/`]({link}/second_run/)). Each claim's estimate is tested against the other "
            "run's 95 % interval, and the two estimates against each other (their difference over its standard "
            "error, on the log scale for ratios; Welch's t, p < 0.05 = inconsistent). A run's 95 % interval is not "
            "a 95 % interval for another run's estimate, so \"each inside the other's\" fails more often than 5 % "
