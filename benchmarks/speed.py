@@ -245,7 +245,7 @@ def main():
             # "_2threads": the workflow's path on the all-atom run's cores (OpenMM and torch threads = --threads)
             runs = [(suffix, overrides, ensemble, 1) for suffix, overrides in variants.items()
                     for ensemble in ("nvt", "npt")]
-            runs.append(("_fast" if kind == "hipnn" else "", variants[kind]["_fast" if kind == "hipnn" else ""],
+            runs.append(("_fast" if kind == "hipnn" else "", variants["_fast" if kind == "hipnn" else ""],
                          "nvt", args.threads))
             for suffix, overrides, ensemble, threads in runs:
                 torch.set_num_threads(threads)
