@@ -18,8 +18,9 @@ difference to ``hippynn`` and the final validation losses are recorded: they mus
     python benchmarks/network_call.py --case MODEL_DIR DATASET [--train DATASET SUMMARY] [--config config/config.yaml]
                                       [--rounds 3] [--calls 60] [--epochs 6] [--out benchmarks/results/network_call.json]
 
-MODEL_DIR, DATASET, SUMMARY: a workflow run's ``<rep>/models/hipnn_T298``, ``<rep>/cg_data/T298/dataset.npz`` and
-``<rep>/cg_data/T298/summary.json`` (or any trained HIP-NN-TS model and mapped data).
+MODEL_DIR, DATASET, SUMMARY: a workflow run's ``<rep>/models/hipnn_T298/checkpoint``,
+``<rep>/cg_data/T298/dataset.npz`` and ``<rep>/cg_data/T298/summary.json`` (or any trained HIP-NN-TS model and
+mapped data).
 """
 
 from __future__ import annotations
