@@ -12,12 +12,13 @@ from cgtransfer.analysis.statistics import force_metrics
 from cgtransfer.dataset import load_dataset, time_block_split
 
 # The held-out force R² floor of a HIP-NN-TS model of 1-bead methanol at the default settings, with a third of
-# margin below the worst held-out cell of two default runs: 0.124 in the run committed before 2026-12-05, 0.085 in
-# the committed one (docs/default_run/metrics.csv; hipnn_T550 at T248, 302 K colder than its training state, on the
-# 8-frame test block; the deterministic MS-CG fit at the same cell fell from 0.083 to 0.035 between the runs, so
-# the drop is the reference's test block, not the network). A model predicting zeros scores R² <= 0 on any data,
-# one with the wrong sign far below.
-HIPNN_METHANOL_R2_FLOOR = 0.05
+# margin below the worst held-out cell of the default runs' replicate chains: always hipnn_T550 at T248 (302 K
+# colder than its training state, on the 8-frame test block) or hipnn_T298 at T550: 0.124 and 0.085 in the first
+# replicates of two earlier runs, 0.075, 0.068 and 0.084 in the three replicates of run C (docs/default_run/ holds
+# its first). The pairwise MS-CG fitted at 550 K scores 0.042 at the same cell, so the cell is hard for any
+# model, and its scatter between chains is the reference's test block. A model predicting zeros scores R² <= 0 on
+# any data, one with the wrong sign far below.
+HIPNN_METHANOL_R2_FLOOR = 0.045
 
 
 def test_the_default_run_reaches_the_force_floor_with_margin():
