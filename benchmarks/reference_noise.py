@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import platform
 import statistics
 import sys
@@ -58,6 +57,7 @@ def main(argv=None) -> int:
     from cgtransfer.config import load_study
     from cgtransfer.stages.build_box import build_box
     from cgtransfer.stages.reference import run_reference
+    from cgtransfer.io import write_json
 
     cfg = yaml.safe_load(Path(args.config).read_text())
     study = load_study(cfg, REPO)
@@ -106,8 +106,7 @@ def main(argv=None) -> int:
            else Path(args.config).name,
            "machine": {"platform": platform.platform(), "python": platform.python_version()},
            "cases": cases, "wall_s": time.perf_counter() - t0}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out, out)  # atomic, folders made
     print(f"written {args.out}")
     return 0
 
