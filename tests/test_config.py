@@ -800,3 +800,19 @@ def test_the_default_plans_its_design_and_the_add_ons_add_theirs(tmp_path):
     study = load_study(read_config(REPO / "config/config.yaml"), REPO)
     assert study.model("methanol", "hipnn_loo_T298")["train_frames_per_state"] == 16
     assert "train_frames_per_state" not in study.model("methanol", "hipnn_T298")
+
+
+def test_equal_work_config_is_the_measured_default_with_only_run_settings_changed():
+    """benchmarks/configs/equal_work.yaml times today's code on the study the default was when its time was first
+    measured (revision ed84f61): it must validate, and differ from that config only in how fast it runs (the
+    all-atom step, the HIP-NN-TS outer step), never in what it computes (states, models, simulated picoseconds)."""
+    path = REPO / "benchmarks/configs/equal_work.yaml"
+    s = load_study(read_config(path), REPO)
+    raw = yaml.safe_load(path.read_text())
+    assert s.replicates("methanol") == [1]
+    assert {m for m in s.expanded["methanol"]} >= {f"{k}_T{t}" for k in ("hipnn", "mscg")
+                                                   for t in (248, 298, 328, 400, 550)} | {"hipnn_all", "mscg_all"}
+    assert raw["reference_md"]["equilibration_ps"] == 8.0 and raw["reference_md"]["production_ps"] == 16.0
+    assert raw["cg_md"]["production_ps"] == 8.0 and raw["training"]["max_epochs"] == 15
+    assert raw["volume_term"]["enabled"] and "timestep_fs" not in raw["reference_md"]
+    assert "mts_inner_steps" not in raw["cg_md"]
