@@ -82,12 +82,20 @@ def custom_force(expression: str, species=None, table=None):
     return add
 
 
-def table_form(pf: PairForce, spacing_A: float = 0.005):
+def table_expression(pf: PairForce, spacing_A: float = 0.005):
+    """The workflow's earlier OpenMM form of a pair force: U on [r_w, r_c] as a ``Continuous1DFunction`` table named
+    ``table`` (grid ``spacing_A``, Å) in place of its polynomials, the same wall. (expression, table); also used by
+    speed.py."""
     r = np.linspace(pf.r_wall, pf.cutoff, int(np.ceil((pf.cutoff - pf.r_wall) / spacing_A)) + 1)
     _, rest = pf.openmm_energy_expression().split(" + step(x) * (", 1)
     table = openmm.Continuous1DFunction(units.kcal_to_kj(pf.energy(r)).tolist(), float(units.angstrom_to_nm(pf.r_wall)),
                                         float(units.angstrom_to_nm(pf.cutoff)))
-    return custom_force("table(rr) + step(x) * (" + rest, table=table)
+    return "table(rr) + step(x) * (" + rest, table
+
+
+def table_form(pf: PairForce, spacing_A: float = 0.005):
+    expression, table = table_expression(pf, spacing_A)
+    return custom_force(expression, table=table)
 
 
 def force_per_pair(pairs, species):

@@ -48,6 +48,7 @@ from cgtransfer.kinds.registry import load_model
 from cgtransfer.md.protocol import ForceReporter
 from cgtransfer.kinds.registry import kind_settings
 from cgtransfer.stages.train import train_model
+from mscg_forms import table_expression  # noqa: E402  (benchmarks/ is on the path: run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,8 +111,8 @@ def aa_simulation(box_pdb, xml, md, threads, geometric=True, separable_lj=True):
 
 
 def table_form(system, model, table_spacing_A=0.005):
-    """The MS-CG forces of ``system`` replaced by the form the workflow used before: a ``Continuous1DFunction``
-    table of U on [r_w, r_c] (grid ``table_spacing_A``) with the same wall (speed comparison only)."""
+    """The MS-CG forces of ``system`` replaced by the form the workflow used before (mscg_forms.table_expression:
+    U as a ``Continuous1DFunction`` table, the same wall; speed comparison only)."""
     for k in range(system.getNumForces()):
         force = system.getForce(k)
         if not force.getName().startswith("MS-CG pairs"):
@@ -120,12 +121,9 @@ def table_form(system, model, table_spacing_A=0.005):
         if len(names) != 1:
             raise ValueError("table_form: one bead type only")
         pf = next(p for p in model.pairs if p.pair == names[0])
-        spline, rest = force.getEnergyFunction().split(" + step(x) * (", 1)
-        r = np.linspace(pf.r_wall, pf.cutoff, int(np.ceil((pf.cutoff - pf.r_wall) / table_spacing_A)) + 1)
-        force.setEnergyFunction("table(rr) + step(x) * (" + rest)
-        force.addTabulatedFunction("table", openmm.Continuous1DFunction(
-            units.kcal_to_kj(pf.energy(r)).tolist(), float(units.angstrom_to_nm(pf.r_wall)),
-            float(units.angstrom_to_nm(pf.cutoff))))
+        expression, table = table_expression(pf, table_spacing_A)
+        force.setEnergyFunction(expression)
+        force.addTabulatedFunction("table", table)
     return system
 
 

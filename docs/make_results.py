@@ -472,7 +472,8 @@ def system_section(name: str, folder: str, title: str, about: str, data: dict) -
     if (data["dir"] / "learned.csv").exists():
         out += learned_section(data["dir"], link)
     if (data["dir"] / "diffusion.csv").exists():
-        out += dynamics_section(data["dir"], link)
+        about = data["dir"] / "dynamics_about.json"  # the add-on run the dynamics files come from
+        out += dynamics_section(data["dir"], link, json.loads(about.read_text())["what"] if about.exists() else "")
 
     out += ["### Figures", ""] + figures(data["dir"], link)
     return out
