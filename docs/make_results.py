@@ -559,6 +559,17 @@ def benchmark_section(bench_dir: Path) -> list[str]:
             out += table(["rule", "kind", "jobs", "total (s)", "mean job (s)"],
                          [[f"`{r['rule']}`", r["kind"], str(r["jobs"]), num(r["total_s"], 0), num(r["mean_s"], 1)]
                           for r in st["by_model_kind"]])
+    equal_file = bench_dir / "stage_times_equal_work.json"
+    if equal_file.exists():
+        eq = json.loads(equal_file.read_text())
+        rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1)] for r in eq["rules"]]
+        out += ["[`stage_times_equal_work.json`](../benchmarks/results/stage_times_equal_work.json): the default "
+                "study as it was when its time was first measured (one replicate, 24 models with volume terms; "
+                "`benchmarks/configs/equal_work.yaml`, run by `benchmarks/equal_work.sh` from a fresh clone) with "
+                f"revision `{eq['revision']}`: {num(eq['elapsed_s'] / 60, 0)} min on 2 cores ({num(eq['elapsed_s'], 0)} "
+                f"s, the install {num(eq['install_s'], 0)} s of it) for {eq['jobs']} jobs and "
+                f"{num(eq['job_time_total_s'], 0)} s of job time.", ""]
+        out += table(["rule", "jobs", "total (s)", "longest job (s)"], rows)
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
         p = json.loads(plan_file.read_text())
