@@ -349,6 +349,7 @@ def dynamics_section(d: Path, link: str, source: str = "") -> list[str]:
     ref = dif[dif["source"] == "reference"]
     rows = [["all-atom D"] + [pm(ref[ref["state"] == st]["D_m2_s"].iloc[0] * 1e9,
                                  ref[ref["state"] == st]["D_stderr_m2_s"].iloc[0] * 1e9, 2)
+                              + (" ‡" if str(ref[ref["state"] == st]["diffusive"].iloc[0]) == "False" else "")
                               if (ref["state"] == st).any() else DASH for st in states]]
     rows += model_state_rows(dif[dif["source"] != "reference"], "source", states,
                              lambda c: pm(c["alpha"], c["alpha_stderr"], 2), "`{}` α",
