@@ -473,8 +473,8 @@ def system_section(name: str, folder: str, title: str, about: str, data: dict) -
     if (data["dir"] / "learned.csv").exists():
         out += learned_section(data["dir"], link)
     if (data["dir"] / "diffusion.csv").exists():
-        about = data["dir"] / "dynamics_about.json"  # the add-on run the dynamics files come from
-        out += dynamics_section(data["dir"], link, json.loads(about.read_text())["what"] if about.exists() else "")
+        source = data["dir"] / "dynamics_about.json"  # the add-on run the dynamics files come from
+        out += dynamics_section(data["dir"], link, json.loads(source.read_text())["what"] if source.exists() else "")
 
     out += ["### Figures", ""] + figures(data["dir"], link)
     return out
@@ -543,8 +543,6 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     if stage_file.exists():
         st = json.loads(stage_file.read_text())
         rules = st["rules"] if isinstance(st, dict) else st
-        rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1),
-                 num(r["max_rss_mb"], 0)] for r in rules]
         elapsed = ""
         if isinstance(st, dict) and st.get("elapsed_s"):
             elapsed = (f" It took {num(st['elapsed_s'] / 60, 0)} min from a fresh clone on 2 cores "
@@ -554,7 +552,7 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                 "jobs) from Snakemake's benchmark files of the default run whose files are in `docs/default_run/` "
                 "(README command 1 from a fresh clone; a sum over jobs that ran two at a time on 2 cores: CPU "
                 "occupancy, not elapsed time)." + elapsed, ""]
-        out += table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"], rows)
+        out += rule_times_table(rules)
         if isinstance(st, dict) and st.get("by_model_kind"):
             out += ["Per model kind (the rules with one job per model):", ""]
             out += table(["rule", "kind", "jobs", "total (s)", "mean job (s)"],
@@ -563,14 +561,13 @@ def benchmark_section(bench_dir: Path) -> list[str]:
     equal_file = bench_dir / "stage_times_equal_work.json"
     if equal_file.exists():
         eq = json.loads(equal_file.read_text())
-        rows = [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1)] for r in eq["rules"]]
         out += ["[`stage_times_equal_work.json`](../benchmarks/results/stage_times_equal_work.json): the default "
                 "study as it was when its time was first measured (one replicate, 24 models with volume terms; "
                 "`benchmarks/configs/equal_work.yaml`, run by `benchmarks/equal_work.sh` from a fresh clone) with "
                 f"revision `{eq['revision']}`: {num(eq['elapsed_s'] / 60, 0)} min on 2 cores ({num(eq['elapsed_s'], 0)} "
                 f"s, the install {num(eq['install_s'], 0)} s of it) for {eq['jobs']} jobs and "
                 f"{num(eq['job_time_total_s'], 0)} s of job time.", ""]
-        out += table(["rule", "jobs", "total (s)", "longest job (s)"], rows)
+        out += rule_times_table(eq["rules"])
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
         p = json.loads(plan_file.read_text())
@@ -597,6 +594,13 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         if (bench_dir / name).exists():
             out += section(json.loads((bench_dir / name).read_text()))
     return out
+
+
+def rule_times_table(rules: list[dict]) -> list[str]:
+    """Per rule of a run (benchmarks/stage_times.py's JSON): jobs, summed and longest job wall time, peak RSS."""
+    return table(["rule", "jobs", "total (s)", "longest job (s)", "peak RSS (MB)"],
+                 [[f"`{r['rule']}`", str(r["jobs"]), num(r["total_s"], 0), num(r["longest_s"], 1),
+                   num(r["max_rss_mb"], 0)] for r in rules])
 
 
 def timestep_section(tc: dict) -> list[str]:

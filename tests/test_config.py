@@ -810,7 +810,7 @@ def test_equal_work_config_is_the_measured_default_with_only_run_settings_change
     s = load_study(read_config(path), REPO)
     raw = yaml.safe_load(path.read_text())
     assert s.replicates("methanol") == [1]
-    assert {m for m in s.expanded["methanol"]} >= {f"{k}_T{t}" for k in ("hipnn", "mscg")
+    assert set(s.expanded["methanol"]) >= {f"{k}_T{t}" for k in ("hipnn", "mscg")
                                                    for t in (248, 298, 328, 400, 550)} | {"hipnn_all", "mscg_all"}
     assert raw["reference_md"]["equilibration_ps"] == 8.0 and raw["reference_md"]["production_ps"] == 16.0
     assert raw["cg_md"]["production_ps"] == 8.0 and raw["training"]["max_epochs"] == 15
