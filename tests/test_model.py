@@ -1,5 +1,6 @@
 """The CG model's energy and forces: finite differences and the prior's design values."""
 
+import json
 import math
 
 import numpy as np
@@ -120,6 +121,43 @@ def test_uncompiled_cpu_kernels_give_the_compiled_ones_to_float32_rounding():
     assert len(g0) == len(g1) > 0
     for a, b in zip(g0, g1):
         assert float((a - b).abs().max()) <= 64 * eps * float(a.abs().max())
+
+
+def test_hippynn_loads_without_torch_compiler_and_compiles_its_kernels_at_their_first_call():
+    """A job that imports the model code does not pay for torch's compiler stack (``compute.import_hippynn``
+    defers the ``torch.compile`` wrappers hippynn makes at import), and hippynn's compiled kernels still compile
+    when called: the compiler is loaded then, and the compiled environment sum equals the uncompiled one (a sum of
+    products over pairs, checked here on random pairs against the same sum written out in numpy)."""
+    import subprocess
+    import sys
+
+    code = """
+import json, sys
+import numpy as np
+from cgtransfer.compute import configure
+configure(1, "cpu")
+import cgtransfer.kinds.hipnn_force  # what a HIP-NN-TS CG MD job imports
+loaded_at_import = "torch._dynamo" in sys.modules
+import torch
+from hippynn.custom_kernels.env_pytorch import pytorch_kernels_compile
+rng = np.random.default_rng(0)
+sens, feat = rng.random((40, 6), dtype=np.float32), rng.random((10, 4), dtype=np.float32)
+first, second = rng.integers(0, 10, 40), rng.integers(0, 10, 40)
+env = pytorch_kernels_compile.envsum_impl(torch.as_tensor(sens), torch.as_tensor(feat), torch.as_tensor(first),
+                                          torch.as_tensor(second)).numpy()
+expected = np.zeros((10, 6, 4), dtype=np.float64)
+for p in range(40):
+    expected[first[p]] += np.outer(sens[p], feat[second[p]])
+print(json.dumps({"at_import": loaded_at_import, "after_call": "torch._dynamo" in sys.modules,
+                  "max_err": float(np.abs(env - expected).max()), "max": float(np.abs(expected).max())}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(out)
+    assert out["at_import"] is False
+    assert out["after_call"] is True
+    assert out["max"] > 1.0 and out["max_err"] <= 1e-5 * out["max"]
 
 
 def test_flushing_subnormals_keeps_energy_forces_and_gradients_to_float32_rounding():

@@ -11,6 +11,12 @@ NVT run took 13.7 s uncompiled against 17.2 s compiled, same pressure to every p
 float32 rounding (tests/test_model.py).
 An explicit HIPPYNN_USE_CUSTOM_KERNELS in the environment wins.
 
+hippynn wraps its kernels in ``torch.compile`` when it is imported, whichever kernels are then used, and the first
+``torch.compile`` of a process imports torch's compiler stack (dynamo, inductor): 1.6 of the 2.4 s that importing
+hippynn takes here, paid by every HIP-NN-TS job. ``import_hippynn`` imports hippynn with those wrappers deferred to
+their first call (``torch.compile`` itself compiles only at the first call, so a kernel that is used is compiled
+as before; the uncompiled CPU kernels never load the compiler).
+
 Where torch computes on the CPU it flushes subnormal floats to zero (``torch.set_flush_denormal``): the
 network's Gaussian sensitivities exp(-(1/r - 1/mu)^2 sigma^2 / 2) underflow for most pairs of a liquid (below
 1.2e-38 in float32), and the x86 microcode path for subnormal arithmetic is ~100x slower than for normal numbers.
@@ -21,6 +27,7 @@ Measured on a default-size 256-bead methanol network (one thread): a network cal
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -75,3 +82,33 @@ def configure_torch():
     if _THREADS is not None:
         torch.set_num_threads(_THREADS)
     torch.set_flush_denormal(True)
+
+
+def import_hippynn():
+    """Import hippynn (once per process) with the ``torch.compile`` calls it makes at import deferred to the
+    compiled function's first call; returns the module. Call before the first ``import hippynn...``."""
+    if "hippynn" in sys.modules:
+        return sys.modules["hippynn"]
+    import torch
+
+    compile_now = torch.compile
+
+    def compile_at_first_call(model=None, **options):
+        if model is None:  # used as ``@torch.compile(...)``
+            return lambda fn: compile_at_first_call(fn, **options)
+        compiled = []
+
+        @functools.wraps(model)
+        def call(*args, **kwargs):
+            if not compiled:
+                compiled.append(compile_now(model, **options))
+            return compiled[0](*args, **kwargs)
+
+        return call
+
+    torch.compile = compile_at_first_call
+    try:
+        import hippynn
+    finally:
+        torch.compile = compile_now
+    return hippynn

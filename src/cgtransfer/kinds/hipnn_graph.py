@@ -23,7 +23,11 @@ import sys
 import types
 
 import torch
-from hippynn.graphs import IdxType
+
+from cgtransfer.compute import import_hippynn
+
+import_hippynn()  # hippynn's import-time torch.compile wrappers deferred to their first call (compute.py)
+from hippynn.graphs import IdxType  # noqa: E402 (after import_hippynn)
 from hippynn.graphs.nodes.base import ExpandParents, InputNode
 from hippynn.graphs.nodes.base.definition_helpers import AutoKw, AutoNoKw
 from hippynn.graphs.nodes.base.multi import MultiNode
