@@ -585,6 +585,9 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                 "the workflow uses on the CPU (`pytorch`: the same kernels under `torch.compile`):", ""]
         out += table(["kernels", "import (s)", "first call, empty cache (s)", "first call, cache filled (s)",
                       "later calls (ms)"], rows)
+    startup_file = bench_dir / "startup.json"
+    if startup_file.exists():
+        out += startup_section(json.loads(startup_file.read_text()))
     profile_file = bench_dir / "profile_step.json"
     if profile_file.exists():
         out += profile_section(json.loads(profile_file.read_text()))
@@ -594,6 +597,25 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         if (bench_dir / name).exists():
             out += section(json.loads((bench_dir / name).read_text()))
     return out
+
+
+def startup_section(st: dict) -> list[str]:
+    """Each rule's job start-up (benchmarks/startup.py), against another revision where it was timed with it."""
+    base = st.get("baseline_revision")
+    out = ["### Job start-up", "", f"[`startup.json`](../benchmarks/results/startup.json): what a job of each rule pays before its first "
+           f"useful step (a fresh interpreter importing the rule's stage module and model kind; median of "
+           f"{st['repeats']}" + (f", revision `{st['revision']}`" if st.get("revision") else "")
+           + (f", interleaved with revision `{base}`" if base else "") + "):", ""]
+    head = ["rule", "start-up (s)", "torch", "hippynn"]
+    if base:
+        head += [f"at `{base}` (s)", "speed-up"]
+    rows = []
+    for r in st["rules"]:
+        row = [r["rule"], num(r["median_s"], 2), "yes" if r["torch"] else "no", "yes" if r["hippynn"] else "no"]
+        if base:
+            row += [num(r["baseline_median_s"], 2), num(r["speedup_over_baseline"], 2) + "×"]
+        rows.append(row)
+    return out + table(head, rows)
 
 
 def rule_times_table(rules: list[dict]) -> list[str]:
