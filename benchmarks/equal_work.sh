@@ -6,16 +6,6 @@
 #
 #   bash benchmarks/equal_work.sh [workdir]      # workdir: where the fresh clone goes (default: a temporary folder)
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-work=${1:-$(mktemp -d)}
-rev=$(git -C "$repo" rev-parse --short HEAD)
-git clone -q "$repo" "$work/clone"
-cd "$work/clone"
-t0=$(date +%s)
-python3 -m venv .venv && . .venv/bin/activate && pip install -q -e . > install.log 2>&1
-t1=$(date +%s)
-snakemake --cores all --configfile benchmarks/configs/equal_work.yaml > run.log 2>&1
-t2=$(date +%s)
-python benchmarks/stage_times.py results --elapsed-s $((t2 - t0)) --install-s $((t1 - t0)) --revision "$rev" \
-    --out "$repo/benchmarks/results/stage_times_equal_work.json"
-echo "equal-work study: $((t2 - t0)) s from a fresh clone (install $((t1 - t0)) s), revision $rev"
+here=$(cd "$(dirname "$0")" && pwd)
+exec bash "$here/fresh_clone_time.sh" "$here/results/stage_times_equal_work.json" "${1:-$(mktemp -d)}" \
+    --configfile benchmarks/configs/equal_work.yaml

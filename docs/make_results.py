@@ -554,10 +554,7 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                 "occupancy, not elapsed time)." + elapsed, ""]
         out += rule_times_table(rules)
         if isinstance(st, dict) and st.get("by_model_kind"):
-            out += ["Per model kind (the rules with one job per model):", ""]
-            out += table(["rule", "kind", "jobs", "total (s)", "mean job (s)"],
-                         [[f"`{r['rule']}`", r["kind"], str(r["jobs"]), num(r["total_s"], 0), num(r["mean_s"], 1)]
-                          for r in st["by_model_kind"]])
+            out += ["Per model kind (the rules with one job per model):", ""] + by_kind_table(st["by_model_kind"])
     equal_file = bench_dir / "stage_times_equal_work.json"
     if equal_file.exists():
         eq = json.loads(equal_file.read_text())
@@ -568,6 +565,18 @@ def benchmark_section(bench_dir: Path) -> list[str]:
                 f"s, the install {num(eq['install_s'], 0)} s of it) for {eq['jobs']} jobs and "
                 f"{num(eq['job_time_total_s'], 0)} s of job time.", ""]
         out += rule_times_table(eq["rules"])
+    default_file = bench_dir / "stage_times_default.json"
+    if default_file.exists():
+        d = json.loads(default_file.read_text())
+        out += ["[`stage_times_default.json`](../benchmarks/results/stage_times_default.json): today's default "
+                "study (README command 1, run by `benchmarks/fresh_clone_time.sh` from a fresh clone; its results "
+                f"are not the ones in `docs/default_run/`) with revision `{d['revision']}`: "
+                f"{num(d['elapsed_s'] / 60, 0)} min on 2 cores ({num(d['elapsed_s'], 0)} s, the install "
+                f"{num(d['install_s'], 0)} s of it) for {d['jobs']} jobs and {num(d['job_time_total_s'], 0)} s of "
+                "job time.", ""]
+        out += rule_times_table(d["rules"])
+        if d.get("by_model_kind"):
+            out += ["Per model kind:", ""] + by_kind_table(d["by_model_kind"])
     plan_file = bench_dir / "plan_time.json"
     if plan_file.exists():
         p = json.loads(plan_file.read_text())
@@ -616,6 +625,13 @@ def startup_section(st: dict) -> list[str]:
             row += [num(r["baseline_median_s"], 2), num(r["speedup_over_baseline"], 2) + "×"]
         rows.append(row)
     return out + table(head, rows)
+
+
+def by_kind_table(rows: list[dict]) -> list[str]:
+    """Per model kind of the rules with one job per model (benchmarks/stage_times.py's by_model_kind)."""
+    return table(["rule", "kind", "jobs", "total (s)", "mean job (s)"],
+                 [[f"`{r['rule']}`", r["kind"], str(r["jobs"]), num(r["total_s"], 0), num(r["mean_s"], 1)]
+                  for r in rows])
 
 
 def rule_times_table(rules: list[dict]) -> list[str]:
