@@ -13,7 +13,7 @@ import pytest
 
 from cgtransfer import units
 from cgtransfer.stages.cg_md import run_cg_md
-from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
+from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput, SimulationDiverged
 from cgtransfer.kinds.hipnn_force import HippynnPotential, make_force
 
 CG = dict(pair_skin_A=1.0, barostat_frequency=25, timestep_fs=5.0, friction_per_ps=5.0, report_interval_ps=0.1,
@@ -78,6 +78,29 @@ def test_potential_pickles_without_the_model(tiny_model, argon_cg):
     squeeze = 0.99 * 2.0 * (7.0 + 1.0) / edges.min()  # twice (the tiny model's dist_hard_max 7 Å + skin 1 Å)
     with pytest.raises(CollapsedBox, match="box collapsed: shortest edge"):
         potential.energy_forces_model_units(data["positions"][0].astype(float) * squeeze, edges * squeeze)
+
+
+def test_a_bead_whole_boxes_away_is_the_same_frame_and_one_beyond_double_precision_is_a_divergence(tiny_model,
+                                                                                                     argon_cg):
+    """Periodicity: a bead shifted by a million box edges is the same configuration (same energy and forces). A bead
+    flung 1e21 Å away (a diverged run) can no longer be wrapped at double precision: a SimulationDiverged naming
+    it, recognised as a divergence through OpenMM's message, before the pair search's KD-tree sees the frame."""
+    from cgtransfer.md.protocol import is_divergence
+
+    data = argon_cg["cg"]
+    frame = data["positions"][0].astype(float)
+    edges = np.diag(data["cells"][0]).astype(float)
+    potential = HippynnPotential(tiny_model, data["species"][0], pair_skin_A=0.0)
+    e0, f0 = potential.energy_forces_model_units(frame, edges)
+    far = frame.copy()
+    far[5] += np.array([1e6, -3e6, 2e6]) * edges
+    e1, f1 = potential.energy_forces_model_units(far, edges)
+    assert e1 == pytest.approx(e0, rel=1e-5) and np.allclose(f1, f0, rtol=1e-4, atol=1e-4 * np.abs(f0).max())
+    flung = frame.copy()
+    flung[7] = [2.7e21, -2.7e21, 1.0]
+    with pytest.raises(SimulationDiverged, match=r"diverged: \|x\| up to 2.7e\+21 Å") as err:
+        potential.energy_forces_model_units(flung, edges)
+    assert is_divergence(openmm.OpenMMException(str(err.value)))
 
 
 def test_a_configuration_asked_for_again_gets_the_same_answer_without_a_call(tiny_model, argon_cg):

@@ -17,11 +17,12 @@ from cgtransfer import units
 from cgtransfer.compute import configure_torch, resolve_device
 from cgtransfer.kinds import hipnn_graph as graph
 from cgtransfer.kinds.base import read_info
-from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput
+from cgtransfer.errors import CollapsedBox, NonFiniteModelOutput, SimulationDiverged
 
 configure_torch()  # the job's thread count (compute.configure) and flushed subnormals, now that torch is loaded
 
 RECENT_RESULTS = 3  # a report's configuration survives the two trial boxes of a pressure measurement before the step
+WRAP_RESOLUTION_A = 1e-6  # a coordinate whose double-precision spacing is coarser than this is a diverged run's
 
 
 class HippynnPotential:
@@ -72,6 +73,13 @@ class HippynnPotential:
             wrapped = positions_A - ref[1] * box_A
             if float(np.max(np.sum((wrapped - ref[0]) ** 2, axis=1))) <= (0.5 * skin) ** 2:
                 return wrapped
+        farthest = float(np.max(np.abs(positions_A)))
+        if np.spacing(farthest) > WRAP_RESOLUTION_A:
+            # a bead flung beyond ~1e10 Å: its wrapped coordinate has lost its digits (and the pair search's KD-tree,
+            # handed such a frame, can crash the process instead of raising)
+            raise SimulationDiverged(
+                f"bead coordinates diverged: |x| up to {farthest:.3g} Å, too far to be wrapped into the "
+                f"{float(np.min(box_A)):.1f}-Å box to {WRAP_RESOLUTION_A:g} Å at double precision")
         images = np.floor(positions_A / box_A)
         wrapped = positions_A - images * box_A
         self._wrap_reference = (wrapped, images)

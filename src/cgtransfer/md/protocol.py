@@ -140,7 +140,8 @@ def is_divergence(exc: BaseException) -> bool:
     if isinstance(exc, openmm.OpenMMException):
         # a box that shrank below twice a cutoff: the PythonForce's CollapsedBox, or OpenMM's own native-force check
         collapsed = "box collapsed" in text or "box size has decreased" in text
-        return collapsed or "nan" in text or "infinit" in text or "finite" in text or "constraint" in text
+        return (collapsed or "nan" in text or "infinit" in text or "finite" in text or "constraint" in text
+                or "diverged" in text)
     if isinstance(exc, ValueError):
         return "finite" in text or "nan" in text
     cause = exc.__cause__ or exc.__context__
