@@ -561,19 +561,14 @@ def benchmark_section(bench_dir: Path) -> list[str]:
         out += ["[`stage_times_equal_work.json`](../benchmarks/results/stage_times_equal_work.json): the default "
                 "study as it was when its time was first measured (one replicate, 24 models with volume terms; "
                 "`benchmarks/configs/equal_work.yaml`, run by `benchmarks/equal_work.sh` from a fresh clone) with "
-                f"revision `{eq['revision']}`: {num(eq['elapsed_s'] / 60, 0)} min on 2 cores ({num(eq['elapsed_s'], 0)} "
-                f"s, the install {num(eq['install_s'], 0)} s of it) for {eq['jobs']} jobs and "
-                f"{num(eq['job_time_total_s'], 0)} s of job time.", ""]
+                f"revision {fresh_clone_run(eq)}", ""]
         out += rule_times_table(eq["rules"])
     default_file = bench_dir / "stage_times_default.json"
     if default_file.exists():
         d = json.loads(default_file.read_text())
         out += ["[`stage_times_default.json`](../benchmarks/results/stage_times_default.json): today's default "
                 "study (README command 1, run by `benchmarks/fresh_clone_time.sh` from a fresh clone; its results "
-                f"are not the ones in `docs/default_run/`) with revision `{d['revision']}`: "
-                f"{num(d['elapsed_s'] / 60, 0)} min on 2 cores ({num(d['elapsed_s'], 0)} s, the install "
-                f"{num(d['install_s'], 0)} s of it) for {d['jobs']} jobs and {num(d['job_time_total_s'], 0)} s of "
-                "job time.", ""]
+                f"are not the ones in `docs/default_run/`) with revision {fresh_clone_run(d)}", ""]
         out += rule_times_table(d["rules"])
         if d.get("by_model_kind"):
             out += ["Per model kind:", ""] + by_kind_table(d["by_model_kind"])
@@ -611,7 +606,8 @@ def benchmark_section(bench_dir: Path) -> list[str]:
 def startup_section(st: dict) -> list[str]:
     """Each rule's job start-up (benchmarks/startup.py), against another revision where it was timed with it."""
     base = st.get("baseline_revision")
-    out = ["### Job start-up", "", f"[`startup.json`](../benchmarks/results/startup.json): what a job of each rule pays before its first "
+    out = ["### Job start-up", "",
+           "[`startup.json`](../benchmarks/results/startup.json): what a job of each rule pays before its first "
            f"useful step (a fresh interpreter importing the rule's stage module and model kind; median of "
            f"{st['repeats']}" + (f", revision `{st['revision']}`" if st.get("revision") else "")
            + (f", interleaved with revision `{base}`" if base else "") + "):", ""]
@@ -625,6 +621,13 @@ def startup_section(st: dict) -> list[str]:
             row += [num(r["baseline_median_s"], 2), num(r["speedup_over_baseline"], 2) + "×"]
         rows.append(row)
     return out + table(head, rows)
+
+
+def fresh_clone_run(st: dict) -> str:
+    """A timed fresh-clone run (benchmarks/fresh_clone_time.sh's JSON): revision, elapsed and job time."""
+    return (f"`{st['revision']}`: {num(st['elapsed_s'] / 60, 0)} min on 2 cores ({num(st['elapsed_s'], 0)} s, the "
+            f"install {num(st['install_s'], 0)} s of it) for {st['jobs']} jobs and {num(st['job_time_total_s'], 0)} "
+            "s of job time.")
 
 
 def by_kind_table(rows: list[dict]) -> list[str]:
